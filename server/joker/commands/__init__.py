@@ -1,0 +1,1 @@
+"""Sub-commands of `joker`, one module each (see joker.cli)."""

@@ -1,0 +1,63 @@
+"""Writing outputs so that a failure never leaves a half-written file or folder behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import JokerError
+
+
+def _writable_parent(path: Path) -> Path:
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JokerError(f"cannot create folder {parent}: {exc.strerror}",
+                         "choose an output path in a folder you can write to") from exc
+    if not os.access(parent, os.W_OK):
+        raise JokerError(f"folder {parent} is not writable",
+                         "choose an output path in a folder you can write to")
+    return parent
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file and a rename."""
+    path = Path(path)
+    parent = _writable_parent(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a staging folder that becomes `path` only if the block finishes.
+
+    On any exception the staging folder is removed and `path` is left as it was.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite and any(path.iterdir()):
+        raise JokerError(f"output folder {path} exists and is not empty",
+                         "pass an empty or new folder, or allow overwriting (--overwrite)")
+    parent = _writable_parent(path)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(staging, path)
