@@ -15,3 +15,7 @@ class JokerError(Exception):
 
     def __str__(self) -> str:
         return f"{self.problem}. Fix: {self.fix}." if self.fix else f"{self.problem}."
+
+
+class JobCancelled(Exception):
+    """Raised inside a running job when its cancel request is honoured."""
