@@ -1,0 +1,333 @@
+"""The job protocol: what a job asks for, the states it goes through, the progress it reports.
+
+One definition for every side: the Blender add-on validates a `JobSpec` before sending it,
+the server validates it again on arrival, and the engine (`joker.api.generate`) receives it.
+Everything here is plain data that round-trips through JSON (`to_dict` / `from_dict`).
+Validation errors are `FieldError`s: they name the offending field by its JSON path
+(``spec.views.grid[1]``) and the fix, so every front end can show them as they are.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping, Sequence
+
+from .errors import JokerError
+
+PROTOCOL_VERSION = 1
+
+QUALITIES = ("preview", "standard", "high", "published")
+PRIORS = ("projection", "joker")
+
+# FLAME parameter vectors: identity and expression coefficients (at most the model's
+# count) and axis-angle rotations of the joints; translation in metres.
+RIG_VECTOR_LIMITS = {"shape": 300, "expression": 100}
+RIG_FIXED_LENGTHS = {"global_pose": 3, "neck_pose": 3, "jaw_pose": 3, "eye_left_pose": 3,
+                     "eye_right_pose": 3, "translation": 3}
+RIG_FIELDS = tuple(RIG_VECTOR_LIMITS) + tuple(RIG_FIXED_LENGTHS)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
+MAX_PROMPT_CHARS = 2000
+MAX_VIEWS = 4096
+
+
+class FieldError(JokerError):
+    """A request field is wrong; `field` is its JSON path, e.g. ``spec.views.grid[0]``."""
+
+    def __init__(self, field_path: str, problem: str, fix: str):
+        self.field = field_path
+        super().__init__(f"{field_path}: {problem}", fix)
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # the server died while the job ran; can be re-queued
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+# -- small field readers: each names the field and the fix -------------------------------
+
+def _object(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise FieldError(path, f"expected a JSON object, got {_kind(value)}", "send an object {...}")
+    return value
+
+
+def _no_unknown_keys(data: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
+    unknown = sorted(str(key) for key in data if key not in allowed)
+    if unknown:
+        raise FieldError(f"{path}.{unknown[0]}", "is not a known field",
+                         f"remove it; known fields: {', '.join(allowed)}")
+
+
+def _number(value: Any, path: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FieldError(path, f"expected a finite number, got {_kind(value)}", f"send a number in [{low}, {high}]")
+    if not low <= value <= high:
+        raise FieldError(path, f"{value} is out of range", f"send a number in [{low}, {high}]")
+    return float(value)
+
+
+def _integer(value: Any, path: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(path, f"expected an integer, got {_kind(value)}", f"send an integer in [{low}, {high}]")
+    if not low <= value <= high:
+        raise FieldError(path, f"{value} is out of range", f"send an integer in [{low}, {high}]")
+    return value
+
+
+def _text(value: Any, path: str, max_chars: int) -> str:
+    if not isinstance(value, str):
+        raise FieldError(path, f"expected a string, got {_kind(value)}", "send a string")
+    if len(value) > max_chars or "\x00" in value:
+        raise FieldError(path, f"is longer than {max_chars} characters or contains NUL",
+                         f"send at most {max_chars} printable characters")
+    return value
+
+
+def _choice(value: Any, path: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise FieldError(path, f"{value!r} is not one of {', '.join(choices)}",
+                         f"use one of: {', '.join(choices)}")
+    return value
+
+
+def _name(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise FieldError(path, f"{value!r} is not a simple name",
+                         "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+# -- the job spec ------------------------------------------------------------------------
+
+def validate_rig(data: Any, path: str = "spec.rig") -> dict[str, list[float]]:
+    """FLAME parameters as lists of numbers; missing vectors mean zeros (neutral)."""
+    data = _object(data, path)
+    _no_unknown_keys(data, RIG_FIELDS, path)
+    rig: dict[str, list[float]] = {}
+    for key, values in data.items():
+        if not isinstance(values, list):
+            raise FieldError(f"{path}.{key}", f"expected a list of numbers, got {_kind(values)}",
+                             "send a JSON array of numbers")
+        if key in RIG_FIXED_LENGTHS and len(values) != RIG_FIXED_LENGTHS[key]:
+            raise FieldError(f"{path}.{key}", f"has {len(values)} values",
+                             f"send exactly {RIG_FIXED_LENGTHS[key]} (axis-angle radians / metres)")
+        if key in RIG_VECTOR_LIMITS and len(values) > RIG_VECTOR_LIMITS[key]:
+            raise FieldError(f"{path}.{key}", f"has {len(values)} values",
+                             f"send at most {RIG_VECTOR_LIMITS[key]} coefficients")
+        rig[key] = [_number(v, f"{path}.{key}[{i}]", -1e3, 1e3) for i, v in enumerate(values)]
+    return rig
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """The view rig the distillation uses: a grid over azimuth x elevation, or `count`
+    random views over the same ranges. None means: the quality preset decides."""
+
+    grid: tuple[int, int] | None = None
+    count: int | None = None
+    azimuth_range: float = 45.0
+    elevation_range: float = 20.0
+    size: int | None = None  # render size in pixels
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "spec.views") -> "ViewSpec":
+        data = _object(data, path)
+        _no_unknown_keys(data, [f.name for f in fields(cls)], path)
+        grid = data.get("grid")
+        if grid is not None:
+            if not isinstance(grid, list) or len(grid) != 2:
+                raise FieldError(f"{path}.grid", "expected [n_azimuth, n_elevation]", "send two integers")
+            grid = (_integer(grid[0], f"{path}.grid[0]", 1, 64), _integer(grid[1], f"{path}.grid[1]", 1, 64))
+        count = data.get("count")
+        if count is not None:
+            count = _integer(count, f"{path}.count", 1, MAX_VIEWS)
+        if grid is not None and count is not None:
+            raise FieldError(f"{path}.count", "grid and count are both given", "send either grid or count")
+        size = data.get("size")
+        return cls(grid=grid, count=count,
+                   azimuth_range=_number(data.get("azimuth_range", 45.0), f"{path}.azimuth_range", 0.0, 180.0),
+                   elevation_range=_number(data.get("elevation_range", 20.0), f"{path}.elevation_range", 0.0, 89.0),
+                   size=None if size is None else _integer(size, f"{path}.size", 16, 2048))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["grid"] = list(self.grid) if self.grid else None
+        return data
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """Which 2D prior: the weight-free "projection" prior, or "joker" with a weights file
+    (a path on the machine that runs the engine)."""
+
+    name: str = "projection"
+    weights: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "spec.prior") -> "PriorSpec":
+        data = _object(data, path)
+        _no_unknown_keys(data, ("name", "weights"), path)
+        name = _choice(data.get("name", "projection"), f"{path}.name", PRIORS)
+        weights = data.get("weights")
+        if weights is not None:
+            weights = _text(weights, f"{path}.weights", 4096)
+        if name == "joker" and not weights:
+            raise FieldError(f"{path}.weights", "the joker prior needs its weights file",
+                             "give the path of the released checkpoint, or use the projection prior")
+        return cls(name=name, weights=weights)
+
+
+@dataclass(frozen=True)
+class BlenderView:
+    """A normal map rendered in Blender and the camera it was rendered with. `normal_map`
+    names an uploaded PNG (over HTTP) or is a path (engine API)."""
+
+    camera: dict[str, Any]
+    normal_map: str
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "BlenderView":
+        from .cameras import Camera  # numpy only; kept local so the module imports instantly
+
+        data = _object(data, path)
+        _no_unknown_keys(data, ("camera", "normal_map"), path)
+        camera_data = _object(data.get("camera"), f"{path}.camera")
+        try:
+            camera = Camera.from_dict(camera_data).to_dict()
+        except (JokerError, ArithmeticError) as error:  # OverflowError: int(1e400) sizes
+            fix = getattr(error, "fix", None) or "send c2w (4x4), fx, fy, cx, cy, width and height"
+            raise FieldError(f"{path}.camera", str(getattr(error, "problem", error)), fix) from error
+        return cls(camera=camera, normal_map=_text(data.get("normal_map"), f"{path}.normal_map", 4096))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything one head generation needs besides the reference photo."""
+
+    preset: str | None = None                   # expression preset name, or
+    rig: dict[str, list[float]] | None = None   # explicit FLAME parameters (rig_params layout)
+    prompt: str = ""
+    negative_prompt: str = ""
+    views: ViewSpec = field(default_factory=ViewSpec)
+    quality: str = "standard"
+    prior: PriorSpec = field(default_factory=PriorSpec)
+    seed: int = 0
+    device: str = "auto"
+    blender_views: tuple[BlenderView, ...] = ()  # take precedence over server-side rendering
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "spec") -> "JobSpec":
+        data = _object(data, path)
+        _no_unknown_keys(data, [f.name for f in fields(cls)], path)
+        preset = data.get("preset")
+        rig = data.get("rig")
+        if preset is not None and rig is not None:
+            raise FieldError(f"{path}.rig", "preset and rig are both given", "send either a preset name or rig parameters")
+        device = _text(data.get("device", "auto"), f"{path}.device", 16)
+        if not _DEVICE.match(device):
+            raise FieldError(f"{path}.device", f"{device!r} is not a device", "use auto, cpu, mps, cuda or cuda:N")
+        blender_views = data.get("blender_views", [])
+        if not isinstance(blender_views, list) or len(blender_views) > MAX_VIEWS:
+            raise FieldError(f"{path}.blender_views", f"expected a list of at most {MAX_VIEWS} views",
+                             "send [{camera, normal_map}, ...]")
+        return cls(
+            preset=None if preset is None else _name(preset, f"{path}.preset"),
+            rig=None if rig is None else validate_rig(rig, f"{path}.rig"),
+            prompt=_text(data.get("prompt", ""), f"{path}.prompt", MAX_PROMPT_CHARS),
+            negative_prompt=_text(data.get("negative_prompt", ""), f"{path}.negative_prompt", MAX_PROMPT_CHARS),
+            views=ViewSpec.from_dict(data.get("views", {}), f"{path}.views"),
+            quality=_choice(data.get("quality", "standard"), f"{path}.quality", QUALITIES),
+            prior=PriorSpec.from_dict(data.get("prior", {}), f"{path}.prior"),
+            seed=_integer(data.get("seed", 0), f"{path}.seed", 0, 2**32 - 1),
+            device=device,
+            blender_views=tuple(BlenderView.from_dict(view, f"{path}.blender_views[{i}]")
+                                for i, view in enumerate(blender_views)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["views"] = self.views.to_dict()
+        data["blender_views"] = [asdict(view) for view in self.blender_views]
+        return data
+
+    def with_changes(self, **changes: Any) -> "JobSpec":
+        return JobSpec.from_dict({**self.to_dict(), **changes})
+
+
+# -- progress ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a running job reports. `preview` is the path of an image the job has just
+    written (absolute, or relative to its output folder); the server republishes it as an
+    artifact name."""
+
+    stage: str
+    progress: float = 0.0               # 0..1 over the whole job
+    eta_s: float | None = None
+    prior_evaluations: int = 0
+    nerf_steps: int = 0
+    message: str = ""
+    preview: str | None = None
+
+    def __post_init__(self):
+        if not 0.0 <= self.progress <= 1.0:
+            raise JokerError(f"progress {self.progress} is outside 0..1", "report progress as a fraction")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ProgressEvent":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as the server reports it (GET /v1/jobs/{id})."""
+
+    id: str
+    state: JobState
+    created_at: float
+    priority: int = 0
+    keep: bool = False
+    started_at: float | None = None
+    finished_at: float | None = None
+    stage: str = "queued"
+    progress: float = 0.0
+    eta_s: float | None = None
+    prior_evaluations: int = 0
+    nerf_steps: int = 0
+    message: str = ""
+    error: str | None = None            # why it failed / was interrupted, with the fix
+    artifacts: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["artifacts"] = list(self.artifacts)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "JobStatus":
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["state"] = JobState(values["state"])
+        values["artifacts"] = tuple(values.get("artifacts", ()))
+        return cls(**values)
