@@ -1,0 +1,59 @@
+"""`joker serve`: the local inference server the Blender add-on talks to."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from pathlib import Path
+
+from joker.service.config import DEFAULT_HOST, DEFAULT_JOB_FUNCTION, DEFAULT_PORT, ServiceConfig
+
+HELP = "Run the local inference server (HTTP API under /v1) that owns the device."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = ServiceConfig()
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to bind (default {DEFAULT_HOST}: this computer only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir,
+                        help=f"job database and files (default {defaults.data_dir})")
+    parser.add_argument("--token-file", type=Path, default=defaults.token_file,
+                        help=f"access token, created on first start (default {defaults.token_file})")
+    parser.add_argument("--device", default="auto", help="device the worker owns: auto, cpu, cuda, cuda:N, mps")
+    parser.add_argument("--joker-weights", type=Path, default=None, help="weights of the joker prior, for /v1/info")
+    parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_bytes / 2**20,
+                        help="largest accepted request body in MiB (default %(default)g)")
+    parser.add_argument("--retention-days", type=float, default=defaults.retention_days,
+                        help="delete ended jobs older than this (default %(default)g; kept jobs never)")
+    parser.add_argument("--retention-gb", type=float, default=defaults.retention_bytes / 2**30,
+                        help="then delete the oldest ended jobs until all fit in this (default %(default)g)")
+    parser.add_argument("--job-function", default=DEFAULT_JOB_FUNCTION,
+                        help="module:function the worker runs per job (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from joker.service.app import create_app
+
+    config = ServiceConfig(host=args.host, port=args.port, data_dir=args.data_dir, token_file=args.token_file,
+                           device=args.device, job_function=args.job_function,
+                           max_upload_bytes=int(args.max_upload_mb * 2**20), retention_days=args.retention_days,
+                           retention_bytes=int(args.retention_gb * 2**30), joker_weights=args.joker_weights)
+    if not _is_loopback(config.host):
+        print(f"joker serve: WARNING: listening on {config.host} lets other computers reach the server; "
+              "anyone with the token can run jobs and read results", file=sys.stderr)
+    app = create_app(config)
+    print(f"joker serve: listening on http://{config.host}:{config.port}/v1", flush=True)
+    print(f"joker serve: access token in {config.token_file}; jobs in {config.data_dir}", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

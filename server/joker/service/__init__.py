@@ -1,0 +1,1 @@
+"""The local inference server: HTTP API (app), job store, worker executor, events, auth."""

@@ -1,0 +1,331 @@
+"""The HTTP API under /v1 (FastAPI). Every 4xx body is
+``{"error": {"field", "problem", "fix", "message"}}``; nothing a client sends yields a 5xx."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPBearer
+from starlette.exceptions import HTTPException
+
+from joker_core import __version__
+from joker_core.errors import JokerError
+from joker_core.protocol import PROTOCOL_VERSION, FieldError, JobSpec, JobState
+
+from .config import ServiceConfig
+from .errors import TooLarge, Unauthorized, Unprocessable, status_of
+from .events import HEARTBEAT, EventHub, format_sse
+from .executor import Executor
+from .security import NORMAL_MAP_FORMATS, PHOTO_FORMATS, decode_image, load_or_create_token, token_matches
+from .store import JobStore
+
+log = logging.getLogger("joker.service")
+HEARTBEAT_S = 15.0
+RETENTION_EVERY_S = 3600.0
+SUBMIT_FIELDS = ("spec", "reference", "normal_maps", "priority", "keep")
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+
+SUBMIT_SCHEMA = {
+    "type": "object",
+    "required": ["spec", "reference"],
+    "additionalProperties": False,
+    "properties": {
+        "spec": {"type": "object", "description": "joker_core.protocol.JobSpec as JSON"},
+        "reference": {"type": "string", "format": "byte", "description": "the photo: base64 PNG, JPEG or WebP"},
+        "normal_maps": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"},
+                        "description": "name -> base64 PNG, one per spec.blender_views[].normal_map"},
+        "priority": {"type": "integer", "minimum": -100, "maximum": 100, "default": 0},
+        "keep": {"type": "boolean", "default": False, "description": "never delete by retention"},
+    },
+}
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    token = load_or_create_token(config.token_file)
+    store = JobStore(config.database, config.jobs_dir)
+    for job_id in store.recover():
+        log.warning("job %s was running when the server stopped: marked interrupted", job_id)
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        hub = EventHub(asyncio.get_running_loop())
+        executor = Executor(store, hub.publish, config.job_function, config.device, config.cancel_grace_s)
+        executor.start()
+        state.update(hub=hub, executor=executor)
+        retention = asyncio.create_task(_retention_loop(store, config))
+        try:
+            yield
+        finally:
+            retention.cancel()
+            await run_in_threadpool(executor.stop)
+            store.close()
+
+    app = FastAPI(title="Joker local inference server", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None,  # served under /v1, behind the token
+                  description="One photo to a textured 3D head. Authenticate with `Authorization: Bearer <token>`; "
+                              "the token is in the server's token file.")
+    _install_error_handlers(app)
+    bearer = HTTPBearer(auto_error=False, description="the token from the server's token file")
+
+    def require_token(request: Request, _=Depends(bearer)) -> None:
+        if not token_matches(request.headers.get("authorization"), token):
+            raise Unauthorized("authorization", "missing or wrong access token",
+                               f"send 'Authorization: Bearer <token>' with the token from {config.token_file}")
+
+    open_routes = APIRouter(prefix="/v1")
+    routes = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+
+    @open_routes.get("/health", summary="Liveness check (no token needed)")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @routes.get("/openapi.json", summary="This API's OpenAPI document")
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @routes.get("/info", summary="Version, device, memory, priors, queue")
+    def info() -> dict[str, Any]:
+        executor: Executor = state["executor"]
+        return {"version": __version__, "protocol": PROTOCOL_VERSION, "device": config.device,
+                "memory": _system_memory(), "worker_pid": executor.worker_pid,
+                "queue_length": store.queue_length(), "priors": _priors(config)}
+
+    @routes.post("/jobs", status_code=201, summary="Submit a job",
+                 openapi_extra={"requestBody": {"required": True, "content": {
+                     "application/json": {"schema": SUBMIT_SCHEMA}}}})
+    async def submit(request: Request) -> dict[str, Any]:
+        body = await _read_limited(request, config.max_upload_bytes)
+        spec, inputs, priority, keep = await run_in_threadpool(_parse_submission, body, config)
+        status = await run_in_threadpool(store.create, spec.to_dict(), inputs, priority, keep)
+        state["executor"].notify()
+        return status.to_dict()
+
+    @routes.get("/jobs", summary="List jobs, newest first")
+    def list_jobs(state_filter: JobState | None = Query(None, alias="state"),
+                  limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+        return {"jobs": [job.to_dict() for job in store.list(state_filter, limit)]}
+
+    @routes.get("/jobs/{job_id}", summary="Job status")
+    def job_status(job_id: str) -> dict[str, Any]:
+        return store.get(job_id).to_dict()
+
+    @routes.post("/jobs/{job_id}/cancel", status_code=202, summary="Cancel a queued or running job")
+    def cancel(job_id: str) -> dict[str, Any]:
+        return state["executor"].cancel(job_id).to_dict()
+
+    @routes.post("/jobs/{job_id}/requeue", summary="Run an interrupted, failed or cancelled job again")
+    def requeue(job_id: str) -> dict[str, Any]:
+        status = store.requeue(job_id)
+        state["executor"].notify()
+        return status.to_dict()
+
+    @routes.delete("/jobs/{job_id}", status_code=204, summary="Delete a job that is not running, with its files")
+    def delete(job_id: str) -> Response:
+        store.delete(job_id)
+        return Response(status_code=204)
+
+    @routes.get("/jobs/{job_id}/artifacts", summary="The files a job produced so far")
+    def artifacts(job_id: str) -> dict[str, Any]:
+        return {"artifacts": [{"name": name, "size": store.artifact_path(job_id, name).stat().st_size}
+                              for name in store.get(job_id).artifacts]}
+
+    @routes.get("/jobs/{job_id}/artifacts/{name:path}", summary="Download one artifact")
+    def artifact(job_id: str, name: str) -> FileResponse:
+        return FileResponse(store.artifact_path(job_id, name))
+
+    @routes.get("/jobs/{job_id}/events", summary="Server-sent events: status, progress, preview")
+    async def events(job_id: str) -> StreamingResponse:
+        store.get(job_id)
+        hub: EventHub = state["hub"]
+        queue = hub.subscribe(job_id)
+
+        async def stream():
+            try:
+                current = store.get(job_id)  # read after subscribing: no event falls in between
+                yield format_sse("status", current.to_dict())
+                if current.state.finished:
+                    return
+                while True:
+                    try:
+                        kind, data = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                    except asyncio.TimeoutError:
+                        yield HEARTBEAT
+                        continue
+                    yield format_sse(kind, data)
+                    if kind == "status" and JobState(data["state"]).finished:
+                        return
+            finally:
+                hub.unsubscribe(job_id, queue)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    app.include_router(open_routes)
+    app.include_router(routes)
+    return app
+
+
+# -- submission ----------------------------------------------------------------------------
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge("body", f"upload of {declared} bytes is over the {limit}-byte limit",
+                       "send smaller images, or start the server with a larger --max-upload-mb")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge("body", f"upload is over the {limit}-byte limit",
+                           "send smaller images, or start the server with a larger --max-upload-mb")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_submission(body: bytes, config: ServiceConfig) -> tuple[JobSpec, dict[str, bytes], int, bool]:
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise Unprocessable("body", f"is not valid JSON ({str(error)[:120]})",
+                            "send a JSON object with spec and reference") from error
+    if not isinstance(data, dict):
+        raise Unprocessable("body", "is not a JSON object", "send {\"spec\": {...}, \"reference\": \"<base64>\"}")
+    unknown = sorted(set(data) - set(SUBMIT_FIELDS))
+    if unknown:
+        raise Unprocessable(unknown[0], "is not a known field", f"send only {', '.join(SUBMIT_FIELDS)}")
+    spec = JobSpec.from_dict(data.get("spec"))
+    if spec.device not in ("auto", config.device):
+        raise Unprocessable("spec.device", f"this server owns device {config.device!r}, not {spec.device!r}",
+                            "leave device at auto, or send the job to a server started for that device")
+    priority = data.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int) or not -100 <= priority <= 100:
+        raise Unprocessable("priority", f"{priority!r} is not an integer in [-100, 100]",
+                            "send a priority from -100 to 100 (higher runs first)")
+    keep = data.get("keep", False)
+    if not isinstance(keep, bool):
+        raise Unprocessable("keep", f"{keep!r} is not true or false", "send a JSON boolean")
+
+    reference = _base64(data.get("reference"), "reference")
+    _, image_format = decode_image(reference, "reference", PHOTO_FORMATS, config.max_image_pixels)
+    inputs = {f"reference.{_EXTENSIONS[image_format]}": reference}
+    inputs.update(_normal_maps(data.get("normal_maps", {}), spec, config))
+    return spec, inputs, priority, keep
+
+
+def _normal_maps(files: Any, spec: JobSpec, config: ServiceConfig) -> dict[str, bytes]:
+    if not isinstance(files, dict):
+        raise Unprocessable("normal_maps", "is not an object", "send {\"name.png\": \"<base64 PNG>\", ...}")
+    wanted = {view.normal_map: view for view in spec.blender_views}
+    for name in files:
+        if name not in wanted:
+            raise Unprocessable(f"normal_maps.{name[:64]}", "is not named by any spec.blender_views[].normal_map",
+                                "send exactly the normal maps the views name")
+    inputs = {}
+    for index, (name, view) in enumerate(wanted.items()):
+        field = f"spec.blender_views[{index}].normal_map"
+        if not name.endswith(".png") or "/" in name or name.startswith(".") or len(name) > 128:
+            raise Unprocessable(field, f"{name[:64]!r} is not a plain .png file name",
+                                "name each normal map like view_000.png")
+        if name not in files:
+            raise Unprocessable(field, f"{name!r} was not uploaded", "add it to normal_maps")
+        data = _base64(files[name], f"normal_maps.{name}")
+        pixels, _ = decode_image(data, f"normal_maps.{name}", NORMAL_MAP_FORMATS, config.max_image_pixels)
+        expected = (view.camera["height"], view.camera["width"])
+        if pixels.shape[:2] != expected:
+            raise Unprocessable(f"normal_maps.{name}", f"is {pixels.shape[1]}x{pixels.shape[0]} pixels",
+                                f"render it at the camera's {expected[1]}x{expected[0]}")
+        inputs[f"normal_maps/{name}"] = data
+    return inputs
+
+
+def _base64(value: Any, field: str) -> bytes:
+    if not isinstance(value, str):
+        raise Unprocessable(field, "is not a base64 string", "send the file's bytes base64-encoded")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise Unprocessable(field, "is not valid base64", "send the file's bytes base64-encoded") from error
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# -- info ------------------------------------------------------------------------------
+
+def _system_memory() -> dict[str, int] | None:
+    try:
+        page = os.sysconf("SC_PAGE_SIZE")
+        return {"total_bytes": page * os.sysconf("SC_PHYS_PAGES"), "available_bytes": page * os.sysconf("SC_AVPHYS_PAGES")}
+    except (AttributeError, ValueError, OSError):  # not on every platform
+        return None
+
+
+def _priors(config: ServiceConfig) -> list[dict[str, Any]]:
+    """The weight-free prior always works; the joker prior needs a readable checkpoint."""
+    weights = config.joker_weights
+    joker = {"name": "joker", "weights": str(weights) if weights else None, "ready": False}
+    if weights is None:
+        joker["problem"] = "no weights configured; start the server with --joker-weights PATH"
+    elif not Path(weights).is_file() or not os.access(weights, os.R_OK):
+        joker["problem"] = f"weights file {weights} is missing or unreadable"
+    else:
+        joker["ready"] = True
+    return [{"name": "projection", "weights": None, "ready": True}, joker]
+
+
+async def _retention_loop(store: JobStore, config: ServiceConfig) -> None:
+    while True:
+        deleted = await run_in_threadpool(store.apply_retention, config.retention_days * 86400.0,
+                                          config.retention_bytes)
+        if deleted:
+            log.info("retention deleted %d old jobs", len(deleted))
+        await asyncio.sleep(RETENTION_EVERY_S)
+
+
+# -- errors ----------------------------------------------------------------------------
+
+def _error_response(status: int, field: str | None, problem: str, fix: str | None) -> JSONResponse:
+    message = f"{field}: {problem}. Fix: {fix}." if field else f"{problem}. Fix: {fix}."
+    return JSONResponse({"error": {"field": field, "problem": problem, "fix": fix, "message": message}},
+                        status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FieldError)
+    async def field_error(_: Request, error: FieldError) -> JSONResponse:
+        problem = error.problem.removeprefix(f"{error.field}: ")
+        response = _error_response(status_of(error), error.field, problem, error.fix)
+        if isinstance(error, Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(JokerError)
+    async def joker_error(_: Request, error: JokerError) -> JSONResponse:
+        return _error_response(422, None, error.problem, error.fix)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"] if part not in ("query", "path", "body"))
+        return _error_response(422, field or None, first["msg"], "see GET /v1/openapi.json or docs/server.md")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        fixes = {404: "see the routes in GET /v1/openapi.json", 405: "see the methods in GET /v1/openapi.json"}
+        return _error_response(error.status_code, "path" if error.status_code in (404, 405) else None,
+                               f"{request.method} {request.url.path[:120]}: {error.detail}",
+                               fixes.get(error.status_code, "see GET /v1/openapi.json or docs/server.md"))
