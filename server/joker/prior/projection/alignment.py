@@ -1,0 +1,264 @@
+"""Where the rig sits in the photo: a camera for the reference photo.
+
+Automatic: OpenCV's bundled Haar cascades find the face and its eyes; the rig's eye (and,
+when the head names them, mouth) landmarks are fitted to those image points by a
+similarity in the image plane (roll, scale, shift) under a fixed lens, which is then
+refined with the exact perspective projection. Explicit: the caller gives the photo's
+camera outright (e.g. from the alignment done in Blender) or the eye pixels, and the
+viewpoint (azimuth/elevation of the photo around the head, as in a ViewRig).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.optimize import least_squares
+
+from joker_core.cameras import Camera, look_at, orbit_position
+from joker_core.errors import JokerError
+from joker_core.head_model import JOINT_NAMES, HeadModel
+
+from .photo import MIN_SIDE
+
+FACE_CASCADE = "haarcascade_frontalface_default.xml"
+EYE_CASCADE = "haarcascade_eye.xml"
+DETECTION_SIDE = 1024   # px: detection runs on the photo downscaled to this longer side
+EYE_SEARCH_WIDTH = 256  # px: eyes are searched in the face box rescaled to this width
+
+# Where the default frontal cascade puts a frontal face's features in its box (fractions
+# of the box, measured on frontal portraits); used where no eye is detected, and for the mouth.
+BOX_EYE_HEIGHT = 0.38
+BOX_EYE_SPREAD = 0.23   # eye centres at 0.5 -/+ this of the width
+BOX_MOUTH_HEIGHT = 0.80
+
+EXPLICIT_ALIGNMENT_FIX = ("align the photo explicitly: give its camera (e.g. from aligning it to "
+                          "the rig in Blender) or the pixel centres of both eyes")
+
+
+@dataclass(frozen=True)
+class FaceDetection:
+    box: np.ndarray          # x, y, width, height in photo pixels
+    eyes: np.ndarray | None  # 2 x 2 eye centres in photo pixels, image-left first; None if not found
+
+
+@dataclass(frozen=True)
+class AlignmentHints:
+    """What the user knows about the photo. A `camera` wins over everything else; `eyes`
+    replace the detection; the viewpoint and lens shape the automatic fit."""
+
+    camera: Camera | None = None
+    eyes: tuple[tuple[float, float], tuple[float, float]] | None = None
+    azimuth_deg: float = 0.0
+    elevation_deg: float = 0.0
+    fov_deg: float = 25.0  # across the photo's longer side: a portrait lens
+
+
+@dataclass(frozen=True)
+class Alignment:
+    camera: Camera
+    detection: FaceDetection | None  # None when the alignment was given explicitly
+    residual_px: float               # RMS distance of fitted landmarks to their targets
+
+
+def align_photo(photo: np.ndarray, rig: dict[str, np.ndarray],
+                hints: AlignmentHints = AlignmentHints()) -> Alignment:
+    """The camera that sees the rig's features (`rig_landmarks` of its neutral head,
+    FLAME frame) as the photo shows the person's."""
+    height, width = photo.shape[:2]
+    if hints.camera is not None:
+        if (hints.camera.width, hints.camera.height) != (width, height):
+            raise JokerError(f"the photo camera is {hints.camera.width} x {hints.camera.height} px "
+                             f"but the photo is {width} x {height} px",
+                             "give the camera the photo's own size")
+        return Alignment(hints.camera, None, 0.0)
+    if hints.eyes is not None:
+        detection = None
+        targets = {"eyes": _checked_eye_pixels(hints.eyes, width, height)}
+    else:
+        detection = detect_face(photo)
+        targets = feature_targets(detection)
+    points, pixels, weights = _correspondences(rig, targets, hints)
+    camera, residual = fit_camera(points, pixels, weights, width, height, hints)
+    return Alignment(camera, detection, residual)
+
+
+def detect_face(photo: np.ndarray) -> FaceDetection:
+    """The largest frontal face and, when the eye cascade finds a plausible pair, its eyes."""
+    gray = cv2.equalizeHist(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY))
+    scale = min(1.0, DETECTION_SIDE / max(gray.shape))
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    faces = _cascade(FACE_CASCADE).detectMultiScale(small, scaleFactor=1.1, minNeighbors=5,
+                                                    minSize=(24, 24))
+    if len(faces) == 0:
+        raise JokerError("no face was found in the photo (it needs a frontal, upright face)",
+                         EXPLICIT_ALIGNMENT_FIX)
+    box = np.asarray(max(faces, key=lambda b: b[2] * b[3]), dtype=np.float64) / scale
+    if box[2] < MIN_SIDE:
+        raise JokerError(f"the face in the photo is only {box[2]:.0f} px wide",
+                         f"use a photo where the face is at least {MIN_SIDE} px wide")
+    return FaceDetection(box, _detect_eyes(gray, box))
+
+
+def feature_targets(detection: FaceDetection) -> dict[str, np.ndarray]:
+    """Image points of the facial features: detected eyes, else the box's typical ones."""
+    x, y, w, h = detection.box
+    box_eyes = np.array([[x + (0.5 - BOX_EYE_SPREAD) * w, y + BOX_EYE_HEIGHT * h],
+                         [x + (0.5 + BOX_EYE_SPREAD) * w, y + BOX_EYE_HEIGHT * h]])
+    eyes = detection.eyes if detection.eyes is not None else box_eyes
+    return {"eyes": eyes, "mouth": np.array([x + 0.5 * w, y + BOX_MOUTH_HEIGHT * h])}
+
+
+def rig_landmarks(head: HeadModel, vertices: np.ndarray) -> dict[str, np.ndarray]:
+    """3D feature points of the rig: eyes (landmarks, else FLAME's eye joints, which every
+    FLAME file has) and the mouth centre when the head names its corners."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    names = head.landmarks
+    if "eye_left" in names and "eye_right" in names:
+        eyes = vertices[[names["eye_left"], names["eye_right"]]]
+    else:
+        joints = head.J_regressor @ vertices
+        eyes = joints[[JOINT_NAMES.index("eye_left"), JOINT_NAMES.index("eye_right")]]
+    landmarks = {"eyes": eyes}
+    if "mouth_left" in names and "mouth_right" in names:
+        landmarks["mouth"] = vertices[[names["mouth_left"], names["mouth_right"]]].mean(0)
+    return landmarks
+
+
+# Relative trust in each correspondence: eyes are detected, the mouth is only estimated.
+FEATURE_WEIGHTS = {"eyes": 1.0, "mouth": 0.3}
+
+
+def _correspondences(rig: dict[str, np.ndarray], targets: dict[str, np.ndarray],
+                     hints: AlignmentHints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Pair eyes by image side: the rig eye that the viewpoint shows further left goes to
+    # the image-left eye, whatever a head calls its left and right.
+    view = _view_rotation(hints, np.zeros(3))
+    order = np.argsort((rig["eyes"] @ view)[:, 0])
+    points, pixels, weights = [rig["eyes"][order]], [targets["eyes"]], [np.full(2, FEATURE_WEIGHTS["eyes"])]
+    if "mouth" in rig and "mouth" in targets:
+        points.append(rig["mouth"][None])
+        pixels.append(targets["mouth"][None])
+        weights.append(np.array([FEATURE_WEIGHTS["mouth"]]))
+    return np.concatenate(points), np.concatenate(pixels), np.concatenate(weights)
+
+
+def fit_camera(points: np.ndarray, pixels: np.ndarray, weights: np.ndarray, width: int,
+               height: int, hints: AlignmentHints = AlignmentHints()) -> tuple[Camera, float]:
+    """The camera with the hinted viewpoint and lens whose projection of `points` (N x 3,
+    N >= 2) best matches `pixels` (N x 2), and the weighted RMS pixel residual.
+
+    Unknowns: roll about the viewing axis, distance, and the pixel where the points'
+    centroid lands. A closed-form 2D similarity (weak perspective) gives the start; a
+    least-squares fit with the true projection finishes.
+    """
+    focal = 0.5 * max(width, height) / math.tan(math.radians(hints.fov_deg) / 2.0)
+    centroid = np.average(points, axis=0, weights=weights)
+    view = _view_rotation(hints, centroid)
+    local = (points - centroid) @ view                       # in the unrolled camera's axes
+    flat = np.stack([local[:, 0], -local[:, 1]], axis=1)     # image-like: x right, y down
+    scale, roll, shift = similarity_2d(flat, pixels, weights)
+
+    def camera_for(params: np.ndarray) -> Camera:
+        roll, log_distance, u, v = params
+        distance = math.exp(log_distance)
+        c, s = math.cos(roll), math.sin(roll)
+        rolled = view @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+        # The centroid sits at (u, v) in the image and `distance` in front of the camera.
+        offset = np.array([-(u - width / 2.0) / focal, (v - height / 2.0) / focal, 1.0]) * distance
+        c2w = np.eye(4)
+        c2w[:3, :3], c2w[:3, 3] = rolled, centroid + rolled @ offset
+        return Camera(c2w, focal, focal, width / 2.0, height / 2.0, width, height)
+
+    def residuals(params: np.ndarray) -> np.ndarray:
+        projected, _ = camera_for(params).project(points)
+        return ((projected - pixels) * np.sqrt(weights)[:, None]).ravel()
+
+    # Rolling the camera by r turns its image by r in image axes (x right, y down).
+    start = np.array([roll, math.log(focal / scale), *shift])
+    fit = least_squares(residuals, start)
+    rms = float(np.sqrt((fit.fun ** 2).sum() / weights.sum()))
+    return camera_for(fit.x), rms
+
+
+def similarity_2d(source: np.ndarray, target: np.ndarray,
+                  weights: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Weighted least-squares similarity target ~ scale * R(angle) @ source + shift, where
+    source and target share the origin convention; returns (scale, angle, the image of
+    source's weighted centroid)."""
+    w = weights / weights.sum()
+    source_centred = source - w @ source
+    target_mean = w @ target
+    target_centred = target - target_mean
+    # Complex numbers make the 2D Procrustes problem one line: z_t ~ a * z_s.
+    zs = source_centred[:, 0] + 1j * source_centred[:, 1]
+    zt = target_centred[:, 0] + 1j * target_centred[:, 1]
+    a = (w * np.conj(zs) * zt).sum() / (w * np.abs(zs) ** 2).sum()
+    if abs(a) == 0.0 or not np.isfinite(a):
+        raise JokerError("the face features coincide, so no alignment can be fitted",
+                         EXPLICIT_ALIGNMENT_FIX)
+    return float(abs(a)), float(np.angle(a)), target_mean
+
+
+def _view_rotation(hints: AlignmentHints, target: np.ndarray) -> np.ndarray:
+    eye = orbit_position(hints.azimuth_deg, hints.elevation_deg, 1.0, target)
+    return look_at(eye, target)[:3, :3]
+
+
+def _detect_eyes(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """The most plausible pair of eyes in the upper part of the face box, or None."""
+    x, y, w, h = box
+    top, bottom = int(y + 0.15 * h), int(y + 0.6 * h)
+    crop = gray[max(top, 0):bottom, max(int(x), 0):int(x + w)]
+    scale = EYE_SEARCH_WIDTH / max(crop.shape[1], 1)
+    crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    found = _cascade(EYE_CASCADE).detectMultiScale(crop, scaleFactor=1.05, minNeighbors=4,
+                                                   minSize=(EYE_SEARCH_WIDTH // 12,) * 2)
+    if len(found) < 2:
+        return None
+    centres = np.array([(ex + ew / 2, ey + eh / 2) for ex, ey, ew, eh in found]) / scale
+    centres += (max(int(x), 0), max(top, 0))
+    sizes = np.array([ew for _, _, ew, _ in found]) / scale
+    best, best_score = None, math.inf
+    for i in range(len(centres)):
+        for j in range(len(centres)):
+            left, right = centres[i], centres[j]
+            gap = right[0] - left[0]
+            plausible = (left[0] < x + 0.5 * w < right[0] and 0.25 * w < gap < 0.7 * w
+                         and abs(right[1] - left[1]) < 0.15 * w)
+            if plausible:
+                # Prefer symmetric pairs of similar size at the usual height.
+                score = (abs((left[0] + right[0]) / 2 - (x + w / 2)) / w
+                         + abs(sizes[i] - sizes[j]) / w
+                         + abs((left[1] + right[1]) / 2 - (y + BOX_EYE_HEIGHT * h)) / h)
+                if score < best_score:
+                    best, best_score = np.stack([left, right]), score
+    return best
+
+
+def _checked_eye_pixels(eyes, width: int, height: int) -> np.ndarray:
+    pixels = np.asarray(eyes, dtype=np.float64)
+    if pixels.shape != (2, 2) or not np.isfinite(pixels).all():
+        raise JokerError("eye pixels must be two (x, y) points", "give XL YL XR YR in photo pixels")
+    if (pixels < 0).any() or (pixels[:, 0] > width).any() or (pixels[:, 1] > height).any():
+        raise JokerError(f"eye pixels {pixels.tolist()} lie outside the {width} x {height} photo",
+                         "give eye positions inside the photo, in pixels from its top-left corner")
+    if np.linalg.norm(pixels[1] - pixels[0]) < 4:
+        raise JokerError("the two eye pixels are (almost) the same point",
+                         "give the centres of both eyes")
+    return pixels[np.argsort(pixels[:, 0])]
+
+
+_CASCADES: dict[str, cv2.CascadeClassifier] = {}
+
+
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    if name not in _CASCADES:
+        classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        if classifier.empty():
+            raise JokerError(f"OpenCV's bundled cascade {name} could not be loaded",
+                             "reinstall opencv-python-headless (the pinned version ships it)")
+        _CASCADES[name] = classifier
+    return _CASCADES[name]
