@@ -1,0 +1,11 @@
+"""The Joker 2D diffusion prior on diffusers: reference attention, normal-map ControlNet,
+text-only guidance, DDIM; loading of SD1.5 folders, the released checkpoint and our format.
+
+Importing this package imports torch and diffusers; command modules import it inside run().
+"""
+
+from .loading import describe_weights, load_prior
+from .model import JokerPriorModel
+from .pipeline import DiffusionPrior
+
+__all__ = ["DiffusionPrior", "JokerPriorModel", "describe_weights", "load_prior"]

@@ -1,0 +1,144 @@
+"""The Joker diffusion prior behind the distillation's Prior interface.
+
+Renders live in the VAE's latent space between calls (`Noisy.sample` holds latents). Every
+denoising step runs the ControlNet and the denoising UNet per view, in chunks; the
+reference UNet runs once per (reference, timestep, text) and is reused through the cache.
+Guidance is on text only: both halves see the same reference and normal map, the
+unconditional half the negative prompt (the reference UNet sees each half's text, as in
+the published code).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from joker_core.errors import JokerError
+
+from ..base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, Views
+from .ddim import ddim_step, guided, predicted_clean
+from .model import JokerPriorModel
+from .reference_attention import ReferenceFeatures
+from .reference_cache import ReferenceCache, tensor_digest
+
+
+class DiffusionPrior(Prior):
+    def __init__(self, model: JokerPriorModel, levels: NoiseLevels | None = None, chunk_size: int = 8,
+                 cache: ReferenceCache | None = None) -> None:
+        if chunk_size < 1:
+            raise JokerError(f"chunk size {chunk_size} is not positive", "use a chunk size >= 1")
+        self.model = model.eval()
+        self.levels = levels or NoiseLevels(100, model.scheduler.config.num_train_timesteps)
+        self.chunk_size = chunk_size
+        self.cache = cache if cache is not None else ReferenceCache()
+        self.evaluations = EvaluationCounter()
+
+    @torch.no_grad()
+    def noise(self, images: torch.Tensor, level: int, generator: torch.Generator | None = None) -> Noisy:
+        self._check_size(images, "images to noise")
+        timestep = self.levels.timestep(level)
+        latents = torch.cat([self.model.encode_images(chunk) for chunk in images.split(self.chunk_size)])
+        noise = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        timesteps = torch.full((len(latents),), timestep, device=latents.device)
+        return Noisy(self.model.scheduler.add_noise(latents, noise, timesteps), level)
+
+    @torch.no_grad()
+    def predict_clean(self, noisy: Noisy, views: Views, condition: Condition) -> torch.Tensor:
+        timestep = self.levels.timestep(noisy.level)
+        noise = self.predict_noise(noisy.sample, timestep, views, condition)
+        self.evaluations.add("one-step", len(views))
+        return self._decode(predicted_clean(noisy.sample, noise, self._alpha(timestep)))
+
+    @torch.no_grad()
+    def denoise(self, noisy: Noisy, views: Views, condition: Condition, steps: int) -> torch.Tensor:
+        return self._descend(noisy.sample, noisy.level, views, condition, steps, "k-step")
+
+    @torch.no_grad()
+    def sample(self, views: Views, condition: Condition, steps: int,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        unet = self.model.unet.config
+        shape = (len(views), unet.in_channels, unet.sample_size, unet.sample_size)
+        latents = randn_tensor(shape, generator=generator, device=self.model.device, dtype=self.model.dtype)
+        return self._descend(latents, 0, views, condition, steps, "sample")
+
+    def _descend(self, latents: torch.Tensor, level: int, views: Views, condition: Condition, steps: int,
+                 kind: str) -> torch.Tensor:
+        """Truncated DDIM from `level` to t=0. Timesteps are the outer loop so the reference
+        features of a timestep are computed once for all chunks of views."""
+        timesteps = self.levels.descent(level, steps)
+        for index, timestep in enumerate(timesteps):
+            noise = self.predict_noise(latents, timestep, views, condition)
+            if index + 1 < len(timesteps):
+                latents = ddim_step(latents, noise, self._alpha(timestep), self._alpha(timesteps[index + 1]))
+            else:
+                latents = predicted_clean(latents, noise, self._alpha(timestep))
+        self.evaluations.add(kind, len(views), len(timesteps))
+        return self._decode(latents)
+
+    @torch.no_grad()
+    def predict_noise(self, latents: torch.Tensor, timestep: int, views: Views, condition: Condition) -> torch.Tensor:
+        """The guided epsilon for V noisy latents at `timestep` (one evaluation per view;
+        not counted here, the callers count what they are)."""
+        self._check_size(views.normal_maps, "normal maps")
+        if len(latents) != len(views):
+            raise JokerError(f"{len(latents)} noisy renders for {len(views)} views",
+                             "pass one noisy render per view")
+        prompts = _per_view(condition.prompt, len(views))
+        return torch.cat([
+            self._guided_chunk(latents[start:start + self.chunk_size], timestep,
+                               views.normal_maps[start:start + self.chunk_size], condition,
+                               prompts[start:start + self.chunk_size])
+            for start in range(0, len(views), self.chunk_size)])
+
+    def _guided_chunk(self, latents: torch.Tensor, timestep: int, normal_maps: torch.Tensor,
+                      condition: Condition, prompts: list[str]) -> torch.Tensor:
+        guide = condition.guidance_scale > 1.0
+        texts = [condition.negative_prompt] * len(prompts) + prompts if guide else prompts
+        halves = 2 if guide else 1
+        model = self.model
+        distinct = sorted(set(texts))
+        embeddings = model.encode_text(distinct)
+        index = torch.tensor([distinct.index(text) for text in texts], device=model.device)
+        reference = self._reference_features(condition.reference, timestep, distinct, embeddings)
+        if len(distinct) > 1:
+            reference = {layer: tokens[index] for layer, tokens in reference.items()}
+        noise = model.predict_noise(latents.repeat(halves, 1, 1, 1),
+                                    torch.full((len(texts),), timestep, device=model.device),
+                                    embeddings[index], normal_maps.repeat(halves, 1, 1, 1), reference)
+        return guided(*noise.chunk(2), condition.guidance_scale) if guide else noise
+
+    def _reference_features(self, reference: torch.Tensor, timestep: int, texts: list[str],
+                            embeddings: torch.Tensor) -> ReferenceFeatures:
+        """Per layer len(texts) x tokens x C, each text's entry from the cache."""
+        self._check_size(reference, "reference images")
+        digest = tensor_digest(reference)
+        model = self.model
+        latents = self.cache.get((digest, "latents"), lambda: model.encode_images(reference))
+        timesteps = torch.tensor([timestep], device=model.device)
+        per_text = [self.cache.get((digest, timestep, text),
+                                   lambda e=embedding: model.reference_features(latents[None], timesteps, e[None]))
+                    for text, embedding in zip(texts, embeddings)]
+        return {layer: torch.cat([features[layer] for features in per_text]) for layer in per_text[0]}
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.model.decode_latents(chunk) for chunk in latents.split(self.chunk_size)])
+
+    def _alpha(self, timestep: int) -> torch.Tensor:
+        return self.model.scheduler.alphas_cumprod[timestep].to(self.model.device, torch.float32)
+
+    def _check_size(self, images: torch.Tensor, what: str) -> None:
+        size = self.model.image_size
+        if tuple(images.shape[-2:]) != (size, size):
+            height, width = images.shape[-2:]
+            raise JokerError(f"{what} are {width}x{height} pixels but this prior works at {size}x{size}",
+                             f"resize or crop them to {size}x{size}")
+
+
+def _per_view(prompt: str | Sequence[str], views: int) -> list[str]:
+    if isinstance(prompt, str):
+        return [prompt] * views
+    if len(prompt) != views:
+        raise JokerError(f"{len(prompt)} prompts for {views} views", "give one prompt, or one per view")
+    return list(prompt)

@@ -1,0 +1,40 @@
+"""A tiny random-weight Joker prior, built once per test session (the real classes, 64 px)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from joker.prior.base import Condition, Views
+from joker.prior.diffusion.joker_format import save_joker_prior
+from joker.prior.diffusion.tiny import tiny_prior_model
+from joker_core.cameras import ViewRig
+
+SIZE = 64
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    return tiny_prior_model(tmp_path_factory.mktemp("tokenizer"), image_size=SIZE)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_model, tmp_path_factory):
+    """The tiny prior saved in our format."""
+    return save_joker_prior(tiny_model, tmp_path_factory.mktemp("weights") / "tiny-prior")
+
+
+@pytest.fixture
+def make_views():
+    def make(count: int, seed: int = 0) -> Views:
+        generator = torch.Generator().manual_seed(seed)
+        return Views(ViewRig(size=SIZE).grid(count, 1), torch.rand(count, 3, SIZE, SIZE, generator=generator))
+    return make
+
+
+@pytest.fixture
+def make_condition():
+    def make(references: int = 1, seed: int = 1, **kwargs) -> Condition:
+        generator = torch.Generator().manual_seed(seed)
+        return Condition(torch.rand(references, 3, SIZE, SIZE, generator=generator), **kwargs)
+    return make
