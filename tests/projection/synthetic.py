@@ -11,7 +11,7 @@ from joker.prior.projection.texture import Surface
 RADII = np.array([0.075, 0.105, 0.095])  # m: a head-sized ellipsoid, face toward +z
 
 
-def ellipsoid_surface(rings: int = 48, segments: int = 96) -> Surface:
+def ellipsoid_surface(rings: int = 32, segments: int = 64) -> Surface:
     theta = np.linspace(0.0, np.pi, rings + 1)        # from the top (+y) down
     phi = np.linspace(-np.pi, np.pi, segments + 1)    # the last column is the seam again
     t, p = np.meshgrid(theta, phi, indexing="ij")
