@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Iterable
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
 from torch import nn
 
 from joker_core.errors import JokerError
@@ -30,7 +32,13 @@ _IGNORED = re.compile(r"(^|\.)position_ids$")
 
 
 def read_state_dict(path: Path) -> StateDict:
-    """A flat name -> tensor mapping from a torch file, without running code from it."""
+    """A flat name -> tensor mapping from a torch or safetensors file, without running code from it."""
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(path)
+        except SafetensorError as exc:
+            raise JokerError(f"{path} is not a readable safetensors file ({exc})",
+                             "check the file is complete (re-download it)") from exc
     try:
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
@@ -46,6 +54,14 @@ def read_state_dict(path: Path) -> StateDict:
         raise JokerError(f"{path} holds a {type(data).__name__}, not a state dict of named tensors",
                          "save the prior with torch.save(module.state_dict(), path)")
     return data
+
+
+def tensor_names(path: Path) -> list[str]:
+    """The names in a weights file; safetensors headers are read without the tensors."""
+    if path.suffix == ".safetensors":
+        with safe_open(path, framework="pt") as handle:
+            return list(handle.keys())
+    return list(read_state_dict(path))
 
 
 def module_prefixes(keys: Iterable[str]) -> dict[str, int]:

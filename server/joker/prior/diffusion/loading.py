@@ -14,8 +14,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safetensors import safe_open
-
 from joker_core.errors import JokerError
 
 from . import checkpoint, joker_format
@@ -78,17 +76,28 @@ def load_official(checkpoint_path: Path, sd15_folder: Path | None, vae_folder: P
     return model
 
 
+def _layout(path: Path) -> str:
+    """joker | sd15 | file (a torch or safetensors state dict) | missing | unknown."""
+    if path.is_dir():
+        if (path / joker_format.CONFIG_FILE).exists():
+            return "joker"
+        return "sd15" if (path / "unet").is_dir() or (path / "model_index.json").exists() else "unknown"
+    if path.is_file():
+        return "file" if path.suffix in TORCH_SUFFIXES + (".safetensors",) else "unknown"
+    return "missing"
+
+
 def load_prior(path: Path, sd15_folder: Path | None = None, vae_folder: Path | None = None) -> JokerPriorModel:
     """Any supported weights path -> JokerPriorModel on the CPU in fp32."""
     path = Path(path)
-    kind = describe_weights(path).kind
-    if kind == "joker":
+    layout = _layout(path)
+    if layout == "joker":
         return joker_format.load_joker_prior(path)
-    if kind == "sd15":
+    if layout == "sd15":
         return load_sd15(path, vae_folder)
-    if kind in ("official", "state-dict"):
+    if layout == "file":
         return load_official(path, sd15_folder, vae_folder)
-    if not path.exists():
+    if layout == "missing":
         raise JokerError(f"weights path {path} does not exist", "give the path of a weights folder or file")
     raise JokerError(f"{path} is not a weights format the prior knows",
                      "give our prior folder, an SD1.5 diffusers folder, or the released .bin checkpoint")
@@ -107,32 +116,23 @@ class WeightsDescription:
         return self.kind != "unknown" and not self.problems
 
 
-def _tensor_names(path: Path) -> list[str]:
-    if path.suffix == ".safetensors":
-        with safe_open(path, framework="pt") as handle:
-            return list(handle.keys())
-    return list(checkpoint.read_state_dict(path))
-
-
 def describe_weights(path: Path) -> WeightsDescription:
     """What `path` holds, read from file headers and key names (no weights loaded)."""
     path = Path(path)
-    if path.is_dir():
-        if (path / joker_format.CONFIG_FILE).exists():
-            description = WeightsDescription(path, "joker", problems=joker_format.missing_parts(path))
-            description.contents = {file.stem: len(_tensor_names(file)) for file in sorted(path.glob("*.safetensors"))}
-            return description
-        if (path / "unet").is_dir() or (path / "model_index.json").exists():
-            parts = {part: len(list((path / part).glob("*"))) for part in SD15_PARTS if (path / part).is_dir()}
-            return WeightsDescription(path, "sd15", parts, [f"missing {p}" for p in sd15_missing_parts(path)])
-        return WeightsDescription(path, "unknown", problems=["folder is neither our prior nor an SD1.5 folder"])
-    if path.is_file() and path.suffix in TORCH_SUFFIXES + (".safetensors",):
+    layout = _layout(path)
+    if layout == "joker":
+        contents = {file.stem: len(checkpoint.tensor_names(file)) for file in sorted(path.glob("*.safetensors"))}
+        return WeightsDescription(path, "joker", contents, joker_format.missing_parts(path))
+    if layout == "sd15":
+        parts = {part: len(list((path / part).glob("*"))) for part in SD15_PARTS if (path / part).is_dir()}
+        return WeightsDescription(path, "sd15", parts, [f"missing {p}" for p in sd15_missing_parts(path)])
+    if layout == "file":
         try:
-            names = _tensor_names(path)
+            names = checkpoint.tensor_names(path)
         except JokerError as error:
             return WeightsDescription(path, "unknown", problems=[str(error)])
         kind = "official" if checkpoint.is_official_layout(names) else "state-dict"
         problems = [] if kind == "official" else ["key prefixes are not unet./ref_unet./controlnet."]
         return WeightsDescription(path, kind, checkpoint.module_prefixes(names), problems, needs_sd15=True)
-    problem = "does not exist" if not path.exists() else "is not a known weights file"
-    return WeightsDescription(path, "unknown", problems=[problem])
+    problem = {"missing": "does not exist", "unknown": "is neither our prior, an SD1.5 folder nor a state dict"}
+    return WeightsDescription(path, "unknown", problems=[problem[layout]])
