@@ -8,8 +8,6 @@ mesh), rig (weights, joints), fields/identity/expressions (blendshapes), uv, bui
 
 from __future__ import annotations
 
-import zipfile
-
 from ..errors import JokerError
 from ..head_model import HeadModel
 from .build import GENERATOR_VERSION, build_demo_head
@@ -27,7 +25,7 @@ def load_demo_head() -> HeadModel:
     path = cache_path()
     try:
         return read_model(path)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, JokerError):
+    except (OSError, ValueError, JokerError):
         pass  # missing or damaged: rebuild below
     model = build_demo_head()
     try:

@@ -38,7 +38,8 @@ def _landmarks(geometry: Geometry) -> dict[str, int]:
     centre_col = grid.vertex(np.arange(len(grid.polar)), N_COLS // 2)
     left_corner, right_corner = grid.corner_cols
     centre_slit = int(np.searchsorted(grid.slit_cols, N_COLS // 2))
-    below_lips = centre_col[vertices[centre_col, 1] < A.MOUTH_CENTRE[1] - 0.02]
+    drop = A.MOUTH_CENTRE[1] - vertices[centre_col, 1]
+    below_lips = centre_col[(drop > 0.02) & (drop < 0.08) & (vertices[centre_col, 2] > 0.03)]
 
     def nearest_skin(point) -> int:
         return int(skin[np.argmin(np.linalg.norm(vertices[skin] - point, axis=1))])
@@ -55,7 +56,7 @@ def _landmarks(geometry: Geometry) -> dict[str, int]:
         "mouth_right": int(grid.vertex(grid.slit_row, right_corner)),
         "upper_lip": int(grid.slit_originals()[centre_slit]),
         "lower_lip": int(grid.lower_lip_copies()[centre_slit]),
-        "chin": int(below_lips[np.argmax(vertices[below_lips, 2])]),
+        "chin": int(below_lips[np.argmax(vertices[below_lips, 2] - vertices[below_lips, 1])]),  # front-bottom
         "brow_left": nearest_skin((0.03, A.BROW_Y, 0.1)),
         "brow_right": nearest_skin((-0.03, A.BROW_Y, 0.1)),
         "ear_left": nearest_skin(A.EAR_LEFT + (0.02, 0, 0)),

@@ -54,7 +54,7 @@ def chin_projection(r: Rest) -> np.ndarray:
 
 
 def cheekbones(r: Rest) -> np.ndarray:
-    return move_sides(r.points, A.CHEEK_LEFT, (0.015, 0.013, 0.018), (0.004, 0.001, 0.003))
+    return move_sides(r.points, A.CHEEK_LEFT, (0.015, 0.013, 0.018), (0.006, 0.002, 0.005))
 
 
 def eye_spacing(r: Rest) -> np.ndarray:

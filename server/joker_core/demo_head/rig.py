@@ -38,9 +38,11 @@ def lowerness(geometry: Geometry) -> np.ndarray:
     polar, azimuth = _skin_angles(geometry)
     beyond_corner = np.maximum(np.abs(azimuth) - A.MOUTH_CORNER_AZIMUTH, 0.0)
     spread = 1e-9 + 0.35 * beyond_corner
-    skin = 1 / (1 + np.exp(-np.clip((polar - A.MOUTH_POLAR) / spread, -60, 60)))
+    lip_line = geometry.grid.polar[geometry.grid.slit_row]
+    skin = 1 / (1 + np.exp(-np.clip((polar - lip_line) / spread, -60, 60)))
     skin *= smoothstep(np.abs(azimuth), 1.75, 1.25)
-    skin *= smoothstep(geometry.vertices[: len(skin), 1], -0.145, -0.100)
+    front_height = geometry.vertices[: len(skin), 1] + 0.5 * geometry.vertices[: len(skin), 2]
+    skin *= smoothstep(front_height, -0.13, -0.085)  # fades down the throat, not on the chin
 
     lower = np.zeros(len(geometry.vertices))
     lower[: len(skin)] = skin
@@ -54,7 +56,7 @@ def lowerness(geometry: Geometry) -> np.ndarray:
 
 def skinning_weights(geometry: Geometry, lower: np.ndarray) -> np.ndarray:
     weights = np.zeros((len(geometry.vertices), 5))
-    neck_base = smoothstep(geometry.vertices[:, 1], -0.09, -0.15)
+    neck_base = smoothstep(geometry.vertices[:, 1], -0.115, -0.16)
     neck_base[geometry.parts["pouch"]] = 0.0
     weights[:, GLOBAL] = neck_base
     weights[:, JAW] = (1 - neck_base) * lower
