@@ -1,3 +1,5 @@
+import codecs
+import copyreg
 import dataclasses
 import json
 import os
@@ -102,6 +104,16 @@ def test_a_pickle_that_would_run_code_is_refused_before_running_it(tmp_path, cal
     with pytest.raises(JokerError, match=rf"asks to load '{named}', which is code.*nothing was run"):
         load_head_model(path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("call", [
+    (copyreg._reconstructor, (np.ndarray, np.ndarray, (3,))),  # only chumpy/scipy stand-ins on object
+    (codecs.encode, ("text", "rot13")),                          # only latin-1, as pickles use it
+])
+def test_allowed_helpers_refuse_arguments_beyond_rebuilding_arrays(tmp_path, call):
+    write_python2_pickle({"v_template": RunsCommand(call)}, tmp_path / "odd.pkl")
+    with pytest.raises(JokerError, match=r"not a readable pickle"):
+        load_head_model(tmp_path / "odd.pkl")
 
 
 def test_a_pickle_of_something_other_than_a_flame_dict_is_refused(tmp_path):
