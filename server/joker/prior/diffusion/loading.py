@@ -136,3 +136,15 @@ def describe_weights(path: Path) -> WeightsDescription:
         return WeightsDescription(path, kind, checkpoint.module_prefixes(names), problems, needs_sd15=True)
     problem = {"missing": "does not exist", "unknown": "is neither our prior, an SD1.5 folder nor a state dict"}
     return WeightsDescription(path, "unknown", problems=[problem[layout]])
+
+
+def open_prior(path: Path, sd15_folder: Path | None = None, vae_folder: Path | None = None,
+               device: str = "auto", precision: str = "auto", chunk_size: int = 8):
+    """Load weights and place them for running: the DiffusionPrior a user asked for."""
+    from .devices import choose_device, choose_dtype, place
+    from .pipeline import DiffusionPrior
+
+    target = choose_device(device)
+    dtype = choose_dtype(target, precision)
+    model = place(load_prior(path, sd15_folder, vae_folder), target, dtype)
+    return DiffusionPrior(model, chunk_size=chunk_size)
