@@ -135,7 +135,7 @@ def load_data_pickle(data: bytes, source: str) -> Any:
         raise JokerError(f"{source} asks to load '{refused.qualified_name}', which is code, not model "
                          "data; it was refused and nothing was run",
                          "use the official FLAME .pkl or a Joker .npz head model from a source you trust") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, LookupError,
             AttributeError, MemoryError, UnicodeError, struct.error) as damaged:
         raise JokerError(f"{source} is not a readable pickle (truncated or damaged: {damaged})",
                          "download the model file again") from None
@@ -174,7 +174,7 @@ def _densify(matrix: PickledObject, field: str, source: str) -> np.ndarray:
         rows, cols = (indices, outer) if by_column else (outer, indices)
         dense = np.zeros(shape, dtype=np.float64)
         np.add.at(dense, (rows, cols), data)  # duplicate entries add up, as in scipy
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (LookupError, TypeError, ValueError, MemoryError) as exc:
         raise JokerError(f"{source}: sparse field '{field}' is damaged ({exc})",
                          "download the model file again") from None
     return dense
