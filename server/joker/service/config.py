@@ -28,7 +28,7 @@ class ServiceConfig:
     job_function: str = DEFAULT_JOB_FUNCTION  # "module:function", called in the worker
     max_upload_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096       # decompression-bomb guard
-    cancel_grace_s: float = 1.5               # then the worker is killed: cancel within 2 s
+    cancel_grace_s: float = 1.0               # then the worker is killed: cancel within 2 s
     retention_days: float = 30.0
     retention_bytes: int = 20 * 1024**3
     joker_weights: Path | None = None         # default weights of the "joker" prior, for /v1/info

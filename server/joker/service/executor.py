@@ -52,7 +52,7 @@ class _Worker:
 
 class Executor:
     def __init__(self, store: JobStore, publish: Publish, job_function: str, device: str,
-                 cancel_grace_s: float = 1.5):
+                 cancel_grace_s: float = 1.0):
         self._store = store
         self._publish = publish
         self._job_function = job_function
@@ -141,17 +141,17 @@ class Executor:
         started = time.monotonic()
         while True:
             ready = wait([worker.results, worker.process.sentinel], timeout=POLL_S)
+            message = None
             if worker.results in ready:
                 try:
                     message = worker.results.recv()
-                except (EOFError, OSError):
-                    continue  # the worker died mid-message; its sentinel tells the rest
-                if message[0] == "end" and message[1] == job.id:
+                except (EOFError, OSError):  # the pipe closed: the worker is dead
+                    ready = [worker.process.sentinel]
+            if message is not None and message[1] == job.id:
+                if message[0] == "end":
                     return JobState(message[2]), message[3]
-                if message[0] == "progress" and message[1] == job.id:
-                    self._progress(job.id, ProgressEvent.from_dict(message[2]), time.monotonic() - started)
-                continue
-            if worker.process.sentinel in ready:
+                self._progress(job.id, ProgressEvent.from_dict(message[2]), time.monotonic() - started)
+            elif worker.process.sentinel in ready:  # dead, and nothing left to read
                 worker.process.join(1)
                 self._worker = None
                 return JobState.FAILED, worker.describe_death()

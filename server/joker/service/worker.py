@@ -8,12 +8,15 @@ executor starts a fresh one with all device memory released.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import os
 import re
+import threading
+import time
 import traceback
 from dataclasses import replace
 from multiprocessing.connection import Connection
-import ctypes
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +37,7 @@ def load_job_function(import_path: str) -> Callable[..., Any]:
 
 
 def worker_main(job_function: str, tasks: Connection, results: Connection, cancel: ctypes.c_byte) -> None:
+    _exit_with_parent()
     try:
         generate: Callable[..., Any] | JokerError = load_job_function(job_function)
     except JokerError as error:
@@ -90,3 +94,16 @@ def _publish_preview(path: Path, job_dir: Path) -> str | None:
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name).lstrip(".") or "preview"
     atomic_write_bytes(job_dir / "live" / name, source.read_bytes())
     return f"live/{name}"
+
+
+def _exit_with_parent(poll_s: float = 0.5) -> None:
+    """A server killed with -9 cannot stop its worker; the worker stops itself, so no job
+    of a dead server goes on writing into the store."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="joker-parent-watch", daemon=True).start()
