@@ -8,6 +8,9 @@ mesh), rig (weights, joints), fields/identity/expressions (blendshapes), uv, bui
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from ..errors import JokerError
 from ..head_model import HeadModel
 from .build import GENERATOR_VERSION, build_demo_head
@@ -16,8 +19,12 @@ from .cache import cache_folder, read_model, write_model
 __all__ = ["load_demo_head", "build_demo_head", "cache_path", "GENERATOR_VERSION"]
 
 
-def cache_path():
-    return cache_folder() / f"demo_head-v{GENERATOR_VERSION}.npz"
+def cache_path() -> Path:
+    """Keyed by the generator version and a digest of this package's source, so an edited
+    generator never reads a head cached by an older one."""
+    sources = sorted(Path(__file__).parent.glob("*.py"))
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
+    return cache_folder() / f"demo_head-v{GENERATOR_VERSION}-{digest}.npz"
 
 
 def load_demo_head() -> HeadModel:

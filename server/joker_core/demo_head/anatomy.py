@@ -38,6 +38,6 @@ JOINT_TARGETS = {             # where the regressed rest joints should land (eye
 NECK_BOTTOM_Y = -0.175
 
 
-def mirror(point: np.ndarray) -> np.ndarray:
-    """The subject's right-hand twin of a left-hand point."""
-    return point * np.array([-1.0, 1.0, 1.0])
+def mirror(point) -> np.ndarray:
+    """The subject's right-hand twin of a left-hand point (or offset)."""
+    return np.asarray(point, dtype=float) * (-1.0, 1.0, 1.0)

@@ -58,9 +58,9 @@ def _landmarks(geometry: Geometry) -> dict[str, int]:
         "lower_lip": int(grid.lower_lip_copies()[centre_slit]),
         "chin": int(below_lips[np.argmax(vertices[below_lips, 2] - vertices[below_lips, 1])]),  # front-bottom
         "brow_left": nearest_skin((0.03, A.BROW_Y, 0.1)),
-        "brow_right": nearest_skin((-0.03, A.BROW_Y, 0.1)),
+        "brow_right": nearest_skin(A.mirror((0.03, A.BROW_Y, 0.1))),
         "ear_left": nearest_skin(A.EAR_LEFT + (0.02, 0, 0)),
-        "ear_right": nearest_skin(A.EAR_LEFT * (-1, 1, 1) - (0.02, 0, 0)),
+        "ear_right": nearest_skin(A.mirror(A.EAR_LEFT + (0.02, 0, 0))),
     }
 
 

@@ -66,7 +66,7 @@ def _blink(geometry: Geometry, side: float) -> np.ndarray:
 
 def cheek_puff(r: Rest) -> np.ndarray:
     centre = np.array([0.038, A.MOUTH_CENTRE[1] + 0.004, 0.055])
-    weight = sum(bump(r.points, centre * flip, (0.018, 0.018, 0.02)) for flip in (np.ones(3), (-1.0, 1, 1)))
+    weight = sum(bump(r.points, c, (0.018, 0.018, 0.02)) for c in (centre, A.mirror(centre)))
     outward = r.points - (0.0, centre[1], 0.03)
     outward /= np.linalg.norm(outward, axis=1, keepdims=True)
     return 0.011 * weight[:, None] * outward

@@ -12,10 +12,10 @@ from typing import Callable
 
 import numpy as np
 
+from .anatomy import mirror
 from .geometry import Geometry
 
 LEFT, RIGHT = 1.0, -1.0
-FLIP_X = np.array([-1.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def move_sides(points: np.ndarray, left_centre, sigma, left_offset, sides=(LEFT,
     """`move` on the left feature and, mirrored, on the right one (or on `sides` only)."""
     total = np.zeros_like(points)
     for side in sides:
-        flip = FLIP_X if side == RIGHT else np.ones(3)
-        total += move(points, np.asarray(left_centre) * flip, sigma, np.asarray(left_offset) * flip)
+        centre, offset = (left_centre, left_offset) if side == LEFT else (mirror(left_centre), mirror(left_offset))
+        total += move(points, centre, sigma, offset)
     return total
 
 

@@ -72,8 +72,7 @@ def lip_fullness(r: Rest) -> np.ndarray:
 
 
 def ear_size(r: Rest) -> np.ndarray:
-    return sum(scale_about(r.points, A.EAR_LEFT * flip, (0.012, 0.025, 0.018), 0.25)
-               for flip in (np.ones(3), np.array([-1.0, 1.0, 1.0])))
+    return sum(scale_about(r.points, ear, (0.012, 0.025, 0.018), 0.25) for ear in (A.EAR_LEFT, A.mirror(A.EAR_LEFT)))
 
 
 def neck_thickness(r: Rest) -> np.ndarray:

@@ -53,8 +53,8 @@ def eye_centre(side: float, lid_surface_z: float) -> np.ndarray:
 
 
 def _pairs(function, points, left_centre, *args, k: float, base: np.ndarray, carve: bool = False):
-    for side in (1.0, -1.0):
-        value = function(points, left_centre * np.array([side, 1.0, 1.0]), *args)
+    for centre in (left_centre, A.mirror(left_centre)):
+        value = function(points, centre, *args)
         base = smooth_subtract(base, value, k) if carve else smooth_union(base, value, k)
     return base
 
@@ -68,13 +68,13 @@ def head_closed_eyes(points: np.ndarray) -> np.ndarray:
     f = smooth_union(f, ellipsoid(points, (0.0, A.BROW_Y, 0.066), (0.056, 0.011, 0.024)), 0.012)
     f = _pairs(ellipsoid, points, A.CHEEK_LEFT, (0.020, 0.016, 0.022), k=0.02, base=f)
     f = _pairs(ellipsoid, points, np.array([0.033, A.BROW_Y - 0.018, 0.083]), (0.017, 0.009, 0.008),
-               k=0.008, base=f, carve=True)                                          # orbits
-    f = smooth_union(f, ellipsoid(points, (0.0, 0.012, 0.093), (0.009, 0.030, 0.014), tilt_x=-0.35),
-                     0.010)                                                          # nose bridge
+               k=0.011, base=f, carve=True)                                          # orbits
+    f = smooth_union(f, ellipsoid(points, (0.0, 0.012, 0.093), (0.010, 0.030, 0.015), tilt_x=-0.35),
+                     0.014)                                                          # nose bridge
     f = smooth_union(f, ellipsoid(points, A.NOSE_TIP - (0.0, 0.002, 0.011), (0.011, 0.010, 0.012)),
-                     0.006)                                                          # nose tip
+                     0.008)                                                          # nose tip
     f = _pairs(ellipsoid, points, np.array([0.0125, -0.012, 0.098]), (0.008, 0.007, 0.009),
-               k=0.005, base=f)                                                      # nostril wings
+               k=0.007, base=f)                                                      # nostril wings
     f = smooth_union(f, ellipsoid(points, m + (0.0, 0.008, -0.006), (0.026, 0.0085, 0.012)), 0.01)
     f = smooth_union(f, ellipsoid(points, m + (0.0, -0.008, -0.008), (0.024, 0.0085, 0.012)), 0.01)
     f = smooth_union(f, ellipsoid(points, A.CHIN - (0.0, 0.0, 0.012), (0.022, 0.017, 0.016)), 0.02)
