@@ -121,16 +121,33 @@ def forward(rig: RigArrays, shape: Array, expression: Array, rotations: Array, t
     pose_feature = deltas[:, 1:].reshape(batch, -1)
     v_posed = v_shaped + (pose_feature @ rig.pose_basis).reshape(batch, -1, 3)
 
-    motion_deltas, motion_shifts = _chain(rig, deltas, rest_joints)
-    joints = rest_joints + _apply(motion_deltas, rest_joints) + motion_shifts
-
-    blended_deltas = (rig.weights @ motion_deltas.reshape(batch, -1, 9)).reshape(batch, -1, 3, 3)
-    blended_shifts = rig.weights @ motion_shifts
-    vertices = v_posed + _apply(blended_deltas, v_posed) + blended_shifts
+    motion = skinning_motion(rig, deltas, rest_joints)
+    joints = rest_joints + _apply(motion.joint_deltas, rest_joints) + motion.joint_shifts
+    vertices = v_posed + _apply(motion.vertex_deltas, v_posed) + motion.vertex_shifts
     # Skinning the displacement (R_blend - I) v + t rather than R_blend v + t is the same
     # maths when the weights sum to one, and exact for the rest pose when they do not quite.
     offset = translation[:, None, :]
     return Posed(vertices=vertices + offset, joints=joints + offset)
+
+
+@dataclass(frozen=True)
+class SkinningMotion:
+    """Rigid motion of each joint and its weighted blend at each vertex, as x -> x + D x + t."""
+
+    joint_deltas: Array   # B x J x 3 x 3
+    joint_shifts: Array   # B x J x 3
+    vertex_deltas: Array  # B x N x 3 x 3
+    vertex_shifts: Array  # B x N x 3
+
+
+def skinning_motion(rig: RigArrays, deltas: Array, rest_joints: Array) -> SkinningMotion:
+    """Skinning transforms for joints resting at `rest_joints` (B x J x 3) and rotated by
+    `deltas` (B x J x 3 x 3, R - I). The shifts are linear in `rest_joints`, which lets
+    the Blender rig correct for joints that FLAME regresses from the posed expression."""
+    batch = deltas.shape[0]
+    joint_deltas, joint_shifts = _chain(rig, deltas, rest_joints)
+    vertex_deltas = (rig.weights @ joint_deltas.reshape(batch, -1, 9)).reshape(batch, -1, 3, 3)
+    return SkinningMotion(joint_deltas, joint_shifts, vertex_deltas, rig.weights @ joint_shifts)
 
 
 def _apply(deltas: Array, points: Array) -> Array:
