@@ -4,16 +4,23 @@ Blender talks to the local Joker engine over HTTP; it never runs torch itself. T
 conventions, rig format and protocol come from the bundled `joker_core` wheel.
 """
 
-from . import preferences
+import bpy
 
-_MODULES = (preferences,)
+from . import correctives, generate_ops, panels, preferences, properties, rig_ops
+
+_CLASSES = rig_ops.CLASSES + generate_ops.CLASSES + panels.CLASSES
+_MODULES = (preferences, properties, correctives)
 
 
 def register() -> None:
     for module in _MODULES:
         module.register()
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
 
 
 def unregister() -> None:
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)
     for module in reversed(_MODULES):
         module.unregister()

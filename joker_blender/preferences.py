@@ -5,6 +5,8 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from joker_core.client import DEFAULT_URL
+
 QUALITY_ITEMS = (
     ("preview", "Preview", "Fast CPU-sized distillation for checking pose and framing"),
     ("standard", "Standard", "Balanced quality for final renders on a GPU"),
@@ -17,7 +19,7 @@ class JokerPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
     server_url: StringProperty(
-        name="Server URL", default="http://127.0.0.1:8765",
+        name="Server URL", default=DEFAULT_URL,
         description="Address of the local Joker engine (start it with `joker serve`)")
     token: StringProperty(
         name="Access token", subtype="PASSWORD", default="",

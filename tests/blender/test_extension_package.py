@@ -60,17 +60,24 @@ REGISTER_TWICE = REPORT + """
 import sys
 sys.path.insert(0, sys.argv[-1])
 import bpy, joker_blender
-counts = []
+classes = [joker_blender.preferences.JokerPreferences, joker_blender.properties.JokerSettings,
+           *joker_blender._CLASSES]
+handlers = bpy.app.handlers.depsgraph_update_post
+states = []
 for _ in range(2):
     joker_blender.register()
-    counts.append(joker_blender.preferences.JokerPreferences.is_registered)
+    states.append([all(c.is_registered for c in classes), hasattr(bpy.types.Scene, "joker"), len(handlers)])
     joker_blender.unregister()
-    counts.append(joker_blender.preferences.JokerPreferences.is_registered)
-report(registered_states=counts)
+    states.append([any(c.is_registered for c in classes), hasattr(bpy.types.Scene, "joker"), len(handlers)])
+report(states=states, n_classes=len(classes))
 """
 
 
 def test_addon_registers_and_unregisters_cleanly_twice(tmp_path):
     import joker.packaging.extension as ext
     out = run_blender(REGISTER_TWICE, tmp_path, str(ext.REPO_ROOT))
-    assert out["registered_states"] == [True, False, True, False]
+    assert out["n_classes"] >= 5
+    registered, unregistered = out["states"][0], out["states"][1]
+    assert registered[:2] == [True, True] and unregistered[:2] == [False, False]
+    assert registered[2] == unregistered[2] + 1  # exactly one handler added, and removed again
+    assert out["states"][2:] == out["states"][:2]  # the second cycle is identical to the first

@@ -1,0 +1,118 @@
+"""Running a generation without freezing Blender.
+
+A worker thread does all network I/O (submit, follow the event stream, download) and puts
+plain messages on a queue; a `bpy.app.timers` callback drains the queue on the main thread,
+where all bpy access happens. In background mode (`blender -b`) `run_blocking` does the
+same steps in order, so scripts get their result when the operator returns.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from joker_core.client import JokerClient
+from joker_core.errors import JokerError
+from joker_core.protocol import JobSpec, ProgressEvent
+
+
+@dataclass
+class Submission:
+    """Everything the worker thread needs; built on the main thread from the scene."""
+
+    spec: JobSpec
+    reference: Path
+    normal_maps: dict[str, bytes]
+    results_dir: Path
+    url: str
+    token: str | None
+
+
+@dataclass
+class Message:
+    kind: str              # "submitted" | "progress" | "done" | "failed" | "cancelled"
+    job_id: str = ""
+    event: ProgressEvent | None = None
+    files: list[Path] = field(default_factory=list)
+    error: str = ""
+
+
+class JobRunner:
+    """One job's worker thread and its outbox."""
+
+    def __init__(self, submission: Submission):
+        self.submission = submission
+        self.messages: queue.Queue[Message] = queue.Queue()
+        self.job_id = ""
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="joker-job", daemon=True)
+
+    def start(self) -> "JobRunner":
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _client(self) -> JokerClient:
+        return JokerClient(self.submission.url, token=self.submission.token or None)
+
+    def _run(self) -> None:
+        try:
+            client = self._client()
+            job = client.submit(self.submission.spec, self.submission.reference, self.submission.normal_maps)
+            self.job_id = job.id
+            self.messages.put(Message("submitted", job.id))
+            watcher = threading.Thread(target=self._cancel_when_asked, args=(client,), daemon=True)
+            watcher.start()
+            status = client.wait(job.id, on_progress=lambda event: self.messages.put(Message("progress", job.id, event)))
+            folder = self.submission.results_dir / job.id
+            files = [client.download(job.id, name, folder / name) for name in status.artifacts]
+            self.messages.put(Message("done", job.id, files=files))
+        except JokerError as error:
+            kind = "cancelled" if self._cancel.is_set() else "failed"
+            self.messages.put(Message(kind, self.job_id, error=str(error)))
+        except Exception as error:  # never let a thread die silently: the panel shows it
+            self.messages.put(Message("failed", self.job_id, error=f"unexpected {type(error).__name__}: {error}"))
+
+    def _cancel_when_asked(self, client: JokerClient) -> None:
+        while not self._cancel.wait(0.2):
+            if not self._thread.is_alive():
+                return
+        try:
+            client.cancel(self.job_id)
+        except JokerError:
+            pass  # it finished meanwhile; the event stream reports the end
+
+
+def drain(runner: JobRunner, handle: Callable[[Message], None], budget_s: float = 0.02) -> None:
+    """Hand queued messages to `handle`, stopping after `budget_s` so a timer callback
+    never holds the UI thread for long; the rest waits for the next tick."""
+    deadline = time.perf_counter() + budget_s
+    while time.perf_counter() < deadline:
+        try:
+            message = runner.messages.get_nowait()
+        except queue.Empty:
+            return
+        handle(message)
+
+
+def run_blocking(runner: JobRunner, handle: Callable[[Message], None]) -> None:
+    """Background mode: run the job on this thread's watch and handle every message."""
+    runner.start()
+    while runner.alive or not runner.messages.empty():
+        try:
+            handle(runner.messages.get(timeout=0.1))
+        except queue.Empty:
+            continue

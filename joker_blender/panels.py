@@ -1,0 +1,137 @@
+"""View3D > Sidebar > Joker: one sub-panel per step, top to bottom."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import model_cache
+from .rig_build import shape_key_names
+from .rig_ops import find_rig
+
+
+class _JokerPanel:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Joker"
+
+
+class JOKER_PT_main(_JokerPanel, bpy.types.Panel):
+    bl_label = "Joker Heads"
+
+    def draw(self, context):
+        rig = find_rig(context)
+        self.layout.label(text=f"Rig: {rig[1].name}" if rig else "No rig in the scene",
+                          icon="ARMATURE_DATA" if rig else "INFO")
+
+
+class JOKER_PT_rig(_JokerPanel, bpy.types.Panel):
+    bl_label = "Rig"
+    bl_parent_id = "JOKER_PT_main"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.operator("joker.add_head", icon="ADD")
+        rig = find_rig(context)
+        if rig is None:
+            return
+        mesh, armature = rig
+        model = model_cache.model_for(armature)
+        if model is None:
+            layout.label(text="Model file missing: set it in the preferences", icon="ERROR")
+            return
+        layout.operator_menu_enum("joker.apply_preset", "preset", text="Apply Preset", icon="SHAPEKEY_DATA")
+        keys = mesh.data.shape_keys.key_blocks
+        identity, expression = shape_key_names(model)
+        column = layout.column(align=True)
+        column.label(text="Expression")
+        for name in expression[:24]:
+            column.prop(keys[name], "value", text=name.removeprefix("expr_").replace("_", " "), slider=True)
+        column = layout.column(align=True)
+        column.label(text="Pose")
+        for bone, label in (("jaw", "Jaw"), ("neck", "Head turn"), ("eye_left", "Left eye"),
+                            ("eye_right", "Right eye")):
+            column.prop(armature.pose.bones[bone], "rotation_euler", text=label)
+        layout.label(text=f"Identity: {len(identity)} shape keys on {mesh.name}")
+
+
+class JOKER_PT_reference(_JokerPanel, bpy.types.Panel):
+    bl_label = "Reference"
+    bl_parent_id = "JOKER_PT_main"
+
+    def draw(self, context):
+        self.layout.prop(context.scene.joker, "reference_path", text="")
+
+
+class JOKER_PT_prompt(_JokerPanel, bpy.types.Panel):
+    bl_label = "Prompt"
+    bl_parent_id = "JOKER_PT_main"
+
+    def draw(self, context):
+        settings = context.scene.joker
+        self.layout.prop(settings, "prompt", text="")
+        self.layout.prop(settings, "negative_prompt")
+
+
+class JOKER_PT_views(_JokerPanel, bpy.types.Panel):
+    bl_label = "Views"
+    bl_parent_id = "JOKER_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        settings = context.scene.joker
+        column = self.layout.column(align=True)
+        for name in ("views_azimuth", "views_elevation", "azimuth_range", "elevation_range", "view_size"):
+            column.prop(settings, name)
+        self.layout.prop(settings, "normal_mode")
+        self.layout.prop(settings, "send_normal_maps")
+
+
+class JOKER_PT_generate(_JokerPanel, bpy.types.Panel):
+    bl_label = "Generate"
+    bl_parent_id = "JOKER_PT_main"
+
+    def draw(self, context):
+        settings, layout = context.scene.joker, self.layout
+        row = layout.row(align=True)
+        row.prop(settings, "quality", text="")
+        row.prop(settings, "seed")
+        layout.prop(settings, "prior")
+        if settings.prior == "joker":
+            layout.prop(settings, "prior_weights")
+        row = layout.row(align=True)
+        row.operator("joker.generate", icon="PLAY")
+        row.operator("joker.cancel", text="", icon="CANCEL")
+        if settings.job_state in ("queued", "running"):
+            eta = f", {settings.job_eta:.0f} s left" if settings.job_eta >= 0 else ""
+            layout.progress(factor=settings.job_progress, text=f"{settings.job_stage}{eta}")
+        elif settings.job_state:
+            layout.label(text=f"Last job: {settings.job_state}")
+        if settings.last_error:
+            box = layout.box()
+            box.label(text="Error", icon="ERROR")
+            for line in _wrap(settings.last_error, 48):
+                box.label(text=line)
+
+
+class JOKER_PT_results(_JokerPanel, bpy.types.Panel):
+    bl_label = "Results"
+    bl_parent_id = "JOKER_PT_main"
+
+    def draw(self, context):
+        from .results import RESULTS_COLLECTION
+        collection = bpy.data.collections.get(RESULTS_COLLECTION)
+        column = self.layout.column(align=True)
+        for obj in (collection.objects if collection else ()):
+            column.label(text=obj.name, icon="OUTLINER_OB_MESH")
+        row = self.layout.row(align=True)
+        row.operator("joker.reimport", icon="IMPORT")
+        row.operator("joker.open_folder", icon="FILE_FOLDER")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, width) or [""]
+
+
+CLASSES = (JOKER_PT_main, JOKER_PT_rig, JOKER_PT_reference, JOKER_PT_prompt, JOKER_PT_views,
+           JOKER_PT_generate, JOKER_PT_results)

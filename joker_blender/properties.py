@@ -1,0 +1,68 @@
+"""Scene-level settings of a generation: reference, prompt, views, quality, job state."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+from .preferences import QUALITY_ITEMS
+
+PRIOR_ITEMS = (
+    ("projection", "Projection (no weights)", "Weight-free default: projects the photo onto the rig"),
+    ("joker", "Joker diffusion", "The published diffusion prior; needs its weights on the server machine"),
+)
+NORMAL_MODE_ITEMS = (
+    ("face", "Face region", "Face only, as the official checkpoint was trained (BFM face region)"),
+    ("full", "Full head", "Whole head, ears, neck and eyes"),
+)
+
+
+class JokerSettings(bpy.types.PropertyGroup):
+    reference_path: StringProperty(name="Reference photo", subtype="FILE_PATH",
+                                   description="Photo of the person (JPEG/PNG); the face should be clearly visible")
+    prompt: StringProperty(name="Prompt", default="",
+                           description="What the rig cannot say: emotion nuances, tongue, teeth")
+    negative_prompt: StringProperty(name="Negative", default="", description="What to avoid")
+    quality: EnumProperty(name="Quality", items=QUALITY_ITEMS, default="preview",
+                          description="Distillation effort; preview runs on a laptop CPU")
+    prior: EnumProperty(name="Prior", items=PRIOR_ITEMS, default="projection",
+                        description="Which 2D prior the server distils from")
+    prior_weights: StringProperty(name="Weights", default="",
+                                  description="Path of the Joker checkpoint on the server machine")
+    seed: IntProperty(name="Seed", default=0, min=0, description="Same seed, same result")
+    views_azimuth: IntProperty(name="Azimuth views", default=4, min=1, max=64,
+                               description="Views across azimuth in the view grid")
+    views_elevation: IntProperty(name="Elevation views", default=3, min=1, max=64,
+                                 description="Views across elevation in the view grid")
+    azimuth_range: FloatProperty(name="Azimuth ±", default=45.0, min=0.0, max=180.0,
+                                 description="Half range of camera azimuth, degrees")
+    elevation_range: FloatProperty(name="Elevation ±", default=20.0, min=0.0, max=89.0,
+                                   description="Half range of camera elevation, degrees")
+    view_size: IntProperty(name="Size", default=256, min=32, max=1024,
+                           description="Normal-map size in pixels (512 for the diffusion prior)")
+    normal_mode: EnumProperty(name="Normal maps", items=NORMAL_MODE_ITEMS, default="face",
+                              description="Region of the head the normal maps show")
+    send_normal_maps: BoolProperty(name="Send Blender normal maps", default=True,
+                                   description="Render normal maps here and send them; off lets the server render")
+    # Job state, written only on the main thread by the job watcher.
+    job_id: StringProperty(name="Job", default="")
+    job_state: StringProperty(name="State", default="")
+    job_stage: StringProperty(name="Stage", default="")
+    job_progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    job_eta: FloatProperty(name="ETA", default=-1.0)
+    last_error: StringProperty(name="Last error", default="")
+
+
+def settings(context) -> JokerSettings:
+    return context.scene.joker
+
+
+def register() -> None:
+    bpy.utils.register_class(JokerSettings)
+    bpy.types.Scene.joker = PointerProperty(type=JokerSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.joker
+    bpy.utils.unregister_class(JokerSettings)

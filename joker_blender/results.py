@@ -1,0 +1,61 @@
+"""Bringing a finished job's GLB into the scene, on the rig, with its baked texture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from mathutils import Matrix
+
+from joker_core.conventions import BLENDER_TO_FLAME
+from joker_core.errors import JokerError
+
+RESULTS_COLLECTION = "Joker Results"
+JOB_FOLDER_KEY = "joker_job_folder"
+
+
+def results_collection(scene: bpy.types.Scene) -> bpy.types.Collection:
+    collection = bpy.data.collections.get(RESULTS_COLLECTION)
+    if collection is None:
+        collection = bpy.data.collections.new(RESULTS_COLLECTION)
+    if collection.name not in scene.collection.children:
+        scene.collection.children.link(collection)
+    return collection
+
+
+def import_result(scene: bpy.types.Scene, glb_path: Path, name: str,
+                  rig_armature: bpy.types.Object | None) -> bpy.types.Object:
+    """Import `glb_path` as one object named `name` in the results collection.
+
+    The GLB is in the FLAME frame and Blender's glTF importer turns it Z-up, which is the
+    rig's own orientation, so the result lands on an unmoved rig as is; a moved rig's
+    transform is carried over. Nothing stays in the scene if the import fails."""
+    if not glb_path.is_file():
+        raise JokerError(f"result file {glb_path} is missing", "re-import from the job folder or generate again")
+    before = set(bpy.data.objects)
+    try:
+        result = bpy.ops.import_scene.gltf(filepath=str(glb_path))
+        if "FINISHED" not in result:
+            raise JokerError(f"Blender could not import {glb_path.name}", "open the job's log in its folder")
+        new_objects = [obj for obj in bpy.data.objects if obj not in before]
+        meshes = [obj for obj in new_objects if obj.type == "MESH"]
+        if len(meshes) != 1:
+            raise JokerError(f"{glb_path.name} holds {len(meshes)} meshes, expected one head",
+                             "re-generate; the result file is not a Joker head")
+    except BaseException:
+        for obj in [obj for obj in bpy.data.objects if obj not in before]:
+            bpy.data.objects.remove(obj)
+        raise
+    head = meshes[0]
+    for obj in new_objects:
+        if obj is not head:
+            bpy.data.objects.remove(obj)
+    collection = results_collection(scene)
+    for owner in list(head.users_collection):
+        owner.objects.unlink(head)
+    collection.objects.link(head)
+    head.name = name
+    if rig_armature is not None:
+        head.matrix_world = rig_armature.matrix_world @ Matrix(BLENDER_TO_FLAME.tolist()) @ head.matrix_world
+    head[JOB_FOLDER_KEY] = str(glb_path.parent)
+    return head
