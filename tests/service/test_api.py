@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import Server, b64, png_bytes
+from conftest import Server, b64, png_bytes, wait_until
 from demo_job import TETRAHEDRON_OBJ
 from joker_core.client import (Conflict, InvalidRequest, JobFailed, JokerClient, NotFound,
                                PayloadTooLarge, Unauthorized)
@@ -152,7 +152,7 @@ def test_unknown_jobs_and_artifacts_are_404_and_names_never_escape_the_job_folde
 def test_cancel_rules_queued_running_and_finished(client, photo):
     running = client.submit({"prompt": "steps=200 step_s=0.05"}, photo)
     queued = client.submit({"prompt": "steps=1"}, photo)
-    _wait_until(lambda: client.status(running.id).state is JobState.RUNNING)
+    wait_until(lambda: client.status(running.id).state is JobState.RUNNING)
     assert client.cancel(queued.id).state is JobState.CANCELLED
     asked = time.monotonic()
     client.cancel(running.id)
@@ -165,10 +165,10 @@ def test_cancel_rules_queued_running_and_finished(client, photo):
 
 def test_a_job_that_ignores_cancel_is_stopped_within_two_seconds(client, photo):
     job = client.submit({"prompt": "steps=400 step_s=0.05 ignore_cancel=1"}, photo)
-    _wait_until(lambda: client.status(job.id).progress > 0)
+    wait_until(lambda: client.status(job.id).progress > 0)
     asked = time.monotonic()
     client.cancel(job.id)
-    _wait_until(lambda: client.status(job.id).state.finished)
+    wait_until(lambda: client.status(job.id).state.finished)
     assert client.status(job.id).state is JobState.CANCELLED and time.monotonic() - asked < 2.0
     assert client.wait(client.submit({"prompt": "steps=1"}, photo).id).state is JobState.SUCCEEDED
 
@@ -191,7 +191,7 @@ def test_a_failing_job_fails_readably_and_the_next_job_runs(client, photo, fail,
 
 def test_killing_the_worker_fails_only_its_job(client, photo):
     job = client.submit({"prompt": "steps=400 step_s=0.05"}, photo)
-    _wait_until(lambda: client.status(job.id).progress > 0)
+    wait_until(lambda: client.status(job.id).progress > 0)
     os.kill(client.info()["worker_pid"], signal.SIGKILL)
     with pytest.raises(JobFailed) as failed:
         client.wait(job.id, timeout=10)
@@ -223,9 +223,3 @@ def test_requeue_and_delete(client, http, photo, server):
         client.status(job.id)
     assert not (server.data_dir / "jobs" / job.id).exists()
 
-
-def _wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)

@@ -75,6 +75,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     app = FastAPI(title="Joker local inference server", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None,  # served under /v1, behind the token
+                  redirect_slashes=False,  # a wrong path is a 404 that says so, not a redirect
                   description="One photo to a textured 3D head. Authenticate with `Authorization: Bearer <token>`; "
                               "the token is in the server's token file.")
     _install_error_handlers(app)
