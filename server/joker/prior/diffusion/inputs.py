@@ -54,7 +54,7 @@ def read_normals_folder(folder: Path) -> Views:
 
 def render_views(size: int, params, views_spec: str, mode: str, model=None) -> Views:
     """Normal maps of the posed head (default: the demo head) from a view set at `size` px."""
-    from joker.render.framing import head_view_rig
+    from joker_core.framing import head_view_rig
     from joker.render.head_views import render_head
     from joker.render.view_sets import view_set
 
