@@ -1,0 +1,77 @@
+"""Writing the textured mesh: GLB with an embedded base-colour PNG, and OBJ + MTL + PNG.
+
+Coordinates go out unchanged: the FLAME frame (+y up, face along +z, metres) is glTF's
+frame, and Blender's glTF importer turns it into its own (+z up, face along -y).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from PIL import Image
+
+from joker_core.files import atomic_write_bytes
+
+from .unwrap import UVMesh
+
+MATERIAL_NAME = "joker_head"
+
+
+@dataclass(frozen=True)
+class TexturedMesh:
+    """What gets exported: a UV-split mesh, smooth normals and its base-colour texture."""
+
+    vertices: np.ndarray  # V x 3, FLAME frame, metres
+    faces: np.ndarray     # F x 3, outward winding
+    uvs: np.ndarray       # V x 2, origin bottom-left
+    normals: np.ndarray   # V x 3 unit, continuous across UV seams
+    texture: np.ndarray   # H x W x 3 uint8, sRGB, row 0 at the top
+
+    @classmethod
+    def from_uv_mesh(cls, mesh: UVMesh, welded_normals: np.ndarray, texture: np.ndarray) -> TexturedMesh:
+        """Take normals from the unsplit mesh so shading shows no UV seams."""
+        return cls(mesh.vertices, mesh.faces, mesh.uvs, welded_normals[mesh.source_vertex], texture)
+
+
+def _as_trimesh(mesh: TexturedMesh, material: trimesh.visual.material.Material) -> trimesh.Trimesh:
+    return trimesh.Trimesh(vertices=mesh.vertices, faces=mesh.faces, vertex_normals=mesh.normals,
+                           visual=trimesh.visual.TextureVisuals(uv=mesh.uvs, material=material),
+                           process=False)
+
+
+def _pbr_material(mesh: TexturedMesh) -> trimesh.visual.material.PBRMaterial:
+    return trimesh.visual.material.PBRMaterial(
+        name=MATERIAL_NAME, baseColorTexture=Image.fromarray(mesh.texture),
+        metallicFactor=0.0, roughnessFactor=0.8)  # skin: a dielectric with a soft sheen
+
+
+def _obj_material(mesh: TexturedMesh, name: str) -> trimesh.visual.material.SimpleMaterial:
+    # White diffuse and no specular, so viewers show the texture as is (Kd multiplies map_Kd).
+    white, black = (255, 255, 255, 255), (0, 0, 0, 255)
+    return trimesh.visual.material.SimpleMaterial(
+        name=name, image=Image.fromarray(mesh.texture), diffuse=white, ambient=white, specular=black)
+
+
+def glb_bytes(mesh: TexturedMesh) -> bytes:
+    return trimesh.exchange.gltf.export_glb(trimesh.Scene(_as_trimesh(mesh, _pbr_material(mesh))), include_normals=True)
+
+
+def obj_files(mesh: TexturedMesh, name: str) -> dict[str, bytes]:
+    """{file name: content} of the OBJ, its MTL and the PNG texture the MTL names."""
+    text, extras = trimesh.exchange.obj.export_obj(
+        _as_trimesh(mesh, _obj_material(mesh, name)), include_normals=True, include_texture=True, return_texture=True,
+        mtl_name=f"{name}.mtl")
+    return {f"{name}.obj": text.encode(), **extras}
+
+
+def write_glb(mesh: TexturedMesh, path: str | Path) -> Path:
+    return atomic_write_bytes(path, glb_bytes(mesh))
+
+
+def write_obj(mesh: TexturedMesh, folder: str | Path, name: str) -> dict[str, Path]:
+    """Write the OBJ triple into `folder`; each file lands whole or not at all."""
+    return {file_name: atomic_write_bytes(Path(folder) / file_name, content)
+            for file_name, content in obj_files(mesh, name).items()}
