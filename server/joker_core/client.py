@@ -94,6 +94,8 @@ class JokerClient:
             except OSError as error:
                 raise JokerError(f"cannot read the server token from {path} ({error.strerror})",
                                  "start the server once (`joker serve`) or pass the token file") from error
+            if not token:
+                raise JokerError(f"token file {path} is empty", "delete it and restart `joker serve` to get a new one")
         self._token = token
 
     # -- jobs ------------------------------------------------------------------------------
