@@ -142,11 +142,15 @@ def test_blink_closes_only_its_own_eye_and_covers_the_eyeball(head):
         ids = np.nonzero(moved(offsets))[0]
         assert len(ids) > 5
         assert (np.linalg.norm(head.v_template[ids] - joints[joint], axis=1) < 0.03).all(), name
-        # Open: the window skin lies behind the eyeball's front; shut: in front of it.
-        closed = head.v_template[ids] + offsets[ids]
-        assert (np.linalg.norm(closed - joints[joint], axis=1) > EYE_RADIUS).all()
-        front = head.v_template[part(head, "eyeball_left" if joint == 3 else "eyeball_right"), 2].max()
-        assert closed[:, 2].max() > front > head.v_template[ids, 2].max()
+        # Open: the skin of the opening hides inside the eyeball; shut: it lies outside, over it.
+        def outside_eyeball(weight):
+            return np.linalg.norm(head.v_template[ids] + weight * offsets[ids] - joints[joint], axis=1) > EYE_RADIUS
+
+        assert not outside_eyeball(0.0).any() and outside_eyeball(1.0).all()
+        # Half way, the lid has come down from the top: what covers the eye is its upper part.
+        half = outside_eyeball(0.5)
+        y = head.v_template[ids, 1]
+        assert 0.2 < half.mean() < 0.8 and y[half].mean() > y[~half].mean() + 0.002
 
 
 def test_mouth_actions_move_the_mouth_corners_and_lips_the_right_way(head):
@@ -179,6 +183,19 @@ def test_identity_components_are_named_and_move_the_joints_they_should(head):
     assert shaped.joints[3, 0] > rest[3, 0] + 0.003
     eyeball = part(head, "eyeball_left")
     assert np.allclose(np.linalg.norm(shaped.vertices[eyeball] - shaped.joints[3], axis=1), EYE_RADIUS)
+
+
+def test_no_identity_pushes_skin_through_the_eyeballs(head):
+    skin = part(head, "skin")
+    for joint in (3, 4):
+        centre = (head.J_regressor @ head.v_template)[joint]
+        opening = skin[np.linalg.norm(head.v_template[skin] - centre, axis=1) < EYE_RADIUS]
+        assert len(opening) > 5  # the skin of the eye's opening hides inside the eyeball
+        for index in range(head.n_shape):
+            for sign in (-1.0, 1.0):
+                shaped = head.v_template + sign * head.shapedirs[:, :, index]
+                moved_centre = (head.J_regressor @ shaped)[joint]
+                assert (np.linalg.norm(shaped[opening] - moved_centre, axis=1) < EYE_RADIUS).all()
 
 
 def test_uv_atlas_is_in_range_one_sided_and_even_on_the_face(head):

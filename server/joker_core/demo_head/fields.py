@@ -8,7 +8,7 @@ for one unit of its coefficient. Fields here are gaussian-weighted moves of name
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -58,19 +58,18 @@ def scale_about(points: np.ndarray, centre, sigma, amount: float) -> np.ndarray:
     return bump(points, centre, sigma)[:, None] * (points - np.asarray(centre)) * amount
 
 
-def blendshape(geometry: Geometry, rest: Rest, field: Field, rigid_parts: tuple[str, ...] = (),
-               still_parts: tuple[str, ...] = ()) -> np.ndarray:
+def blendshape(geometry: Geometry, rest: Rest, field: Field, rigid: Sequence[np.ndarray] = (),
+               still: Sequence[np.ndarray] = ()) -> np.ndarray:
     """N x 3 offsets of `field` over the head.
 
-    Parts in `rigid_parts` move as a whole by the field at their centre, so they keep their
-    shape; parts in `still_parts` do not move; the mouth pouch follows the lips it hangs
+    Each vertex group in `rigid` moves as a whole by the field at its centroid, so it keeps
+    its shape; groups in `still` do not move; the mouth pouch follows the lips it hangs
     from, fading into the field itself toward the throat, so lips and cavity never tear.
     """
     offsets = field(rest)
-    for part in still_parts:
-        offsets[geometry.parts[part]] = 0.0
-    for part in rigid_parts:
-        ids = geometry.parts[part]
+    for ids in still:
+        offsets[ids] = 0.0
+    for ids in rigid:
         centre = Rest(points=rest.points[ids].mean(axis=0, keepdims=True), lower=rest.lower[ids][:1])
         offsets[ids] = field(centre)[0]
     pouch = geometry.parts["pouch"]

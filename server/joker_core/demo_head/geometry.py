@@ -31,6 +31,7 @@ class Geometry:
     face_parts: dict[str, np.ndarray]  # part name -> face ids
     grid: SkinGrid
     eye_centres: np.ndarray       # 2 x 3: left, right
+    eye_windows: tuple[np.ndarray, np.ndarray]  # skin vertices inside each eye's opening: left, right
     tongue_centre: np.ndarray
     closed_lids: np.ndarray       # skin vertex positions with the lids shut (same ids as skin)
     pouch_loop: np.ndarray        # lip-loop vertex per pouch vertex (the cap: -1)
@@ -59,9 +60,26 @@ def _pouch_positions(lips: np.ndarray, loop_sides: np.ndarray, mouth: np.ndarray
     return rings.reshape(-1, 3), cap
 
 
-def build_geometry() -> Geometry:
-    grid = skin_grid()
-    eyes = _eye_centres()
+def _window_under_eyeball(rim_points: np.ndarray, lid_points: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Rest positions for the skin inside one eye's opening: just under the eyeball's surface,
+    shallow at the top of the opening and deeper toward the bottom.
+
+    Blinking moves each of these vertices in a straight line out to the closed lid, so
+    a vertex crosses the eyeball's surface at a weight set by its depth: the lid emerges
+    at the top first and sweeps down, as an upper eyelid does, instead of popping out
+    everywhere at once near full weight.
+    """
+    outward = lid_points - centre
+    outward /= np.linalg.norm(outward, axis=1, keepdims=True)
+    y = rim_points[:, 1]
+    from_top = (y.max() - y) / max(np.ptp(y), 1e-9)
+    depth = 0.0008 + 0.0105 * from_top**1.2
+    return centre + (A.EYE_RADIUS - depth)[:, None] * outward
+
+
+def _skin_surfaces(grid: SkinGrid, eyes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Grid vertex positions with the eyes open and with the lids shut, and the vertices
+    of each eye's opening (left, right)."""
     directions, origin = grid.directions(), A.SKIN_ORIGIN
     open_skin = origin + directions * sculpt.first_crossing(
         lambda p: sculpt.head_open_eyes(p, list(eyes)), directions, origin)[:, None]
@@ -71,7 +89,19 @@ def build_geometry() -> Geometry:
     closed_skin = open_skin.copy()
     closed_skin[near_eyes] = origin + directions[near_eyes] * sculpt.first_crossing(
         sculpt.head_closed_eyes, directions[near_eyes], origin)[:, None]
+    in_window = np.linalg.norm(closed_skin - open_skin, axis=1) > 1e-4
+    windows = []
+    for side, centre in zip((1.0, -1.0), eyes):
+        ids = np.nonzero(in_window & (np.sign(open_skin[:, 0]) == side))[0]
+        open_skin[ids] = _window_under_eyeball(open_skin[ids], closed_skin[ids], centre)
+        windows.append(ids)
+    return open_skin, closed_skin, windows
 
+
+def build_geometry() -> Geometry:
+    grid = skin_grid()
+    eyes = _eye_centres()
+    open_skin, closed_skin, windows = _skin_surfaces(grid, eyes)
     copies = grid.lower_lip_copies()
     skin_vertices = np.concatenate([open_skin, open_skin[grid.slit_originals()]])
     closed_lids = np.concatenate([closed_skin, closed_skin[grid.slit_originals()]])
@@ -107,5 +137,5 @@ def build_geometry() -> Geometry:
     pouch_loop = np.concatenate([np.repeat(loop[None], POUCH_RINGS, 0).ravel(), [-1]])
     pouch_depth = np.concatenate([np.repeat(np.arange(1, POUCH_RINGS + 1) / POUCH_RINGS, len(loop)), [1.0]])
     return Geometry(vertices=np.concatenate(vertices), faces=all_faces, parts=parts, face_parts=face_parts,
-                    grid=grid, eye_centres=eyes, tongue_centre=tongue_centre, closed_lids=closed_lids,
-                    pouch_loop=pouch_loop, pouch_depth=pouch_depth)
+                    grid=grid, eye_centres=eyes, eye_windows=tuple(windows), tongue_centre=tongue_centre,
+                    closed_lids=closed_lids, pouch_loop=pouch_loop, pouch_depth=pouch_depth)

@@ -89,10 +89,9 @@ def eye_window(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """The almond opening over one eyeball: a shell just outside it, clipped to the lid outline."""
     offset = points - centre
     shell = np.sqrt(np.einsum("ij,ij->i", offset, offset)) - (A.EYE_RADIUS + 0.001)
-    # Narrower than the eyeball, so every ray through the window ends behind the eyeball.
-    dx = (points[:, 0] - centre[0]) / 0.0115
-    dy = (points[:, 1] - centre[1] - 0.001) / 0.0058
-    almond = (np.hypot(dx, dy) + 0.3 * np.abs(dx) * dy - 1.0) * 0.0058
+    dx = (points[:, 0] - centre[0]) / 0.0120
+    dy = (points[:, 1] - centre[1]) / 0.0062
+    almond = (np.hypot(dx, dy) + 0.3 * np.abs(dx) * dy - 1.0) * 0.0062
     return np.maximum(shell, almond)
 
 
