@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from joker.prior.base import Condition
     from joker.prior.diffusion.inputs import read_normals_folder, reference_image, render_views
     from joker.prior.diffusion.loading import open_prior
-    from joker.render.head_views import png_bytes
+    from joker_core.png import encode_png
     from joker_core.errors import JokerError
     from joker_core.files import atomic_directory
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_directory(args.out, overwrite=args.overwrite) as staging:
         records = []
         for index, (image, camera) in enumerate(zip(pixels, views.cameras)):
-            (staging / f"sample_{index:03d}.png").write_bytes(png_bytes(image))
+            (staging / f"sample_{index:03d}.png").write_bytes(encode_png(image))
             records.append({"image": f"sample_{index:03d}.png", "camera": camera.to_dict()})
         settings = {"weights": str(args.weights), "prompt": args.prompt, "negative_prompt": args.negative_prompt,
                     "cfg": args.cfg, "steps": args.steps, "seed": args.seed, "views": records}
