@@ -5,8 +5,9 @@ ears) and a capped neck, with the orbits and the lip line carved in and, when th
 open, an almond window cut over each eyeball. Its value is negative inside, roughly the
 distance to the surface in metres, which is all the smooth blends need.
 
-Each skin vertex is the first crossing of the surface along a fixed ray from the origin,
-so vertices keep their identity whatever is sculpted (the grid is the topology).
+Each skin vertex is the first crossing of the surface along a fixed ray from
+anatomy.SKIN_ORIGIN, so vertices keep their identity whatever is sculpted (the grid is
+the topology).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def vertical_capsule(points: np.ndarray, axis_xz, radius: float, y_bottom: float
 
 
 def smooth_union(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """Union of two shapes with a fillet about k metres wide (polynomial smooth minimum)."""
     h = np.clip(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
     return b * (1 - h) + a * h - k * h * (1 - h)
 
@@ -53,6 +55,7 @@ def eye_centre(side: float, lid_surface_z: float) -> np.ndarray:
 
 
 def _pairs(function, points, left_centre, *args, k: float, base: np.ndarray, carve: bool = False):
+    """Blend (or carve) a left feature and its mirror image into `base`."""
     for centre in (left_centre, A.mirror(left_centre)):
         value = function(points, centre, *args)
         base = smooth_subtract(base, value, k) if carve else smooth_union(base, value, k)
@@ -91,7 +94,7 @@ def eye_window(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
     shell = np.sqrt(np.einsum("ij,ij->i", offset, offset)) - (A.EYE_RADIUS + 0.001)
     dx = (points[:, 0] - centre[0]) / 0.0120
     dy = (points[:, 1] - centre[1]) / 0.0062
-    almond = (np.hypot(dx, dy) + 0.3 * np.abs(dx) * dy - 1.0) * 0.0062
+    almond = (np.hypot(dx, dy) + 0.3 * np.abs(dx) * dy - 1.0) * 0.0062  # the dx*dy term: upper lid arches
     return np.maximum(shell, almond)
 
 

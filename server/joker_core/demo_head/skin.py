@@ -49,16 +49,20 @@ class SkinGrid:
         return self.vertex(self.slit_row, self.slit_cols)
 
 
+def _polar_warp(t: np.ndarray) -> np.ndarray:
+    """Even parameter -> polar angle; monotone while POLAR_WARP < 0.5."""
+    return t + POLAR_WARP * np.sin(2 * t)
+
+
 def _polar_rows() -> tuple[np.ndarray, int]:
-    warp = lambda t: t + POLAR_WARP * np.sin(2 * t)  # noqa: E731 - monotone for POLAR_WARP < 0.5
     t = np.pi * np.arange(1, N_ROWS + 1) / (N_ROWS + 1)
     fine = np.linspace(0, np.pi, 4097)
-    t_mouth = np.interp(A.MOUTH_POLAR, warp(fine), fine)
+    t_mouth = np.interp(A.MOUTH_POLAR, _polar_warp(fine), fine)
     row = int(np.argmin(np.abs(t - t_mouth)))
     # Stretch the parameter piecewise-linearly so that `row` lands exactly on the lip line.
     t = np.where(t <= t[row], t * t_mouth / t[row],
                  t_mouth + (t - t[row]) * (np.pi - t_mouth) / (np.pi - t[row]))
-    return warp(t), row
+    return _polar_warp(t), row
 
 
 def skin_grid() -> SkinGrid:
@@ -75,12 +79,8 @@ def skin_grid() -> SkinGrid:
 def skin_faces(grid: SkinGrid) -> np.ndarray:
     """Closed-grid faces with the faces under the slit re-pointed at the lower-lip copies."""
     faces = closed_grid_faces(N_ROWS, N_COLS)
-    lower = np.full(grid.n_grid, -1)
-    lower[grid.slit_originals()] = grid.lower_lip_copies()
-    below = grid.vertex(grid.slit_row + 1, np.arange(N_COLS))
-    under_slit = np.isin(faces, below).any(axis=1)
-    faces = faces.copy()
-    rows = np.nonzero(under_slit)[0]
-    sub = faces[rows]
-    faces[rows] = np.where(lower[sub] >= 0, lower[sub], sub)
+    to_lower_lip = np.arange(grid.n_grid)
+    to_lower_lip[grid.slit_originals()] = grid.lower_lip_copies()
+    under_slit = np.isin(faces, grid.vertex(grid.slit_row + 1, np.arange(N_COLS))).any(axis=1)
+    faces[under_slit] = to_lower_lip[faces[under_slit]]
     return faces
