@@ -1,5 +1,8 @@
 """The open demo head: closed and outward, head-shaped, rigged, expressive, labelled, cached."""
 
+import subprocess
+import sys
+import textwrap
 from collections import Counter
 from dataclasses import fields
 
@@ -267,3 +270,23 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(cache_home, head, damage):
     rebuilt = load_demo_head()
     assert np.array_equal(rebuilt.v_template, head.v_template) and np.array_equal(rebuilt.shapedirs, head.shapedirs)
     assert path.read_bytes() != bytes(data)  # the damaged file was replaced
+
+
+def test_builds_with_numpy_alone_as_inside_blender(tmp_path):
+    """No torch, scipy, PIL or OpenCV: the add-on builds the head in Blender's Python."""
+    script = textwrap.dedent("""
+        import sys
+        class Refuse:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "scipy", "PIL", "cv2", "skimage"):
+                    raise ImportError(f"{name} is not available in Blender")
+        sys.meta_path.insert(0, Refuse())
+        from joker_core.demo_head import load_demo_head
+        from joker_core.presets import get_preset
+        head = load_demo_head()
+        print(head.n_vertices, get_preset("scream").params_for(head).jaw_pose[0])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={"XDG_CACHE_HOME": str(tmp_path), "PATH": ""})
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[1]) > 0.3
