@@ -1,0 +1,121 @@
+"""The weight-free projection prior: the reference photo projected onto the rig.
+
+Built once from the photo (alignment -> texture on the neutral head), it answers every
+request by rendering the requested expression (`Condition.rig_vertices`, same topology)
+from each view's camera with that texture.
+
+Semantics against the prior interface: it is a perfect denoiser of its own renders.
+`noise` is the DDPM forward process of SD1.5's schedule in pixel space ([-1, 1]);
+`predict_clean` returns the render whatever the noise (the exact clean image of an oracle
+that knows the answer); `denoise` returns the render too, since a DDIM trajectory driven by
+an exact clean-image predictor lands on that image in any number of steps; `sample`
+likewise. The noisy input is therefore ignored, the reference and prompt in the Condition
+are not used (the prior was built from its photo), and evaluations are counted as a real
+prior would spend them, so schedules can be costed and fidelity measured against it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from joker.render.raster import rasterize, world_to_camera
+from joker_core.cameras import Camera
+from joker_core.errors import JokerError
+from joker_core.head_model import HeadModel
+
+from ..base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, Views
+from .alignment import Alignment, AlignmentHints, align_photo, rig_landmarks
+from .head_surface import surface_from_head
+from .photo import PhotoSource, load_photo
+from .texture import HeadTexture, Surface, bake_texture, render_colors, resized_camera
+
+log = logging.getLogger(__name__)
+
+
+def scaled_linear_alphas_cumprod(train_timesteps: int) -> torch.Tensor:
+    """SD1.5's noise schedule (betas "scaled_linear" from 0.00085 to 0.012), so a level
+    means the same noise here as in the diffusion prior."""
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, train_timesteps, dtype=torch.float64) ** 2
+    return torch.cumprod(1.0 - betas, 0)
+
+
+@dataclass
+class ProjectionPrior(Prior):
+    surface: Surface
+    texture: HeadTexture
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    alignment: Alignment | None = None
+    levels: NoiseLevels = field(default_factory=NoiseLevels)
+    evaluations: EvaluationCounter = field(default_factory=EvaluationCounter)
+
+    @classmethod
+    def from_photo(cls, photo: PhotoSource, head: HeadModel, neutral_vertices: np.ndarray | None = None,
+                   hints: AlignmentHints = AlignmentHints(), texture_size: int = 1024,
+                   **options) -> "ProjectionPrior":
+        """Align `photo` to the head (its neutral shape, `v_template` unless given) and
+        bake the texture. `options` go to the dataclass (background, levels)."""
+        rgb = load_photo(photo)
+        surface = surface_from_head(head, neutral_vertices)
+        if surface.uv_coords is None:
+            log.warning("head model '%s' has no UV layout: the projection prior colours its "
+                        "vertices instead of a texture, so detail is limited to the mesh "
+                        "resolution", head.name)
+        alignment = align_photo(rgb, rig_landmarks(head, surface.vertices), hints)
+        texture = bake_texture(surface, rgb, alignment.camera, texture_size)
+        return cls(surface, texture, alignment=alignment, **options)
+
+    def render(self, vertices: torch.Tensor | np.ndarray, cameras: Sequence[Camera],
+               size: tuple[int, int] | None = None) -> torch.Tensor:
+        """V x 3 x H x W renders of the posed head (N x 3, FLAME frame) from `cameras`,
+        at `size` (height, width) when given, else each camera's own size."""
+        vertices = self._checked_vertices(vertices)
+        faces = torch.as_tensor(self.surface.faces)
+        background = torch.tensor(self.background, dtype=torch.float32)
+        images = []
+        for camera in cameras:
+            if size is not None:
+                camera = resized_camera(camera, size[1], size[0])
+            fragments = rasterize(world_to_camera(vertices, camera), faces, camera)
+            colors = render_colors(self.texture, self.surface, fragments)
+            image = torch.where(fragments.mask[..., None], colors, background)
+            images.append(image.permute(2, 0, 1))
+        return torch.stack(images)
+
+    def noise(self, images: torch.Tensor, level: int, generator: torch.Generator | None = None) -> Noisy:
+        alpha = scaled_linear_alphas_cumprod(self.levels.train_timesteps)[self.levels.timestep(level)].float()
+        eps = torch.randn(images.shape, generator=generator).to(images.device)
+        return Noisy(alpha.sqrt() * (images * 2 - 1) + (1 - alpha).sqrt() * eps, level)
+
+    def predict_clean(self, noisy: Noisy, views: Views, condition: Condition) -> torch.Tensor:
+        return self._answer("predict_clean", 1, views, condition)
+
+    def denoise(self, noisy: Noisy, views: Views, condition: Condition, steps: int) -> torch.Tensor:
+        return self._answer("denoise", len(self.levels.descent(noisy.level, steps)), views, condition)
+
+    def sample(self, views: Views, condition: Condition, steps: int,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        return self._answer("sample", steps, views, condition)
+
+    def _answer(self, kind: str, steps: int, views: Views, condition: Condition) -> torch.Tensor:
+        if condition.rig_vertices is None:
+            raise JokerError("the projection prior renders the rig, but no rig vertices were given",
+                             "pass the posed rig as Condition.rig_vertices")
+        images = self.render(condition.rig_vertices, views.cameras, tuple(views.normal_maps.shape[-2:]))
+        self.evaluations.add(kind, len(views), steps)
+        return images.to(views.normal_maps.device)
+
+    def _checked_vertices(self, vertices: torch.Tensor | np.ndarray) -> torch.Tensor:
+        vertices = torch.as_tensor(vertices, dtype=torch.float32).cpu()
+        if vertices.ndim == 3 and vertices.shape[0] == 1:
+            vertices = vertices[0]
+        expected = len(self.surface.vertices)
+        if vertices.shape != (expected, 3):
+            raise JokerError(f"the rig vertices have shape {tuple(vertices.shape)}, but the projection "
+                             f"prior was built for a head with {expected} vertices",
+                             "pose the same head model the prior was built from")
+        return vertices
