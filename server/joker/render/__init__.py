@@ -1,12 +1,14 @@
 """Rendering without OpenGL: a torch rasterizer and the normal/mask/depth maps built on it.
 
+    from joker.render.raster import interpolate, rasterize, world_to_camera
+    from joker.render.normal_maps import render_normal_map
+
     fragments = rasterize(world_to_camera(vertices, camera), faces, camera)
     colours = interpolate(vertex_colours, faces, fragments)
     normal_map = render_normal_map(vertices, faces, camera)
+
+Modules: raster (rasterize, interpolate), normal_maps (normals, masks, depth),
+face_region ("face" mode), view_sets (named view
+sets), head_views (a posed head from many views, saved as a folder). The package itself
+imports nothing, so torch-free parts (view_sets) stay cheap to import.
 """
-
-from .normal_maps import NormalMap, render_normal_map, vertex_normals
-from .raster import Fragments, interpolate, rasterize, world_to_camera
-
-__all__ = ["Fragments", "NormalMap", "interpolate", "rasterize", "render_normal_map",
-           "vertex_normals", "world_to_camera"]

@@ -4,12 +4,16 @@ Two functions in the spirit of nvdiffrast: `rasterize` finds, for every pixel, t
 triangle and the perspective-correct barycentrics of the point it sees; `interpolate`
 turns any per-vertex attribute (normals, UVs, colours) into an image with them.
 
-How: every triangle gets the pixel bounding box of its visible part; the (triangle, pixel)
-candidate pairs are enumerated in chunks; each pair is tested with edge functions of the
-*camera ray* against the triangle in 3D (scalar triple products), which gives exact
-perspective-correct barycentrics and stays correct for triangles that cross the near
-plane or lie partly behind the camera. A depth test with `scatter_reduce(amin)` keeps the
-nearest hit; exact depth ties go to the lower triangle id, so results are deterministic.
+How, with no Python loop over triangles or pixels:
+1. Per triangle: the pixel rows its visible part spans, and three edge functions of the
+   *camera ray* through a pixel, e_i = d . (v_j x v_k) (scalar triple products). They are
+   affine in the pixel coordinates, give exact perspective-correct barycentrics
+   e_i / sum(e), and stay right for triangles that cross the near plane.
+2. Per (triangle, row): the column span where all three edge functions can be >= 0,
+   widened by a pixel so rounding never loses a pixel (the per-pixel test decides).
+3. Per (triangle, pixel) candidate, in chunks of bounded size: the edge and depth tests.
+4. Depth test: one `scatter_reduce(amin)` over 64-bit keys (depth bits, then triangle id),
+   so the nearest surface wins and exact ties go to the lower triangle id, on any device.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import torch
 
 from joker_core.cameras import Camera
 
-# Candidate (triangle, pixel) pairs tested at once; bounds peak memory to a few hundred MB.
-DEFAULT_MAX_PAIRS = 1 << 22
+# Candidate (triangle, pixel) pairs tested at once; bounds peak memory to ~200 MB.
+DEFAULT_MAX_PAIRS = 1 << 21
 # Relative size (vs. the edge functions' scale) below which a ray grazes a triangle.
 GRAZING_TOLERANCE = 1e-5
+# Relative tolerance of the per-row column spans: far above float32 rounding.
+SPAN_SLACK = 1e-5
+_EMPTY_KEY = torch.iinfo(torch.int64).max
 
 
 @dataclass(frozen=True)
@@ -54,163 +61,199 @@ def rasterize(vertices_cam: torch.Tensor, faces: torch.Tensor, camera: Camera, *
     edge-on triangles cover no pixel. Both faces of a triangle are drawn (no culling).
     """
     device = vertices_cam.device
-    height, width = camera.height, camera.width
-    depth_buffer = torch.full((height * width,), float("inf"), device=device)
-    triangle_buffer = torch.full((height * width,), -1, dtype=torch.int64, device=device)
-    bary_buffer = torch.zeros((height * width, 3), device=device)
-
     faces = faces.to(device=device, dtype=torch.int64)
-    setup = _TriangleSetup.build(vertices_cam, faces, camera, near)
-    pairs_per_triangle = setup.box_width * setup.box_height
-    pair_end = torch.cumsum(pairs_per_triangle, 0)
-    total_pairs = int(pair_end[-1]) if len(pair_end) else 0
-
-    for start in range(0, total_pairs, max_pairs):
-        pair_ids = torch.arange(start, min(start + max_pairs, total_pairs), device=device)
-        # Pairs are numbered triangle by triangle; find each pair's triangle and offset.
-        local = torch.searchsorted(pair_end, pair_ids, right=True)
-        offset = pair_ids - (pair_end[local] - pairs_per_triangle[local])
-        hits = setup.test(local, offset, near)
-        _depth_test(hits, width, depth_buffer, triangle_buffer, bary_buffer)
-
-    hit = triangle_buffer >= 0
-    # Local ids -> the caller's face ids; the appended -1 maps background (-1) to itself.
-    triangle_id = torch.cat([setup.face_ids, setup.face_ids.new_tensor([-1])])[triangle_buffer]
-    depth = torch.where(hit, depth_buffer, torch.zeros_like(depth_buffer))
-    return Fragments(triangle_id.view(height, width), bary_buffer.view(height, width, 3),
-                     depth.view(height, width))
+    triangles = _setup_triangles(vertices_cam, faces, camera, near)
+    spans = _row_spans(triangles, camera)
+    keys = torch.full((camera.height * camera.width,), _EMPTY_KEY, dtype=torch.int64, device=device)
+    for first, last in spans.chunks(max(max_pairs, camera.width)):
+        keys.scatter_reduce_(0, *spans.test(first, last, near), reduce="amin")
+    return _fragments(keys, triangles, camera)
 
 
 def interpolate(attributes: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -> torch.Tensor:
     """Per-vertex attributes V x C -> H x W x C image (zero on the background)."""
     faces = faces.to(device=attributes.device, dtype=torch.int64)
-    mask = fragments.mask
-    corners = attributes[faces[fragments.triangle_id[mask]]]  # P x 3 x C
-    values = (fragments.barycentrics[mask].to(attributes.dtype).unsqueeze(-1) * corners).sum(1)
-    image = attributes.new_zeros((*mask.shape, attributes.shape[1]))
-    image[mask] = values
-    return image
+    triangle_id = fragments.triangle_id.reshape(-1)
+    pixel = torch.nonzero(triangle_id >= 0).squeeze(1)
+    corners = _take(faces, _take(triangle_id, pixel)).reshape(-1)
+    values = _take(attributes, corners).view(len(pixel), 3, -1)  # P x 3 corners x C
+    weights = _take(fragments.barycentrics.reshape(-1, 3), pixel).to(attributes.dtype)
+    image = attributes.new_zeros((triangle_id.numel(), attributes.shape[1]))
+    image = image.index_copy(0, pixel, (weights.unsqueeze(-1) * values).sum(1))
+    return image.view(*fragments.triangle_id.shape, -1)
+
+
+def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values[index] along the first axis; index_select is several times faster than
+    advanced indexing on the CPU, and these gathers are the rasterizer's main cost."""
+    return values.index_select(0, index)
 
 
 @dataclass(frozen=True)
-class _TriangleSetup:
-    """Per-triangle constants of the triangles that may cover a pixel.
+class _Triangles:
+    """Per-triangle constants (float64) of the triangles that may cover a pixel centre.
 
-    For the camera ray through a pixel, d = ((u - cx)/fx, -(v - cy)/fy, -1), the edge
-    function of corner i is d . (v_j x v_k); it is affine in the pixel coordinates, so it is
-    stored as its value at the bounding box's first pixel plus per-pixel steps. The setup is
-    done in float64 (the cross products cancel); the per-pair work is float32.
+    With the camera ray through a pixel d = ((u - cx)/fx, -(v - cy)/fy, -1), edge function
+    i is d . c_i with c_i = v_j x v_k, times the triangle's facing sign so that "inside" is
+    "all three >= 0" for either winding. The sum of the three is d . (v1 - v0) x (v2 - v0),
+    and the hit's depth along -z is |v0 . (v1 x v2)| / sum. A triangle sharing an edge has
+    exactly the negated coefficients for it, and every pixel's d is computed once for all
+    triangles, so the two float32 tests agree to the bit: no cracks, whatever the rounding.
     """
 
-    face_ids: torch.Tensor    # T: index into the caller's faces
-    box_x: torch.Tensor       # T: first pixel column of the bounding box
-    box_y: torch.Tensor       # T: first pixel row
-    box_width: torch.Tensor   # T
-    box_height: torch.Tensor  # T
-    edge_origin: torch.Tensor  # T x 3: edge functions at the box's first pixel centre
-    edge_step_x: torch.Tensor  # T x 3: change per pixel to the right
-    edge_step_y: torch.Tensor  # T x 3: change per pixel down
-    triple: torch.Tensor      # T: v0 . (v1 x v2); depth = triple / sum of edge functions
-    min_total: torch.Tensor   # T: smaller sums are grazing rays lost in float32 rounding
+    face_ids: torch.Tensor   # T, into the caller's faces
+    box: torch.Tensor        # T x 4 long: first column, first row, last column, last row
+    coeff_x: torch.Tensor    # T x 3 (one column per edge function)
+    coeff_y: torch.Tensor    # T x 3
+    coeff_z: torch.Tensor    # T x 3
+    triple: torch.Tensor     # T, > 0
+    min_total: torch.Tensor  # T: smaller sums are grazing rays lost in float32 rounding
 
-    @classmethod
-    def build(cls, vertices_cam: torch.Tensor, faces: torch.Tensor, camera: Camera,
-              near: float) -> "_TriangleSetup":
-        corners = vertices_cam.detach().to(torch.float64)[faces]  # F x 3 x 3
-        x0, y0, x1, y1 = _visible_pixel_box(corners, camera, near)
-        v0, v1, v2 = corners.unbind(1)
-        edges = torch.stack([torch.linalg.cross(v1, v2), torch.linalg.cross(v2, v0),
-                             torch.linalg.cross(v0, v1)], dim=1)  # F x 3 x 3
-        # The sum of edge functions is d . (v1 - v0) x (v2 - v0): zero for degenerate
-        # triangles and for rays in the triangle's plane (edge-on). Below this floor its
-        # float32 value is rounding noise; those rays graze the triangle, cover a sliver
-        # of well under a pixel, and are dropped.
-        min_total = GRAZING_TOLERANCE * edges.norm(dim=2).sum(1)
-        keep = (x1 >= x0) & (y1 >= y0) & (edges.sum(1).norm(dim=1) > min_total)
-        ids = torch.nonzero(keep).squeeze(1)
+    def edges(self, local: torch.Tensor, ray_x: torch.Tensor, ray_y: torch.Tensor) -> torch.Tensor:
+        """N x 3 edge functions of triangles `local` for rays (ray_x, ray_y, -1), N x 1 each."""
+        return _take(self.coeff_x, local) * ray_x + _take(self.coeff_y, local) * ray_y - _take(self.coeff_z, local)
 
-        edges, x0, y0 = edges[ids], x0[ids], y0[ids]
-        ray_x = (x0 + 0.5 - camera.cx) / camera.fx
-        ray_y = -(y0 + 0.5 - camera.cy) / camera.fy
-        origin = edges[..., 0] * ray_x[:, None] + edges[..., 1] * ray_y[:, None] - edges[..., 2]
-        as32 = dict(dtype=torch.float32)
-        return cls(face_ids=ids, box_x=x0.long(), box_y=y0.long(),
-                   box_width=(x1[ids] - x0 + 1).long(), box_height=(y1[ids] - y0 + 1).long(),
-                   edge_origin=origin.to(**as32), edge_step_x=(edges[..., 0] / camera.fx).to(**as32),
-                   edge_step_y=(-edges[..., 1] / camera.fy).to(**as32),
-                   triple=(v0[ids] * edges[:, 0]).sum(1).to(**as32),
-                   min_total=min_total[ids].to(**as32))
 
-    def test(self, local: torch.Tensor, offset: torch.Tensor, near: float) -> "_Hits":
-        """Edge and depth tests of candidate pairs (local triangle index, offset in its box)."""
-        box_width = self.box_width[local]
-        dx, dy = offset % box_width, offset // box_width
-        edge = (self.edge_origin[local] + dx.unsqueeze(1) * self.edge_step_x[local]
-                + dy.unsqueeze(1) * self.edge_step_y[local])
-        total = edge.sum(1)
-        # Inside when all three edge functions share the sign of their sum (either winding).
-        inside = ((edge * total.sign().unsqueeze(1)) >= 0).all(1)
-        inside &= total.abs() > self.min_total[local]
-        depth = self.triple[local] / torch.where(inside, total, torch.ones_like(total))
-        inside &= depth >= near
+def _setup_triangles(vertices_cam: torch.Tensor, faces: torch.Tensor, camera: Camera, near: float) -> _Triangles:
+    corners = _take(vertices_cam.detach().to(torch.float64), faces.reshape(-1)).view(-1, 3, 3)
+    box = _visible_pixel_box(corners, camera, near)
+    v0, v1, v2 = corners.unbind(1)
+    coeffs = torch.stack([torch.linalg.cross(v1, v2), torch.linalg.cross(v2, v0),
+                          torch.linalg.cross(v0, v1)], dim=1)  # F x edge x (x, y, z)
+    triple = (v0 * coeffs[:, 0]).sum(1)
+    # The edge sum is zero for degenerate triangles and for rays in a triangle's plane
+    # (edge-on, triple = 0). Sums below this floor are float32 rounding noise; such rays
+    # graze the triangle, on a sliver well under a pixel wide, and are dropped.
+    min_total = GRAZING_TOLERANCE * coeffs.norm(dim=2).sum(1)
+    keep = (box[:, 2] >= box[:, 0]) & (box[:, 3] >= box[:, 1]) & (triple != 0)
+    keep &= coeffs.sum(1).norm(dim=1) > min_total
+    ids = torch.nonzero(keep).squeeze(1)
+    coeffs = _take(coeffs, ids) * _take(triple, ids).sign()[:, None, None]
+    return _Triangles(ids, _take(box, ids).long(), *(c.contiguous() for c in coeffs.unbind(2)),
+                      _take(triple, ids).abs(), _take(min_total, ids))
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """Runs of candidate pixels, one per (triangle, row), in ascending triangle order.
+
+    Along a row, edge function i is row_i + coeff_x_i * ray_x(column), with
+    row_i = c_iy * ray_y - c_iz fixed per run: the same float32 expression for every
+    triangle, so a shared edge's two tests stay exact negations of each other.
+    """
+
+    triangle: torch.Tensor      # S, local triangle id
+    row_start: torch.Tensor     # S, flat index (row * width) of the run's row
+    column_shift: torch.Tensor  # S, column of candidate p of run s = p + column_shift[s]
+    length: torch.Tensor        # S, > 0
+    end: torch.Tensor           # S, cumulative sum of length
+    table: torch.Tensor         # 8 x S float32: row (3), coeff_x (3), triple, min_total
+    ray_x: torch.Tensor         # W float32: the ray x of each pixel column
+
+    def chunks(self, max_pairs: int) -> list[tuple[int, int]]:
+        """(first, last) span ranges of at most about `max_pairs` candidates each."""
+        total = int(self.end[-1]) if len(self.end) else 0
+        limits = torch.arange(max_pairs, max(total, max_pairs), max_pairs, device=self.end.device)
+        bounds = [0, *torch.searchsorted(self.end, limits, right=True).tolist(), len(self.end)]
+        return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def test(self, first: int, last: int, near: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Edge and depth tests of spans first..last-1: (flat pixel, depth key) of each hit."""
+        skipped = int(self.end[first] - self.length[first])  # candidates in earlier chunks
+        count = int(self.end[last - 1]) - skipped
+        span = torch.repeat_interleave(torch.arange(first, last, device=self.end.device),
+                                       self.length[first:last], output_size=count)
+        column = torch.arange(skipped, skipped + count, device=span.device) + _take(self.column_shift, span)
+        ray_x = _take(self.ray_x, column)
+        row0, row1, row2, coeff_x0, coeff_x1, coeff_x2, triple, min_total = self.table.index_select(1, span)
+        edge0, edge1, edge2 = row0 + coeff_x0 * ray_x, row1 + coeff_x1 * ray_x, row2 + coeff_x2 * ray_x
+        total = edge0 + edge1 + edge2
+        inside = (torch.minimum(torch.minimum(edge0, edge1), edge2) >= 0) & (total > min_total)
+        inside &= triple >= near * total  # depth = triple / total >= near
         keep = torch.nonzero(inside).squeeze(1)
-        pixel_x = self.box_x[local[keep]] + dx[keep]
-        pixel_y = self.box_y[local[keep]] + dy[keep]
-        return _Hits(local[keep], pixel_x, pixel_y, depth[keep],
-                     edge[keep] / total[keep].unsqueeze(1))
+        depth = _take(triple, keep) / _take(total, keep)
+        span = _take(span, keep)
+        pixel = _take(self.row_start, span) + _take(column, keep)
+        # Positive float32 depths order like their bit patterns: nearest first, then lowest id.
+        return pixel, (depth.view(torch.int32).long() << 32) | _take(self.triangle, span)
 
 
-@dataclass(frozen=True)
-class _Hits:
-    triangle: torch.Tensor  # local triangle index, ascending
-    pixel_x: torch.Tensor
-    pixel_y: torch.Tensor
-    depth: torch.Tensor
-    barycentrics: torch.Tensor
+def _row_spans(triangles: _Triangles, camera: Camera) -> _Spans:
+    """Each triangle's rows, and in each the columns where it may cover pixel centres."""
+    device = triangles.box.device
+    rows = triangles.box[:, 3] - triangles.box[:, 1] + 1
+    triangle = torch.repeat_interleave(torch.arange(len(rows), device=device), rows)
+    box = _take(triangles.box, triangle)
+    y = box[:, 1] + torch.arange(len(triangle), device=device) - _take(torch.cumsum(rows, 0) - rows, triangle)
+    ray_y = (-(y + 0.5 - camera.cy) / camera.fy).unsqueeze(1)
+    ray_x0 = ((box[:, 0] + 0.5 - camera.cx) / camera.fx).unsqueeze(1)
+    coeff_x = _take(triangles.coeff_x, triangle)
+    row = triangles.edges(triangle, 0.0, ray_y)  # R x 3: the row's edge functions at ray_x = 0
+    edge = row + coeff_x * ray_x0  # at the box's first column
+    step = coeff_x / camera.fx  # per column to the right
+    # Columns k (from the box's first) with edge + k * step >= -slack for all three edges;
+    # the slack (far above float32 rounding) and one more column each side keep every
+    # pixel the exact test may accept. Edges parallel to the row leave it unconstrained.
+    norm = torch.sqrt(coeff_x ** 2 + _take(triangles.coeff_y, triangle) ** 2 + _take(triangles.coeff_z, triangle) ** 2)
+    slack = SPAN_SLACK * norm * torch.sqrt(ray_x0 ** 2 + ray_y ** 2 + 1.0)
+    bound = (-slack - edge) / torch.where(step == 0, torch.ones_like(step), step)
+    inf = torch.full_like(bound, float("inf"))
+    start = (torch.where(step > 0, bound, -inf).amax(1).ceil() - 1).clamp(min=0)
+    stop = torch.where(step < 0, bound, inf).amin(1).floor() + 1
+    stop = torch.minimum(stop, (box[:, 2] - box[:, 0]).double())
+    length = (stop - start + 1).clamp(min=0).long()
+
+    runs = torch.nonzero(length).squeeze(1)
+    length = _take(length, runs)
+    end = torch.cumsum(length, 0)
+    first_column = _take(box[:, 0], runs) + _take(start, runs).long()
+    triangle = _take(triangle, runs)
+    table = torch.cat([_take(row, runs).T, _take(coeff_x, runs).T, _take(triangles.triple, triangle)[None],
+                       _take(triangles.min_total, triangle)[None]]).float().contiguous()
+    ray_x = (torch.arange(camera.width, device=device, dtype=torch.float64) + 0.5 - camera.cx) / camera.fx
+    return _Spans(triangle, _take(y, runs) * camera.width, first_column - (end - length), length, end,
+                  table, ray_x.float())
 
 
-def _depth_test(hits: _Hits, width: int, depth_buffer: torch.Tensor,
-                triangle_buffer: torch.Tensor, bary_buffer: torch.Tensor) -> None:
-    """Merge one chunk of hits into the buffers; nearest wins, ties go to the lower id.
-
-    Chunks arrive in ascending triangle order, so on an exact tie with an earlier chunk
-    the buffer's entry (lower id) is kept.
-    """
-    pixel = hits.pixel_y * width + hits.pixel_x
-    nearest = depth_buffer.scatter_reduce(0, pixel, hits.depth, reduce="amin")
-    closer = (hits.depth == nearest[pixel]) & (hits.depth < depth_buffer[pixel])
-    pixel, triangle = pixel[closer], hits.triangle[closer]
-    lowest = torch.full_like(triangle_buffer, torch.iinfo(torch.int64).max)
-    lowest.scatter_reduce_(0, pixel, triangle, reduce="amin")
-    winner = torch.nonzero(triangle == lowest[pixel]).squeeze(1)
-    chosen = closer.nonzero().squeeze(1)[winner]
-    pixel = pixel[winner]
-    depth_buffer[pixel] = hits.depth[chosen]
-    triangle_buffer[pixel] = hits.triangle[chosen]
-    bary_buffer[pixel] = hits.barycentrics[chosen]
+def _fragments(keys: torch.Tensor, triangles: _Triangles, camera: Camera) -> Fragments:
+    """Decode the depth-test keys; the winners' barycentrics, recomputed in float64."""
+    pixel = torch.nonzero(keys != _EMPTY_KEY).squeeze(1)
+    key = _take(keys, pixel)
+    local = key & 0xFFFFFFFF
+    ray_x = (((pixel % camera.width) + 0.5 - camera.cx) / camera.fx).unsqueeze(1)
+    ray_y = (-((pixel // camera.width) + 0.5 - camera.cy) / camera.fy).unsqueeze(1)
+    edge = triangles.edges(local, ray_x, ray_y)
+    size, device = camera.height * camera.width, keys.device
+    triangle_id = torch.full((size,), -1, dtype=torch.int64, device=device)
+    barycentrics = torch.zeros((size, 3), device=device)
+    depth = torch.zeros(size, device=device)
+    triangle_id.index_copy_(0, pixel, _take(triangles.face_ids, local))
+    barycentrics.index_copy_(0, pixel, (edge / edge.sum(1, keepdim=True)).float())
+    depth.index_copy_(0, pixel, (key >> 32).to(torch.int32).view(torch.float32))
+    shape = (camera.height, camera.width)
+    return Fragments(triangle_id.view(shape), barycentrics.view(*shape, 3), depth.view(shape))
 
 
-def _visible_pixel_box(corners: torch.Tensor, camera: Camera, near: float):
-    """Inclusive pixel box (x0, y0, x1, y1) of each triangle's part in front of the near
-    plane: the projection of its corners in front plus its edges' crossings of the plane.
-    Empty boxes (x1 < x0 or y1 < y0) mean the triangle covers no pixel centre."""
+def _visible_pixel_box(corners: torch.Tensor, camera: Camera, near: float) -> torch.Tensor:
+    """F x 4 inclusive pixel box (first column, first row, last column, last row) of each
+    triangle's part in front of the near plane: its corners in front plus its edges'
+    crossings of the plane. An empty box (last < first) covers no pixel centre."""
     depth = -corners[..., 2]  # F x 3
     start, end = corners, corners.roll(-1, dims=1)  # the edges 0-1, 1-2, 2-0
-    depth_start, depth_end = depth, depth.roll(-1, dims=1)
-    crosses = (depth_start - near) * (depth_end - near) < 0
-    t = ((depth_start - near) / torch.where(crosses, depth_start - depth_end, torch.ones_like(depth)))
+    depth_end = depth.roll(-1, dims=1)
+    crosses = (depth - near) * (depth_end - near) < 0
+    t = (depth - near) / torch.where(crosses, depth - depth_end, torch.ones_like(depth))
     crossing = start + t.unsqueeze(-1) * (end - start)  # points on the near plane
     points = torch.cat([corners, crossing], dim=1)  # F x 6 x 3
     valid = torch.cat([depth >= near, crosses], dim=1)
     point_depth = (-points[..., 2]).clamp(min=near)
     u = camera.fx * points[..., 0] / point_depth + camera.cx
     v = -camera.fy * points[..., 1] / point_depth + camera.cy
-    inf = torch.tensor(float("inf"), dtype=u.dtype, device=u.device)
-    u_min, u_max = torch.where(valid, u, inf).amin(1), torch.where(valid, u, -inf).amax(1)
-    v_min, v_max = torch.where(valid, v, inf).amin(1), torch.where(valid, v, -inf).amax(1)
-    # Pixel i has its centre at i + 0.5: the covered columns are ceil(u_min - 0.5)..floor(u_max - 0.5).
-    x0 = torch.ceil(u_min - 0.5).clamp(0, camera.width)
-    x1 = torch.floor(u_max - 0.5).clamp(-1, camera.width - 1)
-    y0 = torch.ceil(v_min - 0.5).clamp(0, camera.height)
-    y1 = torch.floor(v_max - 0.5).clamp(-1, camera.height - 1)
-    return x0, y0, x1, y1
+    inf = torch.full_like(u, float("inf"))
+    # Pixel i has its centre at i + 0.5: columns ceil(u_min - 0.5) .. floor(u_max - 0.5).
+    return torch.stack([
+        (torch.where(valid, u, inf).amin(1) - 0.5).ceil().clamp(0, camera.width),
+        (torch.where(valid, v, inf).amin(1) - 0.5).ceil().clamp(0, camera.height),
+        (torch.where(valid, u, -inf).amax(1) - 0.5).floor().clamp(-1, camera.width - 1),
+        (torch.where(valid, v, -inf).amax(1) - 0.5).floor().clamp(-1, camera.height - 1),
+    ], dim=1)
