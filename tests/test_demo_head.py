@@ -11,6 +11,7 @@ import pytest
 
 from joker_core.demo_head import build_demo_head, cache_path, load_demo_head
 from joker_core.demo_head.anatomy import EYE_RADIUS
+from joker_core.demo_head.sculpt import head_closed_eyes
 from joker_core.lbs import numpy_rig, pose
 from joker_core.rig_params import RigParams
 
@@ -107,6 +108,13 @@ def test_opening_the_jaw_parts_the_lips_and_shows_the_mouth_interior(head):
     assert between.sum() > 20 and (pouch[between, 2] < opened[lm["upper_lip"], 2]).all()
     interior = set(head.metadata["mouth_interior_parts"])
     assert interior == {"pouch", "tongue"}
+
+
+def test_cavity_tongue_and_eyeballs_sit_inside_the_skin_at_rest(head):
+    """Nothing pokes through the face: inside the sculpted skin (with the lids shut, which
+    is where an eyeball's front would show through otherwise)."""
+    for name in ("pouch", "tongue", "eyeball_left", "eyeball_right"):
+        assert (head_closed_eyes(head.v_template[part(head, name)]) < 0).all(), name
 
 
 def test_jaw_weights_are_smooth_on_the_cheeks_and_sharp_across_the_lips(head):
