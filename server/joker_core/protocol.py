@@ -16,20 +16,17 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
 from .errors import JokerError
+from .presets import get_preset
+from .rig_params import RigParams, check_length
 
 PROTOCOL_VERSION = 1
 
 QUALITIES = ("preview", "standard", "high", "published")
 PRIORS = ("projection", "joker")
 
-# FLAME parameter vectors: identity and expression coefficients (at most the model's
-# count) and axis-angle rotations of the joints; translation in metres.
-RIG_VECTOR_LIMITS = {"shape": 300, "expression": 100}
-RIG_FIXED_LENGTHS = {"global_pose": 3, "neck_pose": 3, "jaw_pose": 3, "eye_left_pose": 3,
-                     "eye_right_pose": 3, "translation": 3}
-RIG_FIELDS = tuple(RIG_VECTOR_LIMITS) + tuple(RIG_FIXED_LENGTHS)
+# FLAME's component counts: the most coefficients any FLAME-layout model takes.
+FLAME_SHAPE_COMPONENTS, FLAME_EXPRESSION_COMPONENTS = 300, 100
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
 MAX_PROMPT_CHARS = 2000
 MAX_VIEWS = 4096
@@ -103,13 +100,6 @@ def _choice(value: Any, path: str, choices: Sequence[str]) -> str:
     return value
 
 
-def _name(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise FieldError(path, f"{value!r} is not a simple name",
-                         "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
-    return value
-
-
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -117,22 +107,27 @@ def _kind(value: Any) -> str:
 # -- the job spec ------------------------------------------------------------------------
 
 def validate_rig(data: Any, path: str = "spec.rig") -> dict[str, list[float]]:
-    """FLAME parameters as lists of numbers; missing vectors mean zeros (neutral)."""
+    """FLAME parameters in the rig_params layout; missing vectors mean zeros (neutral)."""
     data = _object(data, path)
-    _no_unknown_keys(data, RIG_FIELDS, path)
-    rig: dict[str, list[float]] = {}
-    for key, values in data.items():
-        if not isinstance(values, list):
-            raise FieldError(f"{path}.{key}", f"expected a list of numbers, got {_kind(values)}",
-                             "send a JSON array of numbers")
-        if key in RIG_FIXED_LENGTHS and len(values) != RIG_FIXED_LENGTHS[key]:
-            raise FieldError(f"{path}.{key}", f"has {len(values)} values",
-                             f"send exactly {RIG_FIXED_LENGTHS[key]} (axis-angle radians / metres)")
-        if key in RIG_VECTOR_LIMITS and len(values) > RIG_VECTOR_LIMITS[key]:
-            raise FieldError(f"{path}.{key}", f"has {len(values)} values",
-                             f"send at most {RIG_VECTOR_LIMITS[key]} coefficients")
-        rig[key] = [_number(v, f"{path}.{key}[{i}]", -1e3, 1e3) for i, v in enumerate(values)]
-    return rig
+    for key, value in data.items():  # one at a time, so the error names the field
+        try:
+            RigParams.from_dict({key: value})
+            if key == "shape":
+                check_length(key, len(value), FLAME_SHAPE_COMPONENTS)
+            elif key == "expression":
+                check_length(key, len(value), FLAME_EXPRESSION_COMPONENTS)
+        except JokerError as error:
+            raise FieldError(f"{path}.{key}", error.problem, error.fix or "send a list of numbers") from error
+    given = RigParams.from_dict(data).to_dict()
+    return {key: given[key] for key in data}
+
+
+def validate_preset(name: Any, path: str = "spec.preset") -> str:
+    name = _text(name, path, 64)
+    try:
+        return get_preset(name).name
+    except JokerError as error:
+        raise FieldError(path, error.problem, error.fix or "use a known preset") from error
 
 
 @dataclass(frozen=True)
@@ -248,7 +243,7 @@ class JobSpec:
             raise FieldError(f"{path}.blender_views", f"expected a list of at most {MAX_VIEWS} views",
                              "send [{camera, normal_map}, ...]")
         return cls(
-            preset=None if preset is None else _name(preset, f"{path}.preset"),
+            preset=None if preset is None else validate_preset(preset, f"{path}.preset"),
             rig=None if rig is None else validate_rig(rig, f"{path}.rig"),
             prompt=_text(data.get("prompt", ""), f"{path}.prompt", MAX_PROMPT_CHARS),
             negative_prompt=_text(data.get("negative_prompt", ""), f"{path}.negative_prompt", MAX_PROMPT_CHARS),

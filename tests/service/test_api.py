@@ -180,6 +180,7 @@ def test_a_job_that_ignores_cancel_is_stopped_within_two_seconds(client, photo):
     ("crash", "worker process died"),
 ])
 def test_a_failing_job_fails_readably_and_the_next_job_runs(client, photo, fail, expected):
+    worker_before = client.info()["worker_pid"]
     with pytest.raises(JobFailed) as failed:
         client.wait(client.submit({"prompt": f"steps=2 fail={fail}"}, photo).id)
     assert failed.value.status.state is JobState.FAILED and expected in failed.value.status.error
@@ -187,6 +188,8 @@ def test_a_failing_job_fails_readably_and_the_next_job_runs(client, photo, fail,
     if fail == "bug":
         assert "logs/traceback.txt" in failed.value.status.artifacts
     assert client.wait(client.submit({"prompt": "steps=1"}, photo).id).state is JobState.SUCCEEDED
+    replaced = client.info()["worker_pid"] != worker_before
+    assert replaced is (fail in ("oom", "crash"))  # a fresh worker after OOM releases device memory
 
 
 def test_killing_the_worker_fails_only_its_job(client, photo):

@@ -23,6 +23,10 @@ def test_a_full_spec_survives_json_and_back():
     assert spec.views.grid == (5, 3) and spec.blender_views[0].camera["width"] == 512
 
 
+def test_presets_are_checked_and_named_canonically():
+    assert JobSpec.from_dict({"preset": "Scream"}).preset == "scream"
+
+
 def test_defaults_are_the_weight_free_prior_at_standard_quality():
     spec = JobSpec.from_dict({})
     assert (spec.prior.name, spec.quality, spec.device, spec.seed) == ("projection", "standard", "auto", 0)
@@ -31,9 +35,11 @@ def test_defaults_are_the_weight_free_prior_at_standard_quality():
 @pytest.mark.parametrize("data, field", [
     ({"preset": "scream", "rig": {}}, "spec.rig"),
     ({"preset": "../etc"}, "spec.preset"),
+    ({"preset": 3}, "spec.preset"),
     ({"rig": {"jaw_pose": [0.1, 0.2]}}, "spec.rig.jaw_pose"),
     ({"rig": {"expression": [0.0] * 101}}, "spec.rig.expression"),
-    ({"rig": {"shape": [0.0, "a"]}}, "spec.rig.shape[1]"),
+    ({"rig": {"shape": [0.0, "a"]}}, "spec.rig.shape"),
+    ({"rig": {"neck_pose": [0.0, 1e400, 0.0]}}, "spec.rig.neck_pose"),
     ({"rig": {"tail": [1.0]}}, "spec.rig.tail"),
     ({"views": {"grid": [3]}}, "spec.views.grid"),
     ({"views": {"grid": [3, 3], "count": 9}}, "spec.views.count"),

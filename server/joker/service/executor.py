@@ -21,7 +21,7 @@ from joker_core.protocol import JobSpec, JobState, JobStatus, ProgressEvent
 
 from .errors import Conflict
 from .store import JobStore
-from .worker import worker_main
+from .worker import OUT_OF_MEMORY, worker_main
 
 log = logging.getLogger("joker.service")
 Publish = Callable[[str, str, dict[str, Any]], None]  # (job_id, event kind, data)
@@ -76,15 +76,7 @@ class Executor:
         self._stopping.set()
         self._wake.set()
         self._thread.join(10)
-        worker = self._worker
-        if worker is not None and worker.process.is_alive():
-            try:
-                worker.tasks.send(None)  # let it exit cleanly, releasing the device
-                worker.process.join(2)
-            except OSError:
-                pass
-            if worker.process.is_alive():
-                worker.kill()
+        self._retire_worker()
 
     def notify(self) -> None:
         """A job was queued."""
@@ -149,6 +141,8 @@ class Executor:
                     ready = [worker.process.sentinel]
             if message is not None and message[1] == job.id:
                 if message[0] == "end":
+                    if message[3] and message[3].startswith(OUT_OF_MEMORY):
+                        self._retire_worker()
                     return JobState(message[2]), message[3]
                 self._progress(job.id, ProgressEvent.from_dict(message[2]), time.monotonic() - started)
             elif worker.process.sentinel in ready:  # dead, and nothing left to read
@@ -167,6 +161,19 @@ class Executor:
                     worker.kill()
                     self._worker = None
                     return JobState.CANCELLED, None
+
+    def _retire_worker(self) -> None:
+        """Let the worker exit cleanly (releasing the device), or kill it."""
+        worker, self._worker = self._worker, None
+        if worker is None or not worker.process.is_alive():
+            return
+        try:
+            worker.tasks.send(None)
+            worker.process.join(2)
+        except OSError:
+            pass
+        if worker.process.is_alive():
+            worker.kill()
 
     def _task(self, job_id: str) -> dict[str, Any]:
         job_dir = self._store.job_dir(job_id)

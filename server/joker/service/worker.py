@@ -2,8 +2,8 @@
 caches stay loaded between jobs) and runs one job at a time for the executor.
 
 Messages to the executor: ("progress", job_id, ProgressEvent dict) while a job runs, then
-("end", job_id, state, error). After an out-of-memory failure the worker exits so the
-executor starts a fresh one with all device memory released.
+("end", job_id, state, error). After an out-of-memory failure the executor replaces the
+worker, so the next job starts with all device memory released.
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ def worker_main(job_function: str, tasks: Connection, results: Connection, cance
             state, error = run_job(generate, task, lambda event: results.send(("progress", job_id, event)),
                                    lambda: bool(cancel.value))
         results.send(("end", job_id, state.value, error))
-        if error and error.startswith(OUT_OF_MEMORY):
-            return
 
 
 def run_job(generate: Callable[..., Any], task: dict[str, Any], send: Callable[[dict], None],
