@@ -30,10 +30,10 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
-    """80 steps on 4 synthetic samples, checkpoints every 40 steps."""
+    """60 steps on 4 synthetic samples, checkpoints every 30 steps."""
     root = tmp_path_factory.mktemp("run")
     model = tiny_prior_model(root / "tokenizer", image_size=SIZE)
-    config = TrainingConfig(steps=80, batch_size=4, learning_rate=2e-3, log_every=10, checkpoint_every=40,
+    config = TrainingConfig(steps=60, batch_size=4, learning_rate=2e-3, log_every=10, checkpoint_every=30,
                             sample_steps=2)
     losses = train(model, dataset, root / "out", config)
     return root / "out", losses, config
@@ -73,26 +73,26 @@ def test_validator_names_every_broken_sample(dataset, tmp_path):
 
 def test_training_overfits_a_few_samples(trained):
     out, losses, config = trained
-    assert len(losses) == 8
+    assert len(losses) == 6
     first, last = np.mean(losses[:2]), np.mean(losses[-2:])
     assert last < 0.6 * first, losses
     logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert [line["step"] for line in logged] == list(range(10, 81, 10))
-    assert Image.open(out / "samples" / "step_000080.png").size == (4 * SIZE, 2 * SIZE)
+    assert [line["step"] for line in logged] == list(range(10, 61, 10))
+    assert Image.open(out / "samples" / "step_000060.png").size == (4 * SIZE, 2 * SIZE)
     assert (out / "final" / "joker_prior.json").exists()
 
 
 def test_checkpoint_resumes_where_it_stopped(trained, dataset):
     out, _, config = trained
     checkpoint = latest_checkpoint(out)
-    assert checkpoint.name == "step_000080"
+    assert checkpoint.name == "step_000060"
     model, optimizer_state, step = resume_from(checkpoint)
     final = resume_from(checkpoint)[0].state_dict()
-    assert step == 80 and optimizer_state["state"]
+    assert step == 60 and optimizer_state["state"]
     assert all(torch.equal(tensor, final[key]) for key, tensor in model.state_dict().items())
-    resumed = train(model, dataset, out, TrainingConfig(**{**config.__dict__, "steps": 90}), optimizer_state, step)
+    resumed = train(model, dataset, out, TrainingConfig(**{**config.__dict__, "steps": 70}), optimizer_state, step)
     assert len(resumed) == 1
-    assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 90
+    assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 70
 
 
 def test_train_prior_command(dataset, tmp_path, capsys):

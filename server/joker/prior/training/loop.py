@@ -123,7 +123,7 @@ def train(model: JokerPriorModel, dataset_root: Path, out: Path, config: Trainin
                          "render the dataset at the prior's size")
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=False)
     objective = DenoisingLoss(model.train(), config.text_dropout, config.seed)
-    optimizer = torch.optim.AdamW(_trainable(model), lr=config.learning_rate)
+    optimizer = torch.optim.AdamW(_trainable(model), lr=config.learning_rate, foreach=True)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     objective, optimizer, loader = accelerator.prepare(objective, optimizer, loader)
