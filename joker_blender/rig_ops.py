@@ -6,6 +6,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty
 
 from joker_core.errors import JokerError
+from joker_core.presets import get_preset, list_presets
 
 from . import model_cache, preferences
 from .rig_build import RIG_TAG, build_rig
@@ -26,9 +27,37 @@ def find_rig(context) -> tuple[bpy.types.Object, bpy.types.Object] | None:
     return None
 
 
-def _preset_items(self, context):
-    from joker_core.presets import list_presets
-    return [(p.name, p.name.replace("_", " ").title(), p.prompt) for p in list_presets()]
+# A fixed list: Blender keeps no reference to strings an items callback returns.
+PRESET_ITEMS = tuple((name, name.replace("_", " ").title(), get_preset(name).prompt) for name in list_presets())
+
+
+def add_head(context, source: str) -> tuple[bpy.types.Object, bpy.types.Object]:
+    """Build the rig of `source` ("demo" or a model file) in the active collection and make
+    its armature active. A model that cannot be read raises before anything is added."""
+    model = model_cache.load(source)
+    mesh, armature = build_rig(model, source, collection=context.collection)
+    for obj in context.selected_objects:
+        obj.select_set(False)
+    armature.select_set(True)
+    context.view_layer.objects.active = armature
+    return mesh, armature
+
+
+def apply_preset(context, name: str, keyframe: bool = False) -> None:
+    """Pose the scene's rig with preset `name`, key it at the current frame if asked, and
+    take its prompt."""
+    preset = get_preset(name)
+    rig = find_rig(context)
+    if rig is None:
+        raise JokerError("there is no Joker rig in the scene", "add one with Add Joker Head")
+    mesh, armature = rig
+    model = model_cache.model_for(armature)
+    if model is None:
+        raise JokerError(f"the model file {armature[RIG_TAG]!r} of {armature.name} is missing",
+                         "set the FLAME model path in the Joker preferences")
+    frame = context.scene.frame_current if keyframe else None
+    write_params(mesh, armature, model, preset.params_for(model).to_dict(), keyframe_at=frame)
+    context.scene.joker.prompt = preset.prompt
 
 
 class JOKER_OT_add_head(bpy.types.Operator):
@@ -45,16 +74,11 @@ class JOKER_OT_add_head(bpy.types.Operator):
         path = preferences.get(context).flame_model_path
         source = model_cache.DEMO_SOURCE if self.use_demo or not path else path
         try:
-            model = model_cache.load(source)
+            mesh, _ = add_head(context, source)
         except JokerError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        mesh, armature = build_rig(model, source, collection=context.collection)
-        for obj in context.selected_objects:
-            obj.select_set(False)
-        armature.select_set(True)
-        context.view_layer.objects.active = armature
-        self.report({"INFO"}, f"Added {model.name} ({model.n_vertices} vertices)")
+        self.report({"INFO"}, f"Added {mesh['joker_model_name']} ({len(mesh.data.vertices)} vertices)")
         return {"FINISHED"}
 
 
@@ -65,7 +89,7 @@ class JOKER_OT_apply_preset(bpy.types.Operator):
     bl_label = "Apply Expression Preset"
     bl_options = {"REGISTER", "UNDO"}
 
-    preset: EnumProperty(name="Preset", items=_preset_items)
+    preset: EnumProperty(name="Preset", items=PRESET_ITEMS, description="Expression to pose the rig with")
     keyframe: BoolProperty(name="Insert keyframes", default=False,
                            description="Key the preset at the current frame")
 
@@ -77,22 +101,12 @@ class JOKER_OT_apply_preset(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        from joker_core.presets import get_preset
-
-        mesh, armature = find_rig(context)
-        model = model_cache.model_for(armature)
-        if model is None:
-            self.report({"ERROR"}, "The rig's model file is missing; set it in the Joker preferences")
+        try:
+            apply_preset(context, self.preset, self.keyframe)
+        except JokerError as error:
+            self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        preset = get_preset(self.preset)
-        frame = context.scene.frame_current if self.keyframe else None
-        write_params(mesh, armature, model, _as_dict(preset.params_for(model)), keyframe_at=frame)
-        context.scene.joker.prompt = preset.prompt
         return {"FINISHED"}
-
-
-def _as_dict(params) -> dict:
-    return params if isinstance(params, dict) else params.to_dict()
 
 
 CLASSES = (JOKER_OT_add_head, JOKER_OT_apply_preset)

@@ -101,6 +101,7 @@ def render_normal_maps(scene: bpy.types.Scene, rig_object: bpy.types.Object,
     if mode not in ("full", "face"):
         raise ValueError(f"mode must be 'full' or 'face', not {mode!r}")
     view_layer = scene.view_layers[0]
+    view_layer.update()  # a freshly parented or moved rig has a stale matrix_world until then
     saved = _SceneState(scene, view_layer)
     hidden = [o for o in scene.objects if o is not rig_object and o.type in {"MESH", "CURVE", "SURFACE", "META", "FONT"}
               and not o.hide_render]
