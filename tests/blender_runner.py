@@ -34,3 +34,17 @@ import json as _json
 def report(**values):
     print("RESULT " + _json.dumps(values), flush=True)
 """
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# A fresh empty scene with the add-on enabled through Blender's own add-on machinery, so
+# its preferences exist as a user's would (the source checkout stands in for the zip).
+ENABLE_ADDON = f"""
+import sys
+sys.path.insert(0, {str(REPO_ROOT)!r})
+import bpy, addon_utils
+bpy.ops.wm.read_factory_settings(use_empty=True)
+def _raise(error):
+    raise error
+addon_utils.enable("joker_blender", default_set=True, handle_error=_raise)
+"""
