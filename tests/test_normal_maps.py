@@ -1,11 +1,20 @@
-"""Normal maps against analytic geometry, and the encodings the prior and the add-on share."""
+"""Normal maps against analytic geometry, the encodings the prior and the add-on share, and
+the demo head seen from the view rig (nose toward the camera, face mode, centring)."""
+
+from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 import trimesh
 
+from flame_fixtures import make_small_head_model
 from joker_core.cameras import Camera, look_at
 from joker_core.conventions import decode_normals, encode_normals
+from joker_core.demo_head import load_demo_head
+from joker_core.errors import JokerError
+from joker_core.framing import head_view_rig
+from joker.render.face_region import drawn_faces, face_region, heuristic_face_region
 from joker.render.normal_maps import render_normal_map, vertex_normals
 
 
@@ -96,3 +105,89 @@ def test_undrawn_triangles_still_occlude_the_drawn_ones():
     same = face_only.mask
     assert torch.equal(face_only.normals[same], sphere_alone.normals[same])
     assert (face_only.depth[~same] == 0).all()
+
+
+# --- The demo head, posed by the rig, seen from the view rig ---------------------------
+
+@pytest.fixture(scope="module")
+def demo_head():
+    return load_demo_head()
+
+
+def _template_map(model, camera, mode="full"):
+    drawn = drawn_faces(model, mode)
+    return render_normal_map(torch.tensor(model.v_template, dtype=torch.float32), torch.tensor(model.faces),
+                             camera, drawn_faces=None if drawn is None else torch.tensor(drawn))
+
+
+def _pixel(camera, point):
+    pixels, _ = camera.project(np.asarray(point, dtype=float)[None])
+    u, v = pixels[0]
+    return int(v), int(u)  # row, column
+
+
+def test_nose_tip_normal_points_at_the_front_camera(demo_head):
+    camera = head_view_rig(demo_head, size=256).camera(0, 0)
+    normal_map = _template_map(demo_head, camera)
+    row, column = _pixel(camera, demo_head.v_template[demo_head.landmarks["nose_tip"]])
+    normal = normal_map.normals[row, column].numpy()
+    assert np.degrees(np.arccos(normal[2])) < 8.0
+    assert np.abs(normal_map.encoded()[row, column].astype(int) - (128, 128, 255)).max() <= 12
+
+
+def test_face_mode_keeps_the_face_and_drops_scalp_ears_and_neck(demo_head):
+    rig = head_view_rig(demo_head, size=128)
+    template, landmarks = demo_head.v_template, demo_head.landmarks
+    below_chin = template[:, 1] < template[landmarks["chin"], 1] - 0.03
+    neck_front = np.flatnonzero(below_chin)[np.argmax(template[below_chin, 2])]
+    scalp_top = np.argmax(template[:, 1])
+    face_points = ["nose_tip", "lower_lip", "brow_left", "brow_right", "mouth_left", "mouth_right"]
+    for camera, inside, outside in (
+        (rig.camera(0, 0), face_points, [neck_front]),
+        (rig.camera(0, 60), ["nose_tip"], [scalp_top]),          # from above
+        (rig.camera(90, 0), ["nose_tip"], [landmarks["ear_left"]]),  # the left side
+    ):
+        full, face = _template_map(demo_head, camera), _template_map(demo_head, camera, "face")
+        assert not (face.mask & ~full.mask).any()
+        for point in inside:
+            assert face.mask[_pixel(camera, template[landmarks[point]])], point
+        for vertex in outside:
+            pixel = _pixel(camera, template[vertex])
+            assert full.mask[pixel] and not face.mask[pixel], vertex
+
+
+def test_every_rig_view_sees_the_whole_head_centred(demo_head):
+    rig = head_view_rig(demo_head, size=96)
+    for camera in rig.grid(3, 3) + rig.orbit(4):
+        mask = _template_map(demo_head, camera).mask.numpy()
+        border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+        assert not border.any()  # nothing cut off
+        rows, columns = np.nonzero(mask)
+        centre = np.array([rows.min() + rows.max(), columns.min() + columns.max()]) / 2 + 0.5
+        assert np.abs(centre - 48).max() < 0.1 * 96, centre
+        assert mask.mean() > 0.15  # and not lost in the distance
+
+
+def test_heuristic_face_region_agrees_with_the_demo_heads_own(demo_head):
+    own, guessed = demo_head.face_region, heuristic_face_region(demo_head)
+    assert (own & guessed).sum() / (own | guessed).sum() > 0.8
+    landmarks = demo_head.landmarks
+    for name in ("nose_tip", "chin", "brow_left", "mouth_right", "upper_lip", "lower_lip"):
+        assert guessed[landmarks[name]], name
+    template = demo_head.v_template
+    for name, vertex in (("ear_left", landmarks["ear_left"]), ("ear_right", landmarks["ear_right"]),
+                         ("scalp top", np.argmax(template[:, 1])), ("neck bottom", np.argmin(template[:, 1])),
+                         ("back of the head", np.argmin(template[:, 2]))):
+        assert not guessed[vertex], name
+
+
+def test_face_mode_of_a_file_without_a_region_uses_the_heuristic():
+    model = replace(make_small_head_model(n_shape=4, n_expr=2), face_region=None)
+    region = heuristic_face_region(model)
+    assert 0 < region.sum() < len(region)
+    assert np.array_equal(face_region(model), region)
+    drawn = drawn_faces(model, "face")
+    assert np.array_equal(drawn, region[model.faces].all(1))
+    assert drawn_faces(model, "full") is None
+    with pytest.raises(JokerError, match="Fix:"):
+        drawn_faces(model, "scalp")
