@@ -1,0 +1,225 @@
+"""The progressive two-stage distillation loop: prior targets for every view, a radiance
+field fitted to them, targets refreshed at decreasing noise as the field improves.
+
+It talks to the prior only through joker.prior.base, reports progress through a callback,
+writes a preview strip at every refresh, raises JobCancelled within a second of `cancel()`
+returning True, and is deterministic under its seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from joker_core.errors import JobCancelled, JokerError
+from joker_core.files import atomic_write_bytes
+
+from ..prior.base import Condition, Prior, Views
+from . import losses
+from .field import Box, RadianceField
+from .occupancy import OccupancyGrid
+from .rays import CameraSet
+from .render import render_images, render_rays
+from .schedule import Preset, Refresh
+
+OCCUPANCY_WARMUP = 32     # iterations before empty space may be skipped
+OCCUPANCY_UPDATE = 16     # iterations between occupancy-grid updates
+PRIOR_CHUNK = 8           # views per prior call, so a cancel is seen between calls
+REPORT_SECONDS = 0.25     # at most this often a progress report between refreshes
+PREVIEW_VIEWS = 4
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: int
+    level: int
+    iteration: int
+    iterations: int
+    prior_evaluations: int
+    nerf_steps: int
+    progress: float          # 0..1, never decreasing
+    eta_seconds: float | None
+    loss: float | None
+
+
+@dataclass
+class Distillation:
+    """The result: the field (density/colour callables for meshing), and what it cost."""
+
+    field: RadianceField
+    occupancy: OccupancyGrid | None
+    prior_evaluations: int
+    nerf_steps: int
+    seconds: float
+    refreshes: list[Refresh]
+    previews: list[Path]
+    final_loss: float
+
+
+def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
+            seed: int = 0, device: str | torch.device = "cpu", box: Box = Box(),
+            preview_dir: str | Path | None = None,
+            on_progress: Callable[[Progress], None] | None = None,
+            cancel: Callable[[], bool] | None = None) -> Distillation:
+    """Distil `prior`'s idea of the head seen from `views` into a radiance field."""
+    return _Run(prior, views, condition, preset, seed, torch.device(device), box,
+                Path(preview_dir) if preview_dir else None, on_progress, cancel).run()
+
+
+class _Run:
+    def __init__(self, prior, views, condition, preset, seed, device, box, preview_dir,
+                 on_progress, cancel):
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise JokerError("CUDA was asked for but no CUDA device is available",
+                             "run on the CPU (device 'cpu') or on a machine with an NVIDIA GPU")
+        self.prior, self.views, self.preset, self.device = prior, views, preset, device
+        self.schedule = preset.schedule
+        self.condition = (dataclasses.replace(condition, guidance_scale=preset.guidance_scale)
+                          if preset.guidance_scale is not None else condition)
+        self.preview_dir, self.on_progress = preview_dir, on_progress
+        self.cancel = cancel or (lambda: False)
+        self.generator = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.field = RadianceField(box, preset.field).to(device)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": self.field.grid_parameters(), "lr": preset.lr_grid},
+             {"params": self.field.network_parameters(), "lr": preset.lr_network}],
+            betas=(0.9, 0.99), eps=1e-15, weight_decay=0.0)
+        self.occupancy = OccupancyGrid(device=device) if preset.occupancy_grid else None
+        self.cameras = CameraSet(views.cameras, device)
+        self.masks = views.normal_maps.to(device).amax(1, keepdim=True).gt(0).float()
+        self.refreshes = self.schedule.refreshes(prior.levels)
+        self.targets: torch.Tensor | None = None
+        self._sized: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.previews: list[Path] = []
+        self.evaluations_at_start = prior.evaluations.total
+        self.nerf_steps = 0
+        self.loss: float | None = None
+        self.current = self.refreshes[0]
+        self.started = time.monotonic()
+        self.last_report = 0.0
+        self.progress = 0.0
+
+    def run(self) -> Distillation:
+        due = {refresh.iteration: refresh for refresh in self.refreshes}
+        iterations = self.schedule.iterations
+        for iteration in range(iterations):
+            self._check_cancel()
+            if iteration in due:
+                self._refresh(due[iteration], iteration)
+            self._step(iteration)
+            self._report(iteration + 1, force=iteration + 1 == iterations)
+        return Distillation(self.field, self.occupancy, self._evaluations(), self.nerf_steps,
+                            time.monotonic() - self.started, self.refreshes, self.previews,
+                            self.loss if self.loss is not None else float("nan"))
+
+    def _check_cancel(self) -> None:
+        if self.cancel():
+            raise JobCancelled("distillation cancelled")
+
+    def _evaluations(self) -> int:
+        return self.prior.evaluations.total - self.evaluations_at_start
+
+    def _refresh(self, refresh: Refresh, iteration: int) -> None:
+        """New targets for every view: render, noise to the level, ask the prior."""
+        self.current = refresh
+        width = self.schedule.width_at(iteration)
+        height, full_width = self.views.normal_maps.shape[-2:]
+        targets, renders = [], []
+        for start in range(0, len(self.views), PRIOR_CHUNK):
+            self._check_cancel()
+            index = list(range(start, min(start + PRIOR_CHUNK, len(self.views))))
+            renders.append(render_images(self.field, self.cameras, index, width,
+                                         self.preset.samples_per_ray, self.occupancy))
+            upsampled = F.interpolate(renders[-1], size=(height, full_width), mode="bilinear",
+                                      align_corners=False)
+            noisy = self.prior.noise(upsampled, refresh.level, self.generator)
+            chunk = self.views.subset(index)
+            if refresh.stage == 1:
+                clean = self.prior.predict_clean(noisy, chunk, self.condition)
+            else:
+                clean = self.prior.denoise(noisy, chunk, self.condition, self.schedule.k_steps)
+            targets.append(clean.to(self.device).clamp(0, 1))
+        self.targets = torch.cat(targets)
+        self._sized.clear()
+        if self.preview_dir is not None:
+            self._write_preview(refresh, renders[0][:PREVIEW_VIEWS])
+        self._report(iteration, force=True)
+
+    def _sized_targets(self, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Targets and rig masks at the render size (area-averaged), cached per refresh."""
+        if width not in self._sized:
+            size = self.cameras.size_at(width)
+            self._sized[width] = (F.interpolate(self.targets, size=size, mode="area"),
+                                  F.interpolate(self.masks, size=size, mode="area"))
+        return self._sized[width]
+
+    def _step(self, iteration: int) -> None:
+        schedule, weights = self.schedule, self.preset.losses
+        if self.occupancy is not None and iteration >= OCCUPANCY_WARMUP and iteration % OCCUPANCY_UPDATE == 0:
+            self.occupancy.update(self.field, self.generator)
+        width = schedule.width_at(iteration)
+        targets, masks = self._sized_targets(width)
+        pixels = self.cameras.patch_pixels(schedule.patches, schedule.patch_size, width, self.generator)
+        warm = self.occupancy is not None and iteration >= OCCUPANCY_WARMUP
+        out = render_rays(self.field, self.cameras.rays(pixels, width), self.preset.samples_per_ray,
+                          self.generator, self.occupancy if warm else None)
+        target = targets[pixels.view, :, pixels.row, pixels.col]
+        loss = weights.l1 * (out.rgb - target).abs().mean()
+        if weights.ssim:
+            similarity = losses.ssim(_as_patches(out.rgb, schedule.patches),
+                                     _as_patches(target, schedule.patches))
+            loss = loss + weights.ssim * (1 - similarity)
+        if weights.sparsity:
+            loss = loss + weights.sparsity * losses.sparsity(out.opacity)
+        if weights.mask:
+            mask = masks[pixels.view, 0, pixels.row, pixels.col]
+            loss = loss + weights.mask * losses.mask_loss(out.opacity, mask)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.nerf_steps += 1
+        self.loss = loss.item()
+
+    def _report(self, done_iterations: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.on_progress is None or not (force or now - self.last_report >= REPORT_SECONDS):
+            return
+        self.last_report = now
+        self.progress = max(self.progress, done_iterations / self.schedule.iterations)
+        elapsed = now - self.started
+        eta = elapsed * (1 - self.progress) / self.progress if self.progress > 0 else None
+        self.on_progress(Progress(self.current.stage, self.current.level, done_iterations,
+                                  self.schedule.iterations, self._evaluations(), self.nerf_steps,
+                                  self.progress, eta, self.loss))
+
+    def _write_preview(self, refresh: Refresh, renders: torch.Tensor) -> None:
+        """A strip of the first views: the field's renders on top, the new targets below."""
+        targets = F.interpolate(self.targets[:len(renders)], size=renders.shape[-2:], mode="area")
+        rows = [torch.cat(list(images), -1) for images in (renders, targets)]
+        strip = (torch.cat(rows, -2).permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
+        name = f"refresh_{len(self.previews):03d}_stage{refresh.stage}_level{refresh.level:03d}.png"
+        self.previews.append(atomic_write_bytes(self.preview_dir / name, _png(strip)))
+
+
+def _as_patches(rgb: torch.Tensor, count: int) -> torch.Tensor:
+    """N x 3 pixel colours, patch by patch, row-major -> count x 3 x p x p."""
+    side = round((rgb.shape[0] // count) ** 0.5)
+    return rgb.reshape(count, side, side, 3).permute(0, 3, 1, 2)
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,136 @@
+"""The radiance field: a tri-plane of learned features in a bounded head volume, decoded by
+a tiny MLP into density and colour, plus a learned environment background.
+
+A tri-plane (three axis-aligned feature planes, bilinear lookups) is what runs fast on a
+CPU; benchmarks/bench_distill.py measures it against a dense voxel grid. Everything inside
+works in box units: the head cube maps to [-1, 1]^3, so densities are per box half-size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from joker_core.errors import JokerError
+
+
+@dataclass(frozen=True)
+class Box:
+    """The cube the head lives in, in world units (metres, FLAME frame)."""
+
+    center: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    half_size: float = 0.16
+
+    def __post_init__(self):
+        if not self.half_size > 0:
+            raise JokerError(f"bounding box half size {self.half_size} is not positive",
+                             "give the head volume a positive size in metres")
+
+    @property
+    def minimum(self) -> np.ndarray:
+        return np.asarray(self.center, dtype=np.float64) - self.half_size
+
+    @property
+    def maximum(self) -> np.ndarray:
+        return np.asarray(self.center, dtype=np.float64) + self.half_size
+
+    def to_unit(self, points: torch.Tensor) -> torch.Tensor:
+        """World points -> box units ([-1, 1] inside the box)."""
+        return (points - points.new_tensor(self.center)) / self.half_size
+
+
+@dataclass(frozen=True)
+class FieldConfig:
+    """Shape of the field. `resolutions` lists the tri-plane scales (features concatenate)."""
+
+    resolutions: tuple[int, ...] = (32, 128)
+    channels: int = 8
+    hidden: int = 64
+    blob_density: float = 10.0   # density added at the centre, falling to 0 at blob_radius
+    blob_radius: float = 0.6     # in box units; the published hash grid used 0.25 of its box
+    background_hidden: int = 32
+
+    def __post_init__(self):
+        if not self.resolutions or min(self.resolutions) < 2:
+            raise JokerError(f"tri-plane resolutions {self.resolutions} are unusable",
+                             "give one or more plane resolutions >= 2")
+
+
+_PLANE_AXES = [[0, 1], [0, 2], [1, 2]]  # the (x, y), (x, z) and (y, z) planes
+
+
+class TriPlane(nn.Module):
+    """Multi-scale tri-plane: features at (x,y), (x,z), (y,z), concatenated over scales."""
+
+    def __init__(self, resolutions: tuple[int, ...], channels: int):
+        super().__init__()
+        self.planes = nn.ParameterList(
+            nn.Parameter(torch.empty(3, channels, r, r).uniform_(-0.1, 0.1)) for r in resolutions)
+        self.out_features = 3 * channels * len(resolutions)
+
+    def forward(self, unit_points: torch.Tensor) -> torch.Tensor:
+        coords = unit_points[:, _PLANE_AXES].permute(1, 0, 2)[:, None]  # 3 x 1 x N x 2
+        features = [F.grid_sample(plane, coords, mode="bilinear", padding_mode="border",
+                                  align_corners=True)[:, :, 0]  # 3 x C x N
+                    for plane in self.planes]
+        return torch.cat(features, 1).flatten(0, 1).T  # N x 3*C*scales
+
+
+class EnvironmentBackground(nn.Module):
+    """Background colour as a function of the viewing direction (a learned environment)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(3, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+    def forward(self, directions: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mlp(directions))
+
+
+class RadianceField(nn.Module):
+    """Density and view-independent colour in a bounded head volume.
+
+    `density(points)` and `color(points)` take world points N x 3 and are what mesh
+    extraction uses; density is zero outside the box.
+    """
+
+    def __init__(self, box: Box = Box(), config: FieldConfig = FieldConfig()):
+        super().__init__()
+        self.box, self.config = box, config
+        self.encoding = TriPlane(config.resolutions, config.channels)
+        self.decoder = nn.Sequential(nn.Linear(self.encoding.out_features, config.hidden), nn.ReLU(),
+                                     nn.Linear(config.hidden, 4))
+        self.background = EnvironmentBackground(config.background_hidden)
+
+    def grid_parameters(self) -> list[nn.Parameter]:
+        return list(self.encoding.parameters())
+
+    def network_parameters(self) -> list[nn.Parameter]:
+        return list(self.decoder.parameters()) + list(self.background.parameters())
+
+    def query_unit(self, unit_points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points in box units -> (density N, colour N x 3)."""
+        raw = self.decoder(self.encoding(unit_points))
+        # The blob bias starts optimisation from a soft ball around the head centre.
+        blob = self.config.blob_density * (1.0 - unit_points.norm(dim=-1) / self.config.blob_radius)
+        density = F.softplus(raw[:, 0] + blob)
+        inside = (unit_points.abs() <= 1.0).all(-1)
+        return density * inside, torch.sigmoid(raw[:, 1:])
+
+    @torch.no_grad()
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        """World points N x 3 -> density N (per box half-size; 0 outside the box)."""
+        return self.query_unit(self.box.to_unit(self._as_tensor(points)))[0]
+
+    @torch.no_grad()
+    def color(self, points: torch.Tensor) -> torch.Tensor:
+        """World points N x 3 -> RGB N x 3 in [0, 1]."""
+        return self.query_unit(self.box.to_unit(self._as_tensor(points)))[1]
+
+    def _as_tensor(self, points) -> torch.Tensor:
+        reference = self.decoder[0].weight
+        return torch.as_tensor(points, dtype=reference.dtype, device=reference.device)

@@ -1,0 +1,148 @@
+"""The progressive schedule as data, and the named presets.
+
+Stage 1 refreshes every view's target at decreasing noise (increasing DDIM level index,
+level 0 being the noisiest) with one prior step, every `refresh_interval` iterations. At
+level round(stage_fraction * levels) stage 2 makes the targets by a k-step DDIM descent from
+that level, and the field is fitted to them until `iterations`. "published" is design.md §3
+exactly; "preview", "standard" and "high" are ours (benchmarks/bench_distill.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from joker_core.cameras import Camera, ViewRig
+from joker_core.errors import JokerError
+
+from ..prior.base import NoiseLevels
+from .field import FieldConfig
+from .losses import LossWeights
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """One target refresh: at `iteration`, all views, from `level`, `steps` prior steps."""
+
+    iteration: int
+    stage: int
+    level: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    iterations: int = 20_000
+    refresh_interval: int = 130
+    stage_fraction: float = 0.6
+    level_stride: int = 1
+    k_steps: int = 40
+    # (from iteration, render width): the render resolution grows as the field sharpens.
+    resolutions: tuple[tuple[int, int], ...] = ((0, 64), (200, 128), (3000, 256), (4500, 384), (7000, 512))
+    patches: int = 64
+    patch_size: int = 64
+
+    def __post_init__(self):
+        checks = [
+            (self.refresh_interval >= 1, "refresh interval must be >= 1 iteration"),
+            (0.0 < self.stage_fraction < 1.0, "stage fraction must lie strictly between 0 and 1"),
+            (self.level_stride >= 1, "level stride must be >= 1"),
+            (self.k_steps >= 1, "stage 2 needs k >= 1 DDIM steps"),
+            (self.patches >= 1 and self.patch_size >= 1, "patch count and size must be >= 1"),
+            (bool(self.resolutions) and self.resolutions[0][0] == 0,
+             "the resolution schedule must start at iteration 0"),
+            (all(a[0] < b[0] for a, b in zip(self.resolutions, self.resolutions[1:])),
+             "resolution schedule iterations must increase"),
+            (all(width >= 1 for _, width in self.resolutions), "render widths must be >= 1"),
+        ]
+        for ok, problem in checks:
+            if not ok:
+                raise JokerError(f"invalid distillation schedule: {problem}",
+                                 "fix that field of the schedule or use a named preset")
+
+    def switch_level(self, levels: NoiseLevels) -> int:
+        return min(levels.count - 1, max(1, round(self.stage_fraction * levels.count)))
+
+    def refreshes(self, levels: NoiseLevels) -> list[Refresh]:
+        """Every refresh of a run, in order: stage 1 at decreasing noise, then stage 2."""
+        switch = self.switch_level(levels)
+        stage1 = [Refresh(i * self.refresh_interval, 1, level, 1)
+                  for i, level in enumerate(range(0, switch, self.level_stride))]
+        stage2 = Refresh(len(stage1) * self.refresh_interval, 2, switch,
+                         len(levels.descent(switch, self.k_steps)))
+        if stage2.iteration >= self.iterations:
+            raise JokerError(f"stage 2 would start at iteration {stage2.iteration}, after the last "
+                             f"({self.iterations})",
+                             "raise iterations, or lower the refresh interval or the number of levels")
+        return stage1 + [stage2]
+
+    def prior_evaluations(self, levels: NoiseLevels, views: int) -> int:
+        """Prior evaluations of a whole run (a CFG pair counts once)."""
+        return views * sum(refresh.steps for refresh in self.refreshes(levels))
+
+    def width_at(self, iteration: int) -> int:
+        return [width for start, width in self.resolutions if start <= iteration][-1]
+
+
+@dataclass(frozen=True)
+class ViewGrid:
+    """The training views: a grid over azimuth and elevation (degrees), `size` px targets."""
+
+    azimuths: int = 20
+    elevations: int = 20
+    azimuth_range: float = 45.0
+    elevation_range: float = 20.0
+    size: int = 512
+
+    def cameras(self, rig: ViewRig = ViewRig()) -> list[Camera]:
+        sized = ViewRig(rig.center, rig.distance, rig.fov_deg, self.size)
+        return sized.grid(self.azimuths, self.elevations, self.azimuth_range, self.elevation_range)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    schedule: Schedule
+    views: ViewGrid
+    field: FieldConfig = FieldConfig()
+    samples_per_ray: int = 48
+    losses: LossWeights = LossWeights()
+    lr_grid: float = 1e-2
+    lr_network: float = 1e-3
+    guidance_scale: float | None = None  # overrides the condition's CFG during distillation
+    occupancy_grid: bool = True
+
+
+PRESETS: dict[str, Preset] = {
+    "published": Preset(
+        "published", Schedule(), ViewGrid(),
+        field=FieldConfig(resolutions=(64, 256, 512), channels=16, blob_radius=0.25),
+        samples_per_ray=200, losses=LossWeights(l1=1.0, lpips=1.0, sparsity=1e-6),
+        guidance_scale=19.0, occupancy_grid=False),
+    "preview": Preset(
+        "preview",
+        Schedule(iterations=600, refresh_interval=50, level_stride=10, k_steps=4,
+                 resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
+        ViewGrid(5, 3, size=128), samples_per_ray=48,
+        losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.01), lr_network=1e-2),
+    "standard": Preset(
+        "standard",
+        Schedule(iterations=3000, refresh_interval=150, level_stride=5, k_steps=10,
+                 resolutions=((0, 64), (300, 128), (1200, 256)), patches=8, patch_size=48),
+        ViewGrid(7, 5, size=256), field=FieldConfig(resolutions=(32, 128, 256)), samples_per_ray=64,
+        losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.01), lr_network=1e-2),
+    "high": Preset(
+        "high",
+        Schedule(iterations=8000, refresh_interval=200, level_stride=2, k_steps=20,
+                 resolutions=((0, 64), (400, 128), (2000, 256), (4000, 512)), patches=16, patch_size=64),
+        ViewGrid(10, 7, size=512), field=FieldConfig(resolutions=(64, 256, 512), channels=12),
+        samples_per_ray=96, losses=LossWeights(l1=1.0, ssim=0.2, lpips=0.5, sparsity=1e-4, mask=0.01),
+        lr_network=1e-2),
+}
+
+
+def preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise JokerError(f"unknown quality preset {name!r}",
+                         f"use one of {', '.join(sorted(PRESETS))}") from None
