@@ -254,9 +254,13 @@ def cache_home(tmp_path, monkeypatch):
 
 
 def test_cache_is_written_once_and_loads_the_same_head(cache_home, head):
+    older = cache_home / "joker" / "demo_head-v0-0123456789ab.npz"
+    older.parent.mkdir()
+    older.write_bytes(b"a head from an older generator")
     first = load_demo_head()
     path = cache_path()
     assert path.is_file() and path.is_relative_to(cache_home)
+    assert not older.exists()  # superseded heads do not pile up
     stamp = path.stat().st_mtime_ns
     second = load_demo_head()
     assert path.stat().st_mtime_ns == stamp  # read, not rebuilt

@@ -26,8 +26,13 @@ def _checksum_path(path: Path) -> Path:
 
 
 def write_model(path: Path, model: HeadModel) -> None:
+    """Cache `model` at `path` and drop heads cached by other generator versions beside it."""
     save_head_model(model, path)
     atomic_write_bytes(_checksum_path(path), hashlib.sha256(path.read_bytes()).hexdigest().encode())
+    stem = path.name.split("-v")[0]
+    for stale in path.parent.glob(f"{stem}-v*"):
+        if stale not in (path, _checksum_path(path)):
+            stale.unlink(missing_ok=True)
 
 
 def read_model(path: Path) -> HeadModel:
