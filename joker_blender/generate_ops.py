@@ -13,34 +13,22 @@ from joker_core.errors import JokerError
 from joker_core.png import encode_png
 from joker_core.protocol import JobSpec
 
-from . import model_cache, preferences
+from . import preferences
 from .jobs import JobRunner, Message, Submission, drain, run_blocking
 from .results import JOB_FOLDER_KEY, import_result
-from .rig_ops import find_rig
+from .rig_ops import find_rig, rig_with_model
 from .rig_state import read_params
+from .scene_cameras import view_cameras
 from .scene_normals import render_normal_maps
 
 TIMER_INTERVAL_S = 0.1
 _runners: dict[str, JobRunner] = {}  # scene name -> the job it is running
 
 
-def _view_cameras(settings, model):
-    from joker_core.framing import head_view_rig
-    rig = head_view_rig(model, size=settings.view_size)
-    return rig.grid(settings.views_azimuth, settings.views_elevation, settings.azimuth_range,
-                    settings.elevation_range)
-
-
 def build_submission(context) -> Submission:
     """Read the scene into a job: rig parameters, settings, in-scene normal maps."""
     settings, prefs = context.scene.joker, preferences.get(context)
-    rig = find_rig(context)
-    if rig is None:
-        raise JokerError("there is no Joker rig in the scene", "add one with Add Joker Head")
-    mesh, armature = rig
-    model = model_cache.model_for(armature)
-    if model is None:
-        raise JokerError("the rig's model file is missing", "set the FLAME model path in the Joker preferences")
+    mesh, armature, model = rig_with_model(context)
     reference = Path(bpy.path.abspath(settings.reference_path))
     if not settings.reference_path or not reference.is_file():
         raise JokerError(f"reference photo {str(reference)!r} cannot be read", "choose a photo in the Reference panel")
@@ -52,7 +40,7 @@ def build_submission(context) -> Submission:
                       "size": settings.view_size}}
     normal_maps: dict[str, bytes] = {}
     if settings.send_normal_maps:
-        cameras = _view_cameras(settings, model)
+        cameras = view_cameras(settings, model)
         maps = render_normal_maps(context.scene, mesh, cameras, mode=settings.normal_mode)
         spec["blender_views"] = [{"camera": camera.to_dict(), "normal_map": f"view_{i:03d}.png"}
                                  for i, camera in enumerate(cameras)]

@@ -7,6 +7,7 @@ import bpy
 from . import model_cache
 from .rig_build import shape_key_names
 from .rig_ops import find_rig
+from .view_ops import VIEWS_COLLECTION
 
 
 class _JokerPanel:
@@ -59,7 +60,10 @@ class JOKER_PT_reference(_JokerPanel, bpy.types.Panel):
     bl_parent_id = "JOKER_PT_main"
 
     def draw(self, context):
-        self.layout.prop(context.scene.joker, "reference_path", text="")
+        row = self.layout.row(align=True)
+        row.prop(context.scene.joker, "reference_path", text="")
+        row.operator("joker.load_reference", text="", icon="FILE_IMAGE")
+        self.layout.operator("joker.alignment_check", icon="VIEW_CAMERA")
 
 
 class JOKER_PT_prompt(_JokerPanel, bpy.types.Panel):
@@ -84,6 +88,10 @@ class JOKER_PT_views(_JokerPanel, bpy.types.Panel):
             column.prop(settings, name)
         self.layout.prop(settings, "normal_mode")
         self.layout.prop(settings, "send_normal_maps")
+        if bpy.data.collections.get(VIEWS_COLLECTION) is None:
+            self.layout.operator("joker.show_cameras", icon="OUTLINER_OB_CAMERA").show = True
+        else:
+            self.layout.operator("joker.show_cameras", text="Hide View Cameras", icon="HIDE_ON").show = False
 
 
 class JOKER_PT_generate(_JokerPanel, bpy.types.Panel):

@@ -6,6 +6,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty
 
 from joker_core.errors import JokerError
+from joker_core.head_model import HeadModel
 from joker_core.presets import get_preset, list_presets
 
 from . import model_cache, preferences
@@ -25,6 +26,19 @@ def find_rig(context) -> tuple[bpy.types.Object, bpy.types.Object] | None:
         if mesh is not None and mesh.name in context.scene.objects:
             return mesh, armature
     return None
+
+
+def rig_with_model(context) -> tuple[bpy.types.Object, bpy.types.Object, HeadModel]:
+    """(mesh, armature, model) of the scene's rig, or a JokerError saying what is missing."""
+    rig = find_rig(context)
+    if rig is None:
+        raise JokerError("there is no Joker rig in the scene", "add one with Add Joker Head")
+    mesh, armature = rig
+    model = model_cache.model_for(armature)
+    if model is None:
+        raise JokerError(f"the model file {armature[RIG_TAG]!r} of {armature.name} is missing",
+                         "set the FLAME model path in the Joker preferences")
+    return mesh, armature, model
 
 
 # A fixed list: Blender keeps no reference to strings an items callback returns.
@@ -47,14 +61,7 @@ def apply_preset(context, name: str, keyframe: bool = False) -> None:
     """Pose the scene's rig with preset `name`, key it at the current frame if asked, and
     take its prompt."""
     preset = get_preset(name)
-    rig = find_rig(context)
-    if rig is None:
-        raise JokerError("there is no Joker rig in the scene", "add one with Add Joker Head")
-    mesh, armature = rig
-    model = model_cache.model_for(armature)
-    if model is None:
-        raise JokerError(f"the model file {armature[RIG_TAG]!r} of {armature.name} is missing",
-                         "set the FLAME model path in the Joker preferences")
+    mesh, armature, model = rig_with_model(context)
     frame = context.scene.frame_current if keyframe else None
     write_params(mesh, armature, model, preset.params_for(model).to_dict(), keyframe_at=frame)
     context.scene.joker.prompt = preset.prompt
