@@ -6,6 +6,7 @@ import pytest
 from joker.prior.projection.texture import (MOUTH_INTERIOR_COLOR, Origin, bake_texture,
                                             harmonic_fill, _vertex_samples)
 from joker_core.cameras import ViewRig
+from joker_core.errors import JokerError
 
 from .synthetic import ellipsoid_surface
 
@@ -121,3 +122,9 @@ def test_harmonic_fill_is_monotone_between_known_ends_and_anchors_isolated_parts
     rail = values[: 2 * n : 2, 0]
     assert rail[0] == 0.0 and rail[-1] == 1.0 and (np.diff(rail) > 0.05).all()
     assert np.allclose(values[2 * n:], 0.5, atol=1e-3)  # the mean of what is known
+
+
+@pytest.mark.parametrize("size", [8, 100_000])
+def test_impossible_texture_sizes_are_refused(surface, side_camera, size):
+    with pytest.raises(JokerError, match="texture size"):
+        bake_texture(surface, gradient_photo(), side_camera, size)

@@ -32,7 +32,7 @@ from ..base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, View
 from .alignment import Alignment, AlignmentHints, align_photo, rig_landmarks
 from .head_surface import surface_from_head
 from .photo import PhotoSource, load_photo
-from .texture import HeadTexture, Surface, bake_texture, render_colors, resized_camera
+from .texture import HeadTexture, ShadingTables, Surface, bake_texture, resized_camera
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,11 @@ class ProjectionPrior(Prior):
     alignment: Alignment | None = None
     levels: NoiseLevels = field(default_factory=NoiseLevels)
     evaluations: EvaluationCounter = field(default_factory=EvaluationCounter)
+    _tables: dict[torch.device, ShadingTables] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_photo(cls, photo: PhotoSource, head: HeadModel, neutral_vertices: np.ndarray | None = None,
-                   hints: AlignmentHints = AlignmentHints(), texture_size: int = 1024,
+                   hints: AlignmentHints = AlignmentHints(), texture_size: int = 512,
                    **options) -> "ProjectionPrior":
         """Align `photo` to the head (its neutral shape, `v_template` unless given) and
         bake the texture. `options` go to the dataclass (background, levels)."""
@@ -72,17 +73,17 @@ class ProjectionPrior(Prior):
     def render(self, vertices: torch.Tensor | np.ndarray, cameras: Sequence[Camera],
                size: tuple[int, int] | None = None) -> torch.Tensor:
         """V x 3 x H x W renders of the posed head (N x 3, FLAME frame) from `cameras`,
-        at `size` (height, width) when given, else each camera's own size."""
+        at `size` (height, width) when given, else each camera's own size, on the
+        vertices' device."""
         vertices = self._checked_vertices(vertices)
-        faces = torch.as_tensor(self.surface.faces)
-        background = torch.tensor(self.background, dtype=torch.float32)
+        tables = self._tables_on(vertices.device)
+        background = torch.tensor(self.background, dtype=torch.float32, device=vertices.device)
         images = []
         for camera in cameras:
             if size is not None:
                 camera = resized_camera(camera, size[1], size[0])
-            fragments = rasterize(world_to_camera(vertices, camera), faces, camera)
-            colors = render_colors(self.texture, self.surface, fragments)
-            image = torch.where(fragments.mask[..., None], colors, background)
+            fragments = rasterize(world_to_camera(vertices, camera), tables.faces, camera)
+            image = torch.where(fragments.mask[..., None], tables.shade(fragments), background)
             images.append(image.permute(2, 0, 1))
         return torch.stack(images)
 
@@ -105,12 +106,19 @@ class ProjectionPrior(Prior):
         if condition.rig_vertices is None:
             raise JokerError("the projection prior renders the rig, but no rig vertices were given",
                              "pass the posed rig as Condition.rig_vertices")
-        images = self.render(condition.rig_vertices, views.cameras, tuple(views.normal_maps.shape[-2:]))
+        device = views.normal_maps.device
+        images = self.render(torch.as_tensor(condition.rig_vertices).to(device), views.cameras,
+                             tuple(views.normal_maps.shape[-2:]))
         self.evaluations.add(kind, len(views), steps)
-        return images.to(views.normal_maps.device)
+        return images
+
+    def _tables_on(self, device: torch.device) -> ShadingTables:
+        if device not in self._tables:
+            self._tables[device] = ShadingTables.build(self.texture, self.surface, device)
+        return self._tables[device]
 
     def _checked_vertices(self, vertices: torch.Tensor | np.ndarray) -> torch.Tensor:
-        vertices = torch.as_tensor(vertices, dtype=torch.float32).cpu()
+        vertices = torch.as_tensor(vertices, dtype=torch.float32)
         if vertices.ndim == 3 and vertices.shape[0] == 1:
             vertices = vertices[0]
         expected = len(self.surface.vertices)

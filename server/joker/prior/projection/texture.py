@@ -26,12 +26,14 @@ import torch.nn.functional as F
 
 from joker.render.raster import Fragments, interpolate, rasterize, world_to_camera
 from joker_core.cameras import Camera
+from joker_core.errors import JokerError
 
 MOUTH_INTERIOR_COLOR = (0.16, 0.05, 0.05)  # linear-ish sRGB: a dark, slightly red cavity
 MIN_FACING = 0.25          # cos of the angle to the camera below which a view is too grazing
 FEATHER = 0.25             # photo colours fade in over this range of cos above MIN_FACING
 DEPTH_TOLERANCE = 0.002    # m: how far behind the visible surface a sample still counts as seen
 VISIBILITY_SIDE = 1024     # px: the depth test runs at most at this resolution
+MIN_TEXTURE_SIZE, MAX_TEXTURE_SIZE = 16, 8192
 
 
 class Origin(enum.IntEnum):
@@ -75,6 +77,9 @@ class _Samples:
 
 def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int = 1024) -> HeadTexture:
     """Colour every texel (or vertex) of `surface` from `photo` seen through `camera`."""
+    if not MIN_TEXTURE_SIZE <= size <= MAX_TEXTURE_SIZE:
+        raise JokerError(f"texture size {size} is outside {MIN_TEXTURE_SIZE}..{MAX_TEXTURE_SIZE}",
+                         "use a texture size such as 512 or 1024")
     has_uv = surface.uv_coords is not None
     samples = _texel_samples(surface, size) if has_uv else _vertex_samples(surface)
     vertices = surface.vertices.astype(np.float64)
@@ -249,15 +254,33 @@ def _bilinear(photo: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return sampled[0, :, 0].T.double().numpy()
 
 
-def render_colors(texture: HeadTexture, surface: Surface, fragments: Fragments) -> torch.Tensor:
-    """H x W x 3 colours of what `fragments` see (the surface may be posed; topology and
-    UVs are the neutral head's)."""
-    if texture.image is None:
-        colors = torch.from_numpy(texture.vertex_colors)
-        return interpolate(colors, torch.as_tensor(surface.faces), fragments)
-    uv = interpolate(torch.as_tensor(surface.uv_coords, dtype=torch.float32),
-                     torch.as_tensor(surface.uv_faces), fragments)
-    grid = torch.stack([uv[..., 0] * 2 - 1, 1 - uv[..., 1] * 2], -1)[None]
-    image = torch.from_numpy(texture.image).permute(2, 0, 1)[None]
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border",
-                         align_corners=False)[0].permute(1, 2, 0)
+@dataclass(frozen=True)
+class ShadingTables:
+    """A baked texture as tensors on one device, ready to colour rasterized fragments of
+    the head in any pose (topology and UVs are the neutral head's)."""
+
+    faces: torch.Tensor
+    uv_coords: torch.Tensor | None
+    uv_faces: torch.Tensor | None
+    image: torch.Tensor | None          # 1 x 3 x S x S
+    vertex_colors: torch.Tensor | None  # N x 3
+
+    @classmethod
+    def build(cls, texture: HeadTexture, surface: Surface, device: torch.device | str = "cpu") -> "ShadingTables":
+        def tensor(array, dtype):
+            return None if array is None else torch.as_tensor(array, dtype=dtype, device=device)
+
+        image = tensor(texture.image, torch.float32)
+        return cls(tensor(surface.faces, torch.int64), tensor(surface.uv_coords, torch.float32),
+                   tensor(surface.uv_faces, torch.int64),
+                   None if image is None else image.permute(2, 0, 1)[None].contiguous(),
+                   tensor(texture.vertex_colors, torch.float32))
+
+    def shade(self, fragments: Fragments) -> torch.Tensor:
+        """H x W x 3 colours of what `fragments` see."""
+        if self.image is None:
+            return interpolate(self.vertex_colors, self.faces, fragments)
+        uv = interpolate(self.uv_coords, self.uv_faces, fragments)
+        grid = torch.stack([uv[..., 0] * 2 - 1, 1 - uv[..., 1] * 2], -1)[None]
+        return F.grid_sample(self.image, grid, mode="bilinear", padding_mode="border",
+                             align_corners=False)[0].permute(1, 2, 0)
