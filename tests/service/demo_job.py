@@ -4,6 +4,7 @@ reports progress, writes previews and real output files atomically, and honours 
 
 Its behaviour comes from `key=value` words in the spec's prompt:
 steps=N progress events (default 5), step_s=S seconds per step (default 0.02),
+preview_every=K (a preview every K steps, default 1),
 fail=user|bug|oom|crash (a JokerError, a plain bug, an out-of-memory error, or the
 process dying at the middle step), ignore_cancel=1 (never checks should_cancel).
 """
@@ -35,7 +36,10 @@ def generate(reference, *, spec: JobSpec, out_dir: Path,
     options = dict(word.split("=", 1) for word in spec.prompt.split() if "=" in word)
     steps, step_s = int(options.get("steps", 5)), float(options.get("step_s", 0.02))
     fail, ignore_cancel = options.get("fail"), options.get("ignore_cancel") == "1"
+    preview_every = int(options.get("preview_every", 1))
     photo = Image.open(reference).convert("RGB")
+    if progress is not None:
+        progress(ProgressEvent(stage="prepare", message="reference loaded"))
     with atomic_directory(out_dir) as staging:
         for step in range(steps):
             if should_cancel is not None and should_cancel() and not ignore_cancel:
@@ -43,13 +47,15 @@ def generate(reference, *, spec: JobSpec, out_dir: Path,
             if fail == "crash" and step == steps // 2:
                 os._exit(3)
             time.sleep(step_s)
-            preview = staging / "previews" / f"step_{step:03d}.png"
-            preview.parent.mkdir(exist_ok=True)
-            photo.resize((16, 16)).save(preview)
+            preview = None
+            if step % preview_every == 0:
+                preview = staging / "previews" / f"step_{step:03d}.png"
+                preview.parent.mkdir(exist_ok=True)
+                photo.resize((16, 16)).save(preview)
             if progress is not None:
                 progress(ProgressEvent(stage="distill", progress=(step + 1) / steps, nerf_steps=step + 1,
                                        prior_evaluations=4 * (step + 1), message=f"step {step + 1}/{steps}",
-                                       preview=str(preview)))
+                                       preview=preview and str(preview)))
         if fail == "user":
             raise JokerError("the demo job was told to fail", "do not put fail=user in the prompt")
         if fail == "bug":

@@ -45,8 +45,8 @@ def test_a_job_runs_to_the_end_with_progress_previews_and_downloadable_outputs(c
     assert job.state is JobState.QUEUED
     done = client.wait(job.id, on_progress=events.append)
     assert done.state is JobState.SUCCEEDED and done.progress == 1.0
-    assert [e.progress for e in events] == [0.25, 0.5, 0.75, 1.0]
-    assert [e.preview for e in events] == [f"live/step_{i:03d}.png" for i in range(4)]
+    assert [(e.stage, e.progress) for e in events] == [("prepare", 0.0)] + [("distill", p) for p in (0.25, 0.5, 0.75, 1)]
+    assert [e.preview for e in events[1:]] == [f"live/step_{i:03d}.png" for i in range(4)]
     assert {"head.obj", "metrics.json", "live/step_003.png"} <= set(done.artifacts)
     paths = client.download_all(job.id, tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())

@@ -26,6 +26,7 @@ from .worker import OUT_OF_MEMORY, worker_main
 log = logging.getLogger("joker.service")
 Publish = Callable[[str, str, dict[str, Any]], None]  # (job_id, event kind, data)
 POLL_S = 0.05
+RECORD_EVERY_S = 0.1
 
 
 class _Worker:
@@ -62,6 +63,7 @@ class Executor:
         self._worker: _Worker | None = None
         self._lock = threading.Lock()
         self._cancel_deadlines: dict[str, float] = {}
+        self._last_recorded = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._dispatch, name="joker-dispatcher", daemon=True)
@@ -188,7 +190,10 @@ class Executor:
     def _progress(self, job_id: str, event: ProgressEvent, elapsed_s: float) -> None:
         if event.eta_s is None and event.progress > 0.02:  # the job gave none: extrapolate
             event = replace(event, eta_s=round(elapsed_s * (1.0 - event.progress) / event.progress, 1))
-        self._store.record_progress(job_id, event)
-        self._publish(job_id, "progress", event.to_dict())
+        now = time.monotonic()
+        if now - self._last_recorded >= RECORD_EVERY_S or event.preview or event.progress >= 1.0:
+            self._store.record_progress(job_id, event)  # pollers see at most 0.1 s old progress
+            self._last_recorded = now
+        self._publish(job_id, "progress", event.to_dict())  # event streams see every event
         if event.preview:
             self._publish(job_id, "preview", {"name": event.preview})

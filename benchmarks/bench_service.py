@@ -1,0 +1,111 @@
+"""Server latency on this machine, against a real `joker serve` on a loopback port:
+
+- submit -> first progress event: POST /v1/jobs until the first "progress" event arrives
+  on the job's event stream (queue, dispatch to the warm worker, job start, event fan-out);
+- status poll while a job runs: GET /v1/jobs/{id} through the stdlib client (a new
+  connection per request, as the Blender add-on does) while a job reports progress
+  up to 200 times a second, with a preview every 100 steps (goal: p95 <= 50 ms).
+
+    .venv/bin/python benchmarks/bench_service.py [--jobs 20] [--polls 500] [--job-function M:F]
+
+The default job function is the service tests' demo job (real files, real progress, no
+model), so the figures are the server's own overhead; pass --job-function
+joker.api:generate to include the engine's start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
+from conftest import Server, png_bytes  # noqa: E402  (the tests' real-server harness)
+
+from joker_core.protocol import JobState  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def describe(name: str, seconds: list[float]) -> None:
+    ms = [s * 1000 for s in seconds]
+    print(f"{name:<40} n={len(ms):<4} p50={statistics.median(ms):7.1f} ms  p95={percentile(ms, 95):7.1f} ms  "
+          f"max={max(ms):7.1f} ms")
+
+
+def submit_to_first_progress(server: Server, jobs: int) -> list[float]:
+    client, photo, latencies = server.client(), png_bytes((64, 64)), []
+    for _ in range(jobs):
+        started = time.perf_counter()
+        job = client.submit({"prompt": "steps=3 step_s=0"}, photo)
+        for kind, data in client.events(job.id):
+            # a job can report before the stream opens; the stream's opening status shows it
+            if kind == "progress" or data.get("stage") not in ("queued", "starting"):
+                latencies.append(time.perf_counter() - started)
+                break
+        client.wait(job.id)
+    return latencies
+
+
+def status_polls_while_running(server: Server, polls: int) -> list[float]:
+    client = server.client()
+    job = client.submit({"prompt": "steps=100000 step_s=0.005 preview_every=100"}, png_bytes((64, 64)))
+    while client.status(job.id).progress == 0:
+        time.sleep(0.01)
+    latencies = []
+    for _ in range(polls):
+        started = time.perf_counter()
+        status = client.status(job.id)
+        latencies.append(time.perf_counter() - started)
+        assert status.state is JobState.RUNNING
+    client.cancel(job.id)
+    return latencies
+
+
+def concurrent_polls(server: Server, clients: int, polls: int) -> list[float]:
+    client = server.client()
+    job = client.submit({"prompt": "steps=100000 step_s=0.005 preview_every=100"}, png_bytes((64, 64)))
+    latencies: list[float] = []
+
+    def poll() -> None:
+        own = server.client()
+        for _ in range(polls):
+            started = time.perf_counter()
+            own.status(job.id)
+            latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=poll) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.cancel(job.id)
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--polls", type=int, default=500)
+    parser.add_argument("--job-function", default="demo_job:generate")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = Server(Path(data_dir), "--job-function", args.job_function).start()  # last one wins
+        try:
+            describe("submit -> first progress event", submit_to_first_progress(server, args.jobs))
+            describe("status poll, job running", status_polls_while_running(server, args.polls))
+            describe("status poll, 10 clients, job running", concurrent_polls(server, 10, args.polls // 10))
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
