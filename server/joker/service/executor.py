@@ -131,6 +131,7 @@ class Executor:
             self._worker = _Worker(self._context, self._job_function)
         worker = self._worker
         worker.cancel.value = 0
+        self._last_recorded = 0.0
         worker.tasks.send(self._task(job.id))
         started = time.monotonic()
         while True:
