@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from conftest import SPHERE, SPHERE_BOX
 
 from joker.mesh.analytic import SURFACE_LEVEL, HeadLikeField, HEAD_BOX
 from joker.mesh.cleanup import signed_volume
 from joker.mesh.extract import grid_to_world, marching_cubes, sample_density_grid
 from joker.mesh.fields import BoundingBox
 from joker_core.errors import JokerError
+
+from .support import SPHERE, SPHERE_BOX
 
 
 def test_grid_to_world_maps_corner_samples_to_box_corners():

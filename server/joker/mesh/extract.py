@@ -108,5 +108,5 @@ def marching_cubes(grid: np.ndarray, iso_level: float, box: BoundingBox) -> tupl
     vertices, faces = mcubes.marching_cubes(np.pad(grid, 1, constant_values=empty), iso_level)
     resolution = grid.shape[0] - 1
     world = grid_to_world(box, resolution, vertices - 1.0)
-    world = np.clip(world, box.low, box.low + box.size)
+    world = np.clip(world, box.low, box.high)
     return world, faces.astype(np.int64)

@@ -41,8 +41,12 @@ class BoundingBox:
         return np.asarray(self.minimum, dtype=np.float64)
 
     @property
+    def high(self) -> np.ndarray:
+        return np.asarray(self.maximum, dtype=np.float64)
+
+    @property
     def size(self) -> np.ndarray:
-        return np.asarray(self.maximum, dtype=np.float64) - self.low
+        return self.high - self.low
 
 
 def evaluate(field: Callable[[torch.Tensor], torch.Tensor], points: np.ndarray, *, what: str,

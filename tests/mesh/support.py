@@ -1,0 +1,19 @@
+"""Fields and settings the mesh tests share: known surfaces, known colours, small sizes."""
+
+from __future__ import annotations
+
+import torch
+
+from joker.mesh import BoundingBox, MeshSettings
+from joker.mesh.analytic import SURFACE_LEVEL, Sphere
+
+SPHERE = Sphere(center=(0.01, -0.02, 0.03), radius=0.1)
+SPHERE_BOX = BoundingBox((-0.15, -0.16, -0.13), (0.17, 0.14, 0.18))
+# Small enough to mesh in about a second, large enough to have seams and several charts.
+SMALL = MeshSettings(resolution=64, iso_level=SURFACE_LEVEL, texture_size=256, face_budget=4000)
+
+
+def position_color(points: torch.Tensor) -> torch.Tensor:
+    """Colour linear in position over the sphere's box: a known answer at every point."""
+    low, size = points.new_tensor(SPHERE_BOX.minimum), points.new_tensor(SPHERE_BOX.size)
+    return (points - low) / size
