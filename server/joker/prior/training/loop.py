@@ -110,13 +110,15 @@ def train(model: JokerPriorModel, dataset_root: Path, out: Path, config: Trainin
           optimizer_state: dict | None = None, start_step: int = 0) -> list[float]:
     """Train `model` in place from `start_step` to `config.steps`; returns the logged losses."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     config.check()
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
+    # The reference UNet's layers after its last attn1 feed nothing; DDP must not wait for them.
     accelerator = Accelerator(mixed_precision=config.mixed_precision,
-                              gradient_accumulation_steps=config.gradient_accumulation)
+                              gradient_accumulation_steps=config.gradient_accumulation,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     dataset = PriorDataset(dataset_root, config.references, config.seed)
     if dataset.image_size != model.image_size:
         raise JokerError(f"dataset images are {dataset.image_size} px but the prior works at {model.image_size} px",
