@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# Skin rays start here: far enough back that they cross the orbits and lips steeply.
-SKIN_ORIGIN = np.array([0.0, 0.0, -0.035])
+# Skin rays start here, behind and level with the eyes, so they meet the upper lids,
+# the lips and the nose steeply rather than grazing them.
+SKIN_ORIGIN = np.array([0.0, 0.02, -0.035])
 
 MOUTH_HALF_WIDTH = 0.025      # centre to corner, metres
 MOUTH_CENTRE = np.array([0.0, -0.045, 0.095])

@@ -85,7 +85,7 @@ def mouth_stretch(r: Rest) -> np.ndarray:
 
 
 def nose_wrinkle(r: Rest) -> np.ndarray:
-    wings = move_sides(r.points, (0.014, -0.008, 0.095), (0.008, 0.010, 0.012), (-0.001, 0.004, 0.0))
+    wings = move_sides(r.points, (0.014, -0.008, 0.095), (0.008, 0.010, 0.012), (-0.0015, 0.005, 0.0))
     bridge = move(r.points, (0.0, 0.02, 0.095), (0.01, 0.012, 0.012), (0.0, -0.002, 0.001))
     lip = move(r.points, A.MOUTH_CENTRE + (0, 0.012, 0), (0.018, 0.008, 0.015), (0.0, 0.003, 0.0))
     return wings + bridge + lip * r.upper[:, None]
