@@ -40,3 +40,13 @@ def test_jobs_list_show_cancel_and_errors(server):
     assert again.returncode == 2 and "only queued or running jobs can be cancelled" in again.stderr
     missing = _jobs(server, "show", "nope")
     assert missing.returncode == 2 and "job_id: no job 'nope'" in missing.stderr
+
+
+def test_serve_refuses_a_port_in_use_and_a_data_folder_in_use(server, tmp_path):
+    for args in (["--port", str(server.port), "--data-dir", str(tmp_path)],
+                 ["--port", "0", "--data-dir", str(server.data_dir)]):
+        result = subprocess.run([sys.executable, "-m", "joker.cli", "serve", "--host", "127.0.0.1",
+                                 "--token-file", str(tmp_path / "token"), *args],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert "Fix:" in result.stderr and ("pass --port" in result.stderr or "--data-dir" in result.stderr)

@@ -58,6 +58,22 @@ def test_kill_9_mid_job_then_restart_loses_nothing(tmp_path):
     server.stop()
 
 
+def test_a_graceful_stop_interrupts_the_running_job_and_says_why(tmp_path):
+    server = Server(tmp_path).start()
+    client = server.client()
+    job = client.submit({"prompt": "steps=400 step_s=0.05"}, png_bytes())
+    wait_until(lambda: client.status(job.id).progress > 0)
+    events = client.events(job.id)
+    next(events)  # an open event stream must not hold the shutdown up
+    stopping = time.monotonic()
+    server.stop()  # SIGTERM; uvicorn re-raises it after its graceful shutdown
+    assert time.monotonic() - stopping < 8
+    server.start()
+    status = server.client().status(job.id)
+    assert status.state is JobState.INTERRUPTED and "server shut down" in status.error
+    server.stop()
+
+
 def test_twenty_concurrent_clients_all_jobs_finish_once(tmp_path):
     server = Server(tmp_path).start()
     results: dict[int, list] = {}

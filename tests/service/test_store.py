@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from joker_core.errors import JokerError
 from joker_core.protocol import JobState, ProgressEvent
 from joker.service.errors import Conflict, NotFound
 from joker.service.store import JobStore
@@ -106,3 +107,8 @@ def test_artifact_paths_stay_inside_the_job(store, tmp_path):
     for name in ("escape.bin", "../inputs/reference.png", "/etc/passwd", "live/../../x", ""):
         with pytest.raises(NotFound):
             store.artifact_path(job_id, name)
+
+
+def test_one_store_per_data_folder(store, tmp_path):
+    with pytest.raises(JokerError, match="another Joker server is using"):
+        JobStore(tmp_path / "jobs.sqlite3", tmp_path / "jobs")

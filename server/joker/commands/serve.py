@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 from pathlib import Path
+
+from joker_core.errors import JokerError
 
 from joker.service.config import DEFAULT_HOST, DEFAULT_JOB_FUNCTION, DEFAULT_PORT, ServiceConfig
 
@@ -45,10 +48,12 @@ def run(args: argparse.Namespace) -> int:
     if not _is_loopback(config.host):
         print(f"joker serve: WARNING: listening on {config.host} lets other computers reach the server; "
               "anyone with the token can run jobs and read results", file=sys.stderr)
+    _check_port_free(config.host, config.port)
     app = create_app(config)
     print(f"joker serve: listening on http://{config.host}:{config.port}/v1", flush=True)
     print(f"joker serve: access token in {config.token_file}; jobs in {config.data_dir}", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    # Open event streams never end by themselves: give them 3 s, then stop anyway.
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", timeout_graceful_shutdown=3)
     return 0
 
 
@@ -57,3 +62,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise JokerError(f"cannot listen on {host}:{port} ({error.strerror})",
+                             "stop what uses that port (another joker serve?) or pass --port") from None

@@ -15,8 +15,9 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
+from joker_core.errors import JokerError
 from joker_core.files import atomic_directory
 from joker_core.protocol import JobState, JobStatus, ProgressEvent
 
@@ -59,6 +60,7 @@ class JobStore:
     def __init__(self, database: Path, jobs_dir: Path):
         self.jobs_dir = Path(jobs_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._owner = _lock_exclusively(Path(database).with_suffix(".lock"))
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(database), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -71,6 +73,7 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._owner.close()  # releases the lock
 
     # -- life of a job -------------------------------------------------------------------
 
@@ -231,3 +234,20 @@ def _files(folder: Path) -> Iterator[Path]:
     if folder.is_dir():
         yield from sorted(path for path in folder.rglob("*")
                           if path.is_file() and not path.is_symlink() and not path.name.startswith("."))
+
+
+def _lock_exclusively(path: Path) -> IO[str]:
+    """One server per data folder: a second one would mark the first one's running job
+    interrupted and race it for the queue. The lock dies with the process, even on kill -9."""
+    handle = open(path, "a")
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; one server per folder is on the user
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise JokerError(f"another Joker server is using {path.parent}",
+                         "stop it (joker jobs lists its jobs), or start this one with a different --data-dir") from None
+    return handle
