@@ -125,6 +125,8 @@ class Executor:
             else:
                 status = self._store.finish(job.id, state, error)
             self._publish(job.id, "status", status.to_dict())
+            if self._worker is None and not self._stopping.is_set():
+                self._worker = _Worker(self._context, self._job_function)  # warm again before the next job
 
     def _run(self, job: JobStatus) -> tuple[JobState, str | None]:
         if self._worker is None or not self._worker.process.is_alive():
