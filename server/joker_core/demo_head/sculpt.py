@@ -93,8 +93,8 @@ def eye_window(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
     offset = points - centre
     shell = np.sqrt(np.einsum("ij,ij->i", offset, offset)) - (A.EYE_RADIUS + 0.001)
     dx = (points[:, 0] - centre[0]) / 0.0120
-    dy = (points[:, 1] - centre[1]) / 0.0062
-    almond = (np.hypot(dx, dy) + 0.3 * np.abs(dx) * dy - 1.0) * 0.0062  # the dx*dy term: upper lid arches
+    dy = (points[:, 1] - centre[1] + 0.0015) / 0.0085
+    almond = (np.hypot(dx, dy) + 0.3 * np.abs(dx) * dy - 1.0) * 0.0085  # the dx*dy term: upper lid arches
     return np.maximum(shell, almond)
 
 
