@@ -84,7 +84,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def require_token(request: Request, _=Depends(bearer)) -> None:
         if not token_matches(request.headers.get("authorization"), token):
             raise Unauthorized("authorization", "missing or wrong access token",
-                               f"send 'Authorization: Bearer <token>' with the token from {config.token_file}")
+                               "send 'Authorization: Bearer <token>' with the token from the server's token file "
+                               "(`joker serve` prints where it is)")
 
     open_routes = APIRouter(prefix="/v1")
     routes = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
