@@ -58,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         views = read_normals_folder(args.normals)
     else:
         head = load_model(args.model)
-        params, _ = rig_params_from_args(args, head)
-        views = render_views(size, params, args.views, args.mode, head)
+        views = render_views(size, rig_params_from_args(args, head), args.views, args.mode, head)
     condition = Condition(reference_image(args.reference, size), args.prompt, args.negative_prompt, args.cfg)
     generator = torch.Generator().manual_seed(args.seed)
     images = prior.sample(views, condition, args.steps, generator)

@@ -85,15 +85,17 @@ class DiffusionPrior(Prior):
         if len(latents) != len(views):
             raise JokerError(f"{len(latents)} noisy renders for {len(views)} views",
                              "pass one noisy render per view")
+        self._check_size(condition.reference, "reference images")
         prompts = _per_view(condition.prompt, len(views))
+        reference_key = tensor_digest(condition.reference)  # once per call, not per chunk
         return torch.cat([
             self._guided_chunk(latents[start:start + self.chunk_size], timestep,
-                               views.normal_maps[start:start + self.chunk_size], condition,
+                               views.normal_maps[start:start + self.chunk_size], condition, reference_key,
                                prompts[start:start + self.chunk_size])
             for start in range(0, len(views), self.chunk_size)])
 
     def _guided_chunk(self, latents: torch.Tensor, timestep: int, normal_maps: torch.Tensor,
-                      condition: Condition, prompts: list[str]) -> torch.Tensor:
+                      condition: Condition, reference_key: str, prompts: list[str]) -> torch.Tensor:
         guide = condition.guidance_scale > 1.0
         texts = [condition.negative_prompt] * len(prompts) + prompts if guide else prompts
         halves = 2 if guide else 1
@@ -101,7 +103,7 @@ class DiffusionPrior(Prior):
         distinct = sorted(set(texts))
         embeddings = model.encode_text(distinct)
         index = torch.tensor([distinct.index(text) for text in texts], device=model.device)
-        reference = self._reference_features(condition.reference, timestep, distinct, embeddings)
+        reference = self._reference_features(condition.reference, reference_key, timestep, distinct, embeddings)
         if len(distinct) > 1:
             reference = {layer: tokens[index] for layer, tokens in reference.items()}
         noise = model.predict_noise(latents.repeat(halves, 1, 1, 1),
@@ -109,15 +111,13 @@ class DiffusionPrior(Prior):
                                     embeddings[index], normal_maps.repeat(halves, 1, 1, 1), reference)
         return guided(*noise.chunk(2), condition.guidance_scale) if guide else noise
 
-    def _reference_features(self, reference: torch.Tensor, timestep: int, texts: list[str],
+    def _reference_features(self, reference: torch.Tensor, reference_key: str, timestep: int, texts: list[str],
                             embeddings: torch.Tensor) -> ReferenceFeatures:
         """Per layer len(texts) x tokens x C, each text's entry from the cache."""
-        self._check_size(reference, "reference images")
-        digest = tensor_digest(reference)
         model = self.model
-        latents = self.cache.get((digest, "latents"), lambda: model.encode_images(reference))
+        latents = self.cache.get((reference_key, "latents"), lambda: model.encode_images(reference))
         timesteps = torch.tensor([timestep], device=model.device)
-        per_text = [self.cache.get((digest, timestep, text),
+        per_text = [self.cache.get((reference_key, timestep, text),
                                    lambda e=embedding: model.reference_features(latents[None], timesteps, e[None]))
                     for text, embedding in zip(texts, embeddings)]
         return {layer: torch.cat([features[layer] for features in per_text]) for layer in per_text[0]}
