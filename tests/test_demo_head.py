@@ -164,6 +164,17 @@ def test_blink_closes_only_its_own_eye_and_covers_the_eyeball(head):
         assert 0.2 < half.mean() < 0.8 and y[half].mean() > y[~half].mean() + 0.002
 
 
+def test_eyes_wide_slides_the_openings_up_the_eyeballs_without_breaking_through(head):
+    joints = head.J_regressor @ head.v_template
+    offsets = expression_offsets(head, "eyes_wide")
+    skin = part(head, "skin")
+    for joint in (3, 4):
+        opening = skin[np.linalg.norm(head.v_template[skin] - joints[joint], axis=1) < EYE_RADIUS]
+        top = opening[head.v_template[opening, 1] > joints[joint, 1] + 0.003]
+        assert len(top) and (offsets[top, 1] > 0.0005).all() and offsets[top, 1].mean() > 0.0015
+        assert (np.linalg.norm(head.v_template[opening] + offsets[opening] - joints[joint], axis=1) < EYE_RADIUS).all()
+
+
 def test_mouth_actions_move_the_mouth_corners_and_lips_the_right_way(head):
     lm = head.landmarks
     lift = {name: expression_offsets(head, name)[[lm["mouth_left"], lm["mouth_right"]], 1]

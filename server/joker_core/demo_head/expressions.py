@@ -54,6 +54,24 @@ def brow_furrow(r: Rest) -> np.ndarray:
     return move_sides(r.points, INNER_BROW, (0.010, 0.009, 0.02), (-0.004, -0.004, 0.002))
 
 
+def _eyes_wide(geometry: Geometry) -> np.ndarray:
+    """Upper lids lift and lower lids drop: the skin of each opening slides along its
+    eyeball (a small turn about the eye's x axis, staying under the eyeball's surface)
+    while the lid skin around it follows."""
+    points = geometry.vertices
+    offsets = np.zeros_like(points)
+    skin = geometry.parts["skin"]
+    offsets[skin] = (move_sides(points[skin], A.EYE_LEFT + (0.001, 0.009, 0.071), (0.011, 0.004, 0.01),
+                                (0.0, 0.0035, -0.0015))
+                     + move_sides(points[skin], A.EYE_LEFT + (0.001, -0.004, 0.069), (0.011, 0.003, 0.01),
+                                  (0.0, -0.0015, 0.0)))
+    for window, centre in zip(geometry.eye_windows, geometry.eye_centres):
+        local = points[window] - centre
+        turn = 0.28 * np.clip(local[:, 1] / 0.005, -0.4, 1.0)  # radians: up at the top, down at the bottom
+        offsets[window] = turn[:, None] * np.stack([np.zeros(len(window)), local[:, 2], -local[:, 1]], axis=1)
+    return offsets
+
+
 def _blink(geometry: Geometry, side: float) -> np.ndarray:
     """Window vertices of one eye move onto the closed lid."""
     offsets = np.zeros_like(geometry.vertices)
@@ -124,6 +142,7 @@ FIELD_EXPRESSIONS = (smile, smile_left, smile_right, frown, brow_raise, brow_fur
 SPECIAL_EXPRESSIONS = {
     "blink_left": lambda geometry: _blink(geometry, LEFT),
     "blink_right": lambda geometry: _blink(geometry, RIGHT),
+    "eyes_wide": _eyes_wide,
     "tongue_out": _tongue_out,
 }
 EXPRESSION_NAMES = tuple(f.__name__ for f in FIELD_EXPRESSIONS) + tuple(SPECIAL_EXPRESSIONS)
