@@ -1,0 +1,69 @@
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from joker.distill.schedule import PRESETS, Schedule, preset
+from joker.prior.base import NoiseLevels
+from joker_core.errors import JokerError
+
+PUBLISHED_LEVELS = NoiseLevels(100, 1000)
+
+
+def test_published_preset_is_the_papers_schedule():
+    published = preset("published")
+    refreshes = published.schedule.refreshes(PUBLISHED_LEVELS)
+    stage1 = [r for r in refreshes if r.stage == 1]
+    assert [r.level for r in stage1] == list(range(60))
+    assert [r.iteration for r in stage1] == [130 * i for i in range(60)]
+    stage2, = [r for r in refreshes if r.stage == 2]
+    assert (stage2.iteration, stage2.level, stage2.steps) == (7800, 60, 40)
+    assert PUBLISHED_LEVELS.timestep(stage2.level) == 391
+    views = published.views.azimuths * published.views.elevations
+    assert views == 400 and published.views.size == 512
+    assert published.schedule.prior_evaluations(PUBLISHED_LEVELS, views) == 40_000
+    assert published.schedule.iterations == 20_000 and published.samples_per_ray == 200
+
+
+@settings(max_examples=60, deadline=None)
+@given(count=st.integers(5, 100), fraction=st.floats(0.05, 0.95), stride=st.integers(1, 12),
+       k=st.integers(1, 50), interval=st.integers(1, 50))
+def test_stage1_descends_in_noise_and_stage2_starts_at_the_fraction(count, fraction, stride, k, interval):
+    levels = NoiseLevels(count, 1000)
+    schedule = Schedule(iterations=10**6, refresh_interval=interval, stage_fraction=fraction,
+                        level_stride=stride, k_steps=k)
+    refreshes = schedule.refreshes(levels)
+    *stage1, stage2 = refreshes
+    timesteps = [levels.timestep(r.level) for r in stage1]
+    assert all(a > b for a, b in zip(timesteps, timesteps[1:]))
+    assert all(r.stage == 1 and r.steps == 1 for r in stage1)
+    assert stage2.stage == 2 and stage2.level == schedule.switch_level(levels)
+    assert abs(stage2.level - fraction * count) <= 1
+    assert all(r.level < stage2.level for r in stage1)
+    assert stage2.steps == len(levels.descent(stage2.level, k)) <= k
+    assert [r.iteration for r in refreshes] == [interval * i for i in range(len(refreshes))]
+    assert schedule.prior_evaluations(levels, 7) == 7 * (len(stage1) + stage2.steps)
+
+
+def test_render_width_follows_the_resolution_schedule():
+    schedule = preset("published").schedule
+    assert [schedule.width_at(i) for i in (0, 199, 200, 2999, 3000, 4500, 6999, 7000, 19_999)] == \
+        [64, 64, 128, 128, 256, 384, 384, 512, 512]
+
+
+@pytest.mark.parametrize("fields", [dict(stage_fraction=1.0), dict(refresh_interval=0), dict(k_steps=0),
+                                    dict(resolutions=((10, 64),)), dict(resolutions=((0, 64), (0, 128))),
+                                    dict(level_stride=0), dict(patches=0)])
+def test_impossible_schedules_are_refused_with_a_fix(fields):
+    with pytest.raises(JokerError, match="Fix:"):
+        Schedule(**fields)
+
+
+def test_a_stage2_that_never_comes_is_refused():
+    with pytest.raises(JokerError, match="raise iterations"):
+        Schedule(iterations=100, refresh_interval=10).refreshes(PUBLISHED_LEVELS)
+
+
+def test_every_preset_has_a_valid_schedule_and_unknown_names_are_refused():
+    for named in PRESETS.values():
+        assert named.schedule.refreshes(PUBLISHED_LEVELS)[-1].iteration < named.schedule.iterations
+    with pytest.raises(JokerError, match="preview"):
+        preset("ultra")
