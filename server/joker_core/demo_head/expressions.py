@@ -2,8 +2,9 @@
 for coefficient 1 (FACS-like; the presets mix them).
 
 Offsets are in metres in the FLAME frame. Mouth actions use the lower-face weight to keep
-the upper and lower lip apart where they touch; eyeballs never move with an expression and
-the tongue only with tongue_out.
+the upper and lower lip apart where they touch; eyeballs never move with an expression, the
+skin of the eye openings only with the lid actions (blinks, eyes_wide) and the tongue only
+with tongue_out.
 """
 
 from __future__ import annotations
