@@ -13,6 +13,7 @@ import pytest
 
 from conftest import Server, b64, png_bytes, wait_until
 from demo_job import TETRAHEDRON_OBJ
+from joker.service.app import _weights_status
 from joker_core.client import (Conflict, InvalidRequest, JobFailed, JokerClient, NotFound,
                                PayloadTooLarge, Unauthorized)
 from joker_core.protocol import JobState
@@ -82,6 +83,20 @@ def test_blender_normal_maps_reach_the_job_and_are_checked_against_their_cameras
 def _artifact(client: JokerClient, job_id: str, name: str) -> bytes:
     with client._request("GET", f"/v1/jobs/{job_id}/artifacts/{name}") as response:
         return response.read()
+
+
+def test_info_reports_the_priors_and_the_queue(client, server):
+    info = client.info()
+    assert info["protocol"] == 1 and info["queue_length"] == 0 and info["worker_pid"] > 0
+    priors = {prior["name"]: prior for prior in info["priors"]}
+    assert priors["projection"]["ready"] and not priors["joker"]["ready"]
+    assert "--joker-weights" in priors["joker"]["problem"]
+    assert 0 < info["memory"]["available_bytes"] <= info["memory"]["total_bytes"]
+
+
+def test_joker_weights_that_are_not_there_are_reported_without_loading_anything(tmp_path):
+    ready, problem, _ = _weights_status(str(tmp_path / "prior.bin"))
+    assert not ready and "missing or unreadable" in problem
 
 
 def test_every_route_but_health_needs_the_token(server, photo):

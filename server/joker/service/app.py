@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import logging
 import os
@@ -66,6 +67,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         executor.start()
         state.update(hub=hub, executor=executor)
         retention = asyncio.create_task(_retention_loop(store, config))
+        asyncio.get_running_loop().run_in_executor(None, _priors, config)  # headers read before /info asks
         try:
             yield
         finally:
@@ -99,11 +101,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return app.openapi()
 
     @routes.get("/info", summary="Version, device, memory, priors, queue")
-    def info() -> dict[str, Any]:
+    async def info() -> dict[str, Any]:
         executor: Executor = state["executor"]
         return {"version": __version__, "protocol": PROTOCOL_VERSION, "device": config.device,
                 "memory": _system_memory(), "worker_pid": executor.worker_pid,
-                "queue_length": store.queue_length(), "priors": _priors(config)}
+                "queue_length": store.queue_length(), "priors": await run_in_threadpool(_priors, config)}
 
     @routes.post("/jobs", status_code=201, summary="Submit a job",
                  openapi_extra={"requestBody": {"required": True, "content": {
@@ -277,16 +279,25 @@ def _system_memory() -> dict[str, int] | None:
 
 
 def _priors(config: ServiceConfig) -> list[dict[str, Any]]:
-    """The weight-free prior always works; the joker prior needs a readable checkpoint."""
-    weights = config.joker_weights
-    joker = {"name": "joker", "weights": str(weights) if weights else None, "ready": False}
-    if weights is None:
-        joker["problem"] = "no weights configured; start the server with --joker-weights PATH"
-    elif not Path(weights).is_file() or not os.access(weights, os.R_OK):
-        joker["problem"] = f"weights file {weights} is missing or unreadable"
-    else:
-        joker["ready"] = True
-    return [{"name": "projection", "weights": None, "ready": True}, joker]
+    """The weight-free prior always works; the joker prior needs a checkpoint it can read."""
+    joker: dict[str, Any] = {"name": "joker", "weights": None, "ready": False,
+                             "problem": "no weights configured; start the server with --joker-weights PATH"}
+    if config.joker_weights is not None:
+        ready, problem, needs_sd15 = _weights_status(str(config.joker_weights))
+        joker.update(weights=str(config.joker_weights), ready=ready, problem=problem, needs_sd15=needs_sd15)
+    return [{"name": "projection", "weights": None, "ready": True, "problem": None}, joker]
+
+
+@functools.lru_cache(maxsize=8)
+def _weights_status(path: str) -> tuple[bool, str | None, bool]:
+    """(ready, problem, needs an SD1.5 folder), read from file headers; no weights loaded."""
+    if not os.access(path, os.R_OK):
+        return False, f"weights {path} are missing or unreadable", False
+    from joker.prior.diffusion.loading import describe_weights  # torch + diffusers: only when configured
+
+    description = describe_weights(Path(path))
+    problem = "; ".join(description.problems) or (None if description.loadable else "not a weights format the prior knows")
+    return description.loadable, problem, description.needs_sd15
 
 
 async def _retention_loop(store: JobStore, config: ServiceConfig) -> None:
