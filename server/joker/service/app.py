@@ -283,13 +283,17 @@ def _priors(config: ServiceConfig) -> list[dict[str, Any]]:
     joker: dict[str, Any] = {"name": "joker", "weights": None, "ready": False,
                              "problem": "no weights configured; start the server with --joker-weights PATH"}
     if config.joker_weights is not None:
-        ready, problem, needs_sd15 = _weights_status(str(config.joker_weights))
+        try:
+            changed = os.stat(config.joker_weights).st_mtime  # a replaced file is looked at again
+        except OSError:
+            changed = None
+        ready, problem, needs_sd15 = _weights_status(str(config.joker_weights), changed)
         joker.update(weights=str(config.joker_weights), ready=ready, problem=problem, needs_sd15=needs_sd15)
     return [{"name": "projection", "weights": None, "ready": True, "problem": None}, joker]
 
 
 @functools.lru_cache(maxsize=8)
-def _weights_status(path: str) -> tuple[bool, str | None, bool]:
+def _weights_status(path: str, modified: float | None = None) -> tuple[bool, str | None, bool]:
     """(ready, problem, needs an SD1.5 folder), read from file headers; no weights loaded."""
     if not os.access(path, os.R_OK):
         return False, f"weights {path} are missing or unreadable", False
