@@ -174,6 +174,22 @@ def test_geometry_behind_the_camera_or_degenerate_or_edge_on_draws_nothing():
     assert not rasterize(vertices_cam, faces, camera).mask.any()
 
 
+def test_triangles_with_a_non_finite_corner_are_skipped_and_the_rest_drawn():
+    camera = _front_camera(size=32)
+    vertices, faces = _sphere(subdivisions=2)
+    broken = vertices.clone()
+    broken[int(torch.argmax(vertices[:, 2]))] = float("nan")  # the vertex facing the camera
+    whole = _rasterize_world(vertices, faces, camera)
+    holed = _rasterize_world(broken, faces, camera)
+    uses_nan = torch.isnan(broken[faces]).any(2).any(1)
+    assert not uses_nan[holed.triangle_id[holed.mask]].any()
+    # Through the hole the inside of the sphere's back shows, farther away; the rest is unchanged.
+    changed = holed.triangle_id != whole.triangle_id
+    assert changed.any() and (holed.depth[changed] > whole.depth[changed] + 1.0).all()
+    assert torch.equal(holed.depth[~changed], whole.depth[~changed])
+    assert torch.isfinite(holed.depth).all() and torch.isfinite(holed.barycentrics).all()
+
+
 def test_empty_mesh_gives_an_empty_image():
     camera = _front_camera(size=8)
     fragments = rasterize(torch.zeros((0, 3)), torch.zeros((0, 3), dtype=torch.int64), camera)

@@ -14,6 +14,7 @@ How, with no Python loop over triangles or pixels:
 3. Per (triangle, pixel) candidate, in chunks of bounded size: the edge and depth tests.
 4. Depth test: one `scatter_reduce(amin)` over 64-bit keys (depth bits, then triangle id),
    so the nearest surface wins and exact ties go to the lower triangle id, on any device.
+5. The winners' barycentrics, recomputed once per pixel in float64.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class _Triangles:
     coeff_z: torch.Tensor    # T x 3
     triple: torch.Tensor     # T, > 0
     min_total: torch.Tensor  # T: smaller sums are grazing rays lost in float32 rounding
+    slack: torch.Tensor      # T x 3: SPAN_SLACK * |c_i|, the span tolerance for a unit ray
 
     def edges(self, local: torch.Tensor, ray_x: torch.Tensor, ray_y: torch.Tensor) -> torch.Tensor:
         """N x 3 edge functions of triangles `local` for rays (ray_x, ray_y, -1), N x 1 each."""
@@ -116,6 +118,7 @@ class _Triangles:
 
 def _setup_triangles(vertices_cam: torch.Tensor, faces: torch.Tensor, camera: Camera, near: float) -> _Triangles:
     corners = _take(vertices_cam.detach().to(torch.float64), faces.reshape(-1)).view(-1, 3, 3)
+    corners = torch.where(corners.isfinite().all(2, keepdim=True).all(1, keepdim=True), corners, torch.nan)
     box = _visible_pixel_box(corners, camera, near)
     v0, v1, v2 = corners.unbind(1)
     coeffs = torch.stack([torch.linalg.cross(v1, v2), torch.linalg.cross(v2, v0),
@@ -126,11 +129,11 @@ def _setup_triangles(vertices_cam: torch.Tensor, faces: torch.Tensor, camera: Ca
     # graze the triangle, on a sliver well under a pixel wide, and are dropped.
     min_total = GRAZING_TOLERANCE * coeffs.norm(dim=2).sum(1)
     keep = (box[:, 2] >= box[:, 0]) & (box[:, 3] >= box[:, 1]) & (triple != 0)
-    keep &= coeffs.sum(1).norm(dim=1) > min_total
+    keep &= coeffs.sum(1).norm(dim=1) > min_total  # also false where a corner is NaN or inf
     ids = torch.nonzero(keep).squeeze(1)
     coeffs = _take(coeffs, ids) * _take(triple, ids).sign()[:, None, None]
     return _Triangles(ids, _take(box, ids).long(), *(c.contiguous() for c in coeffs.unbind(2)),
-                      _take(triple, ids).abs(), _take(min_total, ids))
+                      _take(triple, ids).abs(), _take(min_total, ids), SPAN_SLACK * coeffs.norm(dim=2))
 
 
 @dataclass(frozen=True)
@@ -194,8 +197,7 @@ def _row_spans(triangles: _Triangles, camera: Camera) -> _Spans:
     # Columns k (from the box's first) with edge + k * step >= -slack for all three edges;
     # the slack (far above float32 rounding) and one more column each side keep every
     # pixel the exact test may accept. Edges parallel to the row leave it unconstrained.
-    norm = torch.sqrt(coeff_x ** 2 + _take(triangles.coeff_y, triangle) ** 2 + _take(triangles.coeff_z, triangle) ** 2)
-    slack = SPAN_SLACK * norm * torch.sqrt(ray_x0 ** 2 + ray_y ** 2 + 1.0)
+    slack = _take(triangles.slack, triangle) * torch.sqrt(ray_x0 ** 2 + ray_y ** 2 + 1.0)
     bound = (-slack - edge) / torch.where(step == 0, torch.ones_like(step), step)
     inf = torch.full_like(bound, float("inf"))
     start = (torch.where(step > 0, bound, -inf).amax(1).ceil() - 1).clamp(min=0)
