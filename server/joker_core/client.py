@@ -135,10 +135,11 @@ class JokerClient:
 
     # -- progress --------------------------------------------------------------------------
 
-    def events(self, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def events(self, job_id: str, read_timeout: float = 60.0) -> Iterator[tuple[str, dict[str, Any]]]:
         """(kind, data) from the server-sent event stream: "status" first, then
-        "progress" / "preview" / "status"; ends after the job ends."""
-        with self._request("GET", f"/v1/jobs/{_quote(job_id)}/events", timeout=max(self.timeout, 60.0)) as response:
+        "progress" / "preview" / "status"; ends after the job ends. The server sends a
+        keep-alive every 15 s, so a read that takes `read_timeout` means a dead link."""
+        with self._request("GET", f"/v1/jobs/{_quote(job_id)}/events", timeout=read_timeout) as response:
             kind, data = "message", []
             for raw in response:
                 line = raw.decode("utf-8").rstrip("\r\n")
@@ -156,8 +157,9 @@ class JokerClient:
         A dropped event stream is resumed (its first event is the current status)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            remaining = 60.0 if deadline is None else max(0.1, min(60.0, deadline - time.monotonic()))
             try:
-                for kind, data in self.events(job_id):
+                for kind, data in self.events(job_id, read_timeout=remaining):
                     if kind == "progress" and on_progress is not None:
                         on_progress(ProgressEvent.from_dict(data))
                     elif kind == "status" and JobState(data["state"]).finished:
