@@ -109,7 +109,7 @@ def test_a_small_fit_to_the_oracle_reaches_a_psnr_an_untrained_field_does_not():
         torch.manual_seed(0)
         untrained = RadianceField(Box(), chosen.field)
     trained = distill(oracle, views, CONDITION, chosen)
-    assert fidelity(untrained) < 18.0 < fidelity(trained.field, trained.occupancy)
+    assert fidelity(untrained) < 20.0 < fidelity(trained.field, trained.occupancy)
 
 
 def test_cuda_without_cuda_is_refused():
