@@ -68,7 +68,7 @@ def run_job(generate: Callable[..., Any], task: dict[str, Any], send: Callable[[
         send(event.to_dict())
 
     try:
-        generate(task["reference"], spec=JobSpec.from_dict(task["spec"]), out_dir=job_dir / "outputs",
+        generate(Path(task["reference"]), spec=JobSpec.from_dict(task["spec"]), out_dir=job_dir / "outputs",
                  progress=progress, should_cancel=should_cancel)
     except JobCancelled:
         return JobState.CANCELLED, None
