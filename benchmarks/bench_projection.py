@@ -51,11 +51,15 @@ def face_psnr(prior: ProjectionPrior, photo: np.ndarray, camera: Camera, face: n
 
 
 def face_mask(prior: ProjectionPrior, camera: Camera) -> np.ndarray:
+    """Pixels of the rig's face region that the photo's face ellipse covers."""
+    rows, cols = np.mgrid[0:camera.height, 0:camera.width] + 0.5
+    in_ellipse = prior.alignment.face.contains(np.stack([cols.ravel(), rows.ravel()], 1))
     vertices = torch.as_tensor(prior.surface.vertices, dtype=torch.float32)
     faces = torch.as_tensor(prior.surface.faces)
     fragments = rasterize(world_to_camera(vertices, camera), faces, camera)
     trusted = torch.as_tensor(prior.surface.trusted_vertices, dtype=torch.float32)[:, None]
-    return ((interpolate(trusted, faces, fragments)[..., 0] > 0.5) & fragments.mask).numpy()
+    in_region = ((interpolate(trusted, faces, fragments)[..., 0] > 0.5) & fragments.mask).numpy()
+    return in_region & in_ellipse.reshape(in_region.shape)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -96,7 +100,7 @@ def main() -> None:
           f"(interocular {np.linalg.norm(detected[1] - detected[0]):.1f} px), fit RMS {alignment.residual_px:.2f} px")
 
     for size in (256, 512, 1024):
-        texture, bake_s = timed(bake_texture, surface, photo, alignment.camera, size)
+        texture, bake_s = timed(bake_texture, surface, photo, alignment.camera, size, alignment.face.contains)
         origin = texture.origin[texture.origin != Origin.OUTSIDE]
         shares = ", ".join(f"{kind.name.lower()} {np.mean(origin == kind) * 100:.0f}%"
                            for kind in (Origin.PHOTO, Origin.MIRROR, Origin.MOUTH, Origin.FILL))

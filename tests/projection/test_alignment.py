@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from joker.prior.projection.alignment import (AlignmentHints, align_photo, detect_face, fit_camera,
+from joker.prior.projection.alignment import (AlignmentHints, FaceEllipse, align_photo, detect_face, fit_camera,
                                               similarity_2d)
 from joker.prior.projection.photo import load_photo
 from joker_core.cameras import Camera, look_at
@@ -132,3 +132,26 @@ def test_similarity_2d_solves_a_known_transform():
     got_scale, got_angle, image_of_centroid = similarity_2d(source, target, np.ones(5))
     assert got_scale == pytest.approx(scale) and got_angle == pytest.approx(angle)
     assert np.allclose(image_of_centroid, target.mean(0))
+
+
+def test_face_ellipse_covers_her_face_but_not_collar_or_background(aligned):
+    face = aligned.face
+    eyes = aligned.detection.eyes
+    x, y, w, h = aligned.detection.box
+    inside = np.vstack([eyes, [[x + w / 2, y + 0.8 * h]], [[x + w / 2, y + 0.35 * h]]])  # eyes, mouth, nose
+    assert face.contains(inside).all()
+    collar, flag, shuttle = (222.0, 200.0), (60.0, 100.0), (420.0, 120.0)
+    assert not face.contains(np.array([collar, flag, shuttle])).any()
+
+
+def test_face_ellipse_turns_with_the_eyes():
+    level = FaceEllipse.from_eyes(np.array([[100.0, 100.0], [140.0, 100.0]]))
+    angle = np.radians(30)
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    pivot = np.array([120.0, 100.0])
+    tilted = FaceEllipse.from_eyes((np.array([[100.0, 100.0], [140.0, 100.0]]) - pivot) @ turn.T + pivot)
+    probes = np.random.default_rng(0).uniform(0, 240, size=(2000, 2))
+    assert level.contains(probes).sum() > 100
+    assert np.array_equal(level.contains(probes), tilted.contains((probes - pivot) @ turn.T + pivot))
+    chin = pivot + np.array([0.0, 40.0 * 1.6])
+    assert level.contains(chin[None])[0] and not level.contains((chin + [0, 10])[None])[0]

@@ -95,6 +95,15 @@ def test_untrusted_vertices_take_no_photo_colour(labelled_texture):
     assert from_photo.any() and (v < 0.52).all()
 
 
+def test_photo_mask_limits_which_pixels_colour_the_head(surface, side_camera):
+    upper_half = lambda pixels: pixels[:, 1] < 128  # noqa: E731  (photo rows 0..127 only)
+    texture = bake_texture(replace(surface, uv_coords=None, uv_faces=None), gradient_photo(),
+                           side_camera, photo_mask=upper_half)
+    pixels, _ = side_camera.project(surface.vertices)
+    from_photo = texture.origin == Origin.PHOTO
+    assert from_photo.any() and (pixels[from_photo, 1] < 128).all()
+
+
 def test_without_uvs_the_colours_are_per_vertex(surface, side_camera):
     bare = replace(surface, uv_coords=None, uv_faces=None)
     texture = bake_texture(bare, gradient_photo(), side_camera)

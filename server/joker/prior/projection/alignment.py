@@ -56,11 +56,45 @@ class AlignmentHints:
     fov_deg: float = 25.0  # across the photo's longer side: a portrait lens
 
 
+# Face proportions in units of the interocular distance (eye centre to eye centre), measured
+# on frontal portraits: how far the face reaches from the eyes' midpoint.
+FACE_HALF_WIDTH = 1.05
+FACE_ABOVE_EYES = 1.3   # to the hairline
+FACE_BELOW_EYES = 1.65  # to the chin
+
+
+@dataclass(frozen=True)
+class FaceEllipse:
+    """Where the photo shows the face, so that colours of the neck, collar or background
+    are not painted onto a rig whose proportions differ from the person's."""
+
+    centre: np.ndarray  # pixels
+    half_axes: np.ndarray  # (across, along) the face, pixels
+    roll: float  # radians: the face's tilt in the image (x right, y down)
+
+    @classmethod
+    def from_eyes(cls, eyes: np.ndarray) -> "FaceEllipse":
+        left, right = eyes
+        across = right - left
+        interocular = float(np.linalg.norm(across))
+        down = np.array([-across[1], across[0]]) / interocular  # across turned 90 degrees, image y down
+        centre = (left + right) / 2 + down * interocular * (FACE_BELOW_EYES - FACE_ABOVE_EYES) / 2
+        half_axes = interocular * np.array([FACE_HALF_WIDTH, (FACE_BELOW_EYES + FACE_ABOVE_EYES) / 2])
+        return cls(centre, half_axes, math.atan2(across[1], across[0]))
+
+    def contains(self, pixels: np.ndarray) -> np.ndarray:
+        c, s = math.cos(self.roll), math.sin(self.roll)
+        offset = np.asarray(pixels, dtype=np.float64) - self.centre
+        local = offset @ np.array([[c, -s], [s, c]])  # into the face's (across, along) axes
+        return ((local / self.half_axes) ** 2).sum(1) <= 1.0
+
+
 @dataclass(frozen=True)
 class Alignment:
     camera: Camera
     detection: FaceDetection | None  # None when the alignment was given explicitly
     residual_px: float               # RMS distance of fitted landmarks to their targets
+    face: FaceEllipse | None = None  # where the photo shows the face; None: trust the camera
 
 
 def align_photo(photo: np.ndarray, rig: dict[str, np.ndarray],
@@ -82,7 +116,7 @@ def align_photo(photo: np.ndarray, rig: dict[str, np.ndarray],
         targets = feature_targets(detection)
     points, pixels, weights = _correspondences(rig, targets, hints)
     camera, residual = fit_camera(points, pixels, weights, width, height, hints)
-    return Alignment(camera, detection, residual)
+    return Alignment(camera, detection, residual, FaceEllipse.from_eyes(targets["eyes"]))
 
 
 def detect_face(photo: np.ndarray) -> FaceDetection:

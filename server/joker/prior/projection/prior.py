@@ -67,7 +67,8 @@ class ProjectionPrior(Prior):
                         "vertices instead of a texture, so detail is limited to the mesh "
                         "resolution", head.name)
         alignment = align_photo(rgb, rig_landmarks(head, surface.vertices), hints)
-        texture = bake_texture(surface, rgb, alignment.camera, texture_size)
+        texture = bake_texture(surface, rgb, alignment.camera, texture_size,
+                               alignment.face.contains if alignment.face else None)
         return cls(surface, texture, alignment=alignment, **options)
 
     def render(self, vertices: torch.Tensor | np.ndarray, cameras: Sequence[Camera],

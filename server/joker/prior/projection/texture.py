@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import scipy.ndimage
@@ -75,8 +76,10 @@ class _Samples:
     count: int                # number of storage slots (texels or vertices)
 
 
-def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int = 1024) -> HeadTexture:
-    """Colour every texel (or vertex) of `surface` from `photo` seen through `camera`."""
+def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int = 512,
+                 photo_mask: Callable[[np.ndarray], np.ndarray] | None = None) -> HeadTexture:
+    """Colour every texel (or vertex) of `surface` from `photo` seen through `camera`;
+    `photo_mask(pixels N x 2) -> N bool` limits which photo pixels may be used."""
     if not MIN_TEXTURE_SIZE <= size <= MAX_TEXTURE_SIZE:
         raise JokerError(f"texture size {size} is outside {MIN_TEXTURE_SIZE}..{MAX_TEXTURE_SIZE}",
                          "use a texture size such as 512 or 1024")
@@ -97,7 +100,8 @@ def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int 
     mirror = np.array([-1.0, 1.0, 1.0])
     for kind, sign in ((Origin.PHOTO, 1.0), (Origin.MIRROR, mirror)):
         pending = np.flatnonzero(origin == Origin.FILL)
-        weight, sampled = _project(points[pending] * sign, normals[pending] * sign, photo, camera, depth)
+        weight, sampled = _project(points[pending] * sign, normals[pending] * sign, photo, camera,
+                                   depth, photo_mask)
         seen = (weight > 0) & trusted[pending]
         take = pending[seen]
         colors[take], confidence[take], origin[take] = sampled[seen], weight[seen], kind
@@ -222,7 +226,8 @@ def resized_camera(camera: Camera, width: int, height: int) -> Camera:
 
 
 def _project(points: np.ndarray, normals: np.ndarray, photo: np.ndarray, camera: Camera,
-             depth: tuple[Camera, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+             depth: tuple[Camera, np.ndarray],
+             photo_mask: Callable[[np.ndarray], np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
     """(weight, colour) of each point. The weight is 0 unless the point is in the image,
     facing the camera, and not behind the surface the camera sees there; it ramps up to 1
     as the view gets less grazing. The depth tolerance grows with the slope of the surface
@@ -234,6 +239,8 @@ def _project(points: np.ndarray, normals: np.ndarray, photo: np.ndarray, camera:
     seen = (distance > 0) & (facing > MIN_FACING)
     seen &= (pixels[:, 0] >= 0) & (pixels[:, 0] < camera.width)
     seen &= (pixels[:, 1] >= 0) & (pixels[:, 1] < camera.height)
+    if photo_mask is not None:
+        seen &= photo_mask(pixels)
     small_pixels, _ = small.project(points)
     col = np.clip(small_pixels[:, 0].astype(int), 0, small.width - 1)
     row = np.clip(small_pixels[:, 1].astype(int), 0, small.height - 1)
