@@ -7,8 +7,8 @@
     colours = interpolate(vertex_colours, faces, fragments)
     normal_map = render_normal_map(vertices, faces, camera)
 
-Modules: raster (rasterize, interpolate), normal_maps (normals, masks, depth),
-face_region ("face" mode), view_sets (named view
-sets), head_views (a posed head from many views, saved as a folder). The package itself
-imports nothing, so torch-free parts (view_sets) stay cheap to import.
+Modules: raster (rasterize, interpolate), normal_maps (normals, masks, depth), face_region
+(the "face" mode), view_sets (named view sets), head_views (a posed head from many views,
+saved as a folder). Where the rig stands is joker_core.framing. The package imports
+nothing itself, so the torch-free view_sets stays cheap to import.
 """
