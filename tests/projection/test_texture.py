@@ -3,8 +3,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from joker.prior.projection.texture import (MOUTH_INTERIOR_COLOR, Origin, bake_texture,
-                                            harmonic_fill, _vertex_samples)
+from joker.prior.projection.texture import (MOUTH_INTERIOR_COLOR, Origin, Surface, bake_texture,
+                                            harmonic_fill, vertex_samples)
 from joker_core.cameras import ViewRig
 from joker_core.errors import JokerError
 
@@ -122,7 +122,7 @@ def test_harmonic_fill_is_monotone_between_known_ends_and_anchors_isolated_parts
                      + [[2 * i + 1, 2 * i + 3, 2 * i + 2] for i in range(n - 1)]
                      + [[2 * n, 2 * n + 1, 2 * n + 2]])
     vertices = np.zeros((2 * n + 3, 3))
-    samples = _vertex_samples(type("Mesh", (), {"vertices": vertices, "faces": faces})())
+    samples = vertex_samples(Surface(vertices, faces))
     colors = np.zeros((len(samples.index), 3))
     confidence = np.zeros(len(samples.index))
     colors[np.isin(samples.index, [2 * n - 2, 2 * n - 1])] = 1.0

@@ -3,7 +3,9 @@
 Colours live on surface samples of the NEUTRAL head: the texels of its UV layout, or its
 vertices when it has no UVs (then the result is per-vertex colour). Each sample takes, in
 order of trust:
-1. the photo's colour where the photo's camera sees it (depth test, not grazing);
+1. the photo's colour where the photo's camera sees it (depth test, not grazing), on
+   vertices the head trusts the photo for (its face region) and inside the photo's mask
+   (the face area found by the alignment);
 2. the photo's colour at its mirror image x -> -x (FLAME's symmetry plane) if that is seen;
 3. the mouth interior's dark colour, for faces labelled so;
 4. a harmonic (membrane) fill over the mesh from the vertices the first three coloured,
@@ -29,7 +31,7 @@ from joker.render.raster import Fragments, interpolate, rasterize, world_to_came
 from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 
-MOUTH_INTERIOR_COLOR = (0.16, 0.05, 0.05)  # linear-ish sRGB: a dark, slightly red cavity
+MOUTH_INTERIOR_COLOR = (0.16, 0.05, 0.05)  # RGB in [0, 1]: a dark, slightly red cavity
 MIN_FACING = 0.25          # cos of the angle to the camera below which a view is too grazing
 FEATHER = 0.25             # photo colours fade in over this range of cos above MIN_FACING
 DEPTH_TOLERANCE = 0.002    # m: how far behind the visible surface a sample still counts as seen
@@ -69,7 +71,9 @@ class HeadTexture:
 
 
 @dataclass(frozen=True)
-class _Samples:
+class SurfaceSamples:
+    """Points on the mesh where colours are stored: texel centres or vertices."""
+
     face: np.ndarray          # K: the face each sample lies on
     barycentric: np.ndarray   # K x 3
     index: np.ndarray         # K: where the sample is stored (flat texel or vertex id)
@@ -84,7 +88,7 @@ def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int 
         raise JokerError(f"texture size {size} is outside {MIN_TEXTURE_SIZE}..{MAX_TEXTURE_SIZE}",
                          "use a texture size such as 512 or 1024")
     has_uv = surface.uv_coords is not None
-    samples = _texel_samples(surface, size) if has_uv else _vertex_samples(surface)
+    samples = texel_samples(surface, size) if has_uv else vertex_samples(surface)
     vertices = surface.vertices.astype(np.float64)
     points = _at(vertices, surface.faces, samples)
     normals = _at(vertex_normals(vertices, surface.faces), surface.faces, samples)
@@ -123,7 +127,7 @@ def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int 
     return HeadTexture(image.astype(np.float32), None, texel_origin.reshape(size, size))
 
 
-def harmonic_fill(faces: np.ndarray, n_vertices: int, samples: _Samples, colors: np.ndarray,
+def harmonic_fill(faces: np.ndarray, n_vertices: int, samples: SurfaceSamples, colors: np.ndarray,
                   confidence: np.ndarray, anchor: float = 1e-4) -> np.ndarray:
     """Per-vertex colours: the known samples' colours (confidence > 0) splatted onto their
     triangle's corners, weighted by confidence, and the membrane (graph-Laplace)
@@ -177,7 +181,7 @@ def _graph_laplacian(faces: np.ndarray, n_vertices: int) -> scipy.sparse.csr_mat
     return (scipy.sparse.diags(degree) - adjacency).tocsr()
 
 
-def _texel_samples(surface: Surface, size: int) -> _Samples:
+def texel_samples(surface: Surface, size: int) -> SurfaceSamples:
     """The texel centres covered by the UV layout, by rasterizing it: with every corner at
     depth 1 and this camera, the 'projection' is the UV-to-pixel map (row 0 at v = 1)."""
     uv = torch.as_tensor(surface.uv_coords, dtype=torch.float64)
@@ -185,12 +189,12 @@ def _texel_samples(surface: Surface, size: int) -> _Samples:
     uv_camera = Camera(np.eye(4), float(size), float(size), 0.0, float(size), size, size)
     fragments = rasterize(flat.float(), torch.as_tensor(surface.uv_faces), uv_camera)
     covered = fragments.mask.flatten()
-    return _Samples(fragments.triangle_id.flatten()[covered].numpy(),
+    return SurfaceSamples(fragments.triangle_id.flatten()[covered].numpy(),
                     fragments.barycentrics.reshape(-1, 3)[covered].double().numpy(),
                     np.flatnonzero(covered.numpy()), size * size)
 
 
-def _vertex_samples(surface: Surface) -> _Samples:
+def vertex_samples(surface: Surface) -> SurfaceSamples:
     """One sample per vertex, on the first face that uses it."""
     n = len(surface.vertices)
     flat_faces = surface.faces.ravel()
@@ -199,10 +203,10 @@ def _vertex_samples(surface: Surface) -> _Samples:
     used = np.flatnonzero(first >= 0)
     barycentric = np.zeros((len(used), 3))
     barycentric[np.arange(len(used)), first[used] % 3] = 1.0
-    return _Samples(first[used] // 3, barycentric, used, n)
+    return SurfaceSamples(first[used] // 3, barycentric, used, n)
 
 
-def _at(values: np.ndarray, faces: np.ndarray, samples: _Samples) -> np.ndarray:
+def _at(values: np.ndarray, faces: np.ndarray, samples: SurfaceSamples) -> np.ndarray:
     """Per-vertex values interpolated at the samples."""
     corners = values[faces[samples.face]]  # K x 3 (x C)
     weights = samples.barycentric if corners.ndim == 2 else samples.barycentric[..., None]
