@@ -7,8 +7,8 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from joker.prior.projection.alignment import (AlignmentHints, FaceEllipse, align_photo, detect_face, fit_camera,
-                                              similarity_2d)
+from joker.prior.projection.alignment import (AlignmentHints, FaceDetection, FaceEllipse, align_photo,
+                                              detect_face, feature_targets, fit_camera, similarity_2d)
 from joker.prior.projection.photo import load_photo
 from joker_core.cameras import Camera, look_at
 from joker_core.errors import JokerError
@@ -155,3 +155,21 @@ def test_face_ellipse_turns_with_the_eyes():
     assert np.array_equal(level.contains(probes), tilted.contains((probes - pivot) @ turn.T + pivot))
     chin = pivot + np.array([0.0, 40.0 * 1.6])
     assert level.contains(chin[None])[0] and not level.contains((chin + [0, 10])[None])[0]
+
+
+def test_without_detected_eyes_the_box_proportions_stand_in():
+    detection = FaceDetection(np.array([100.0, 50.0, 200.0, 200.0]), None)
+    targets = feature_targets(detection)
+    assert np.allclose(targets["eyes"], [[154.0, 126.0], [246.0, 126.0]])
+    assert np.allclose(targets["mouth"], [200.0, 210.0])
+
+
+def test_a_viewpoint_hint_turns_the_camera_around_the_head(portrait):
+    hints = AlignmentHints(azimuth_deg=25.0, elevation_deg=-10.0)
+    camera = align_photo(portrait, ellipsoid_landmarks(), hints).camera
+    backward = camera.c2w[:3, 2]  # the camera's +z points from the head toward the camera
+    assert np.degrees(np.arctan2(backward[0], backward[2])) == pytest.approx(25.0, abs=1.0)
+    assert np.degrees(np.arcsin(backward[1])) == pytest.approx(-10.0, abs=1.0)
+    # ... and the eyes still land on the detected ones.
+    detection = detect_face(portrait)
+    assert np.abs(eye_pixels(camera) - detection.eyes).max() < 4.0
