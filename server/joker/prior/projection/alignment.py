@@ -6,6 +6,10 @@ similarity in the image plane (roll, scale, shift) under a fixed lens, which is 
 refined with the exact perspective projection. Explicit: the caller gives the photo's
 camera outright (e.g. from the alignment done in Blender) or the eye pixels, and the
 viewpoint (azimuth/elevation of the photo around the head, as in a ViewRig).
+
+The eyes also bound where the photo shows the face (FaceEllipse, from typical
+proportions), so the texture takes no collar or background where the rig's proportions
+differ from the person's.
 """
 
 from __future__ import annotations
