@@ -10,6 +10,7 @@ from flame_fixtures import write_official_layout_pkl
 from joker.cli import main
 from joker_core.cameras import Camera
 from joker_core.conventions import decode_normals
+from joker_core.demo_head import load_demo_head
 
 
 def _render(tmp_path, *extra, out="out"):
@@ -66,13 +67,16 @@ def test_params_file_and_named_expressions_reach_the_rig(tmp_path):
     assert _render(tmp_path, "--params", str(params_file), "--expression", "smile=0.8,blink_left=1") == 0
     params = json.loads((tmp_path / "out" / "cameras.json").read_text())["params"]
     assert params["neck_pose"] == [0.1, 0.2, 0.0]
-    assert params["expression"][:2] == [0.8, 0.0] and params["expression"][13] == 1.0  # blink_left
+    names = load_demo_head().expression_names
+    assert params["expression"][names.index("smile")] == 0.8
+    assert params["expression"][names.index("blink_left")] == 1.0
+    assert sum(params["expression"]) == pytest.approx(1.8)  # the file's [0.5] was replaced
 
 
 @pytest.mark.parametrize("arguments, message", [
     (["--preset", "grin-of-doom"], "unknown expression preset"),
     (["--expression", "1,nan"], "NaN"),
-    (["--expression", ",".join(["0.1"] * 17)], "at most 16"),
+    (["--expression", ",".join(["0.1"] * (load_demo_head().n_expr + 1))], "at most"),
     (["--expression", "smirk=1"], "unknown expression name"),
     (["--jaw", "400"], "jaw angle"),
     (["--views", "spiral:3"], "view set"),
