@@ -18,14 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=512, help="image size in pixels (default: 512)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace a non-empty output folder (a previous demo's is always replaced)")
+                        help="replace any non-empty output folder (an earlier render's, with its "
+                             "cameras.json, is always replaced)")
 
 
 def run(args: argparse.Namespace) -> int:
-    previous_demo = (args.out / "cameras.json").is_file()
+    earlier_render = (args.out / "cameras.json").is_file()  # so `make demo` can run again
     argv = ["--preset", "scream", "--views", f"grid:{GRID[0]}x{GRID[1]}", "--size", str(args.size),
             "--device", args.device, "--out", str(args.out)]
-    if args.overwrite or previous_demo:
+    if args.overwrite or earlier_render:
         argv.append("--overwrite")
     parser = argparse.ArgumentParser()
     render_normals.add_arguments(parser)
