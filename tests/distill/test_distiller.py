@@ -5,9 +5,11 @@ import time
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 
 from joker.distill import Box, RadianceField, Schedule, ViewGrid, distill, preset
-from joker.distill.losses import psnr
+from joker.distill.losses import LossWeights, psnr
+from joker.distill.lpips import Lpips
 from joker.distill.rays import CameraSet
 from joker.distill.render import render_images
 from joker.prior.base import Condition, NoiseLevels
@@ -119,3 +121,15 @@ def test_cuda_without_cuda_is_refused():
     chosen = tiny_preset()
     with pytest.raises(JokerError, match="CPU"):
         distill(oracle, oracle.views(chosen.views.cameras()), CONDITION, chosen, device="cuda")
+
+
+def test_lpips_joins_the_loss_only_when_its_weights_are_on_disk(tmp_path, monkeypatch):
+    oracle = EllipsoidOracle(levels=LEVELS)
+    chosen = dataclasses.replace(tiny_preset(iterations=4, interval=1),
+                                 losses=LossWeights(l1=1.0, lpips=1.0, sparsity=0.0))
+    views = oracle.views(chosen.views.cameras())
+    weights = tmp_path / "lpips_vgg.safetensors"
+    monkeypatch.setenv("JOKER_LPIPS_WEIGHTS", str(weights))
+    assert distill(oracle, views, CONDITION, chosen).losses_used == ("l1",)
+    save_file(Lpips().state_dict(), str(weights))
+    assert distill(oracle, views, CONDITION, chosen).losses_used == ("l1", "lpips")

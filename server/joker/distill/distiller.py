@@ -25,6 +25,7 @@ from joker_core.files import atomic_write_bytes
 from ..prior.base import Condition, Prior, Views
 from . import losses
 from .field import Box, RadianceField
+from .lpips import load_local_lpips
 from .occupancy import OccupancyGrid
 from .rays import CameraSet
 from .render import render_images, render_rays
@@ -62,6 +63,7 @@ class Distillation:
     refreshes: list[Refresh]
     previews: list[Path]
     final_loss: float
+    losses_used: tuple[str, ...]
 
 
 def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
@@ -95,6 +97,10 @@ class _Run:
              {"params": self.field.network_parameters(), "lr": preset.lr_network}],
             betas=(0.9, 0.99), eps=1e-15, weight_decay=0.0)
         self.occupancy = OccupancyGrid(device=device) if preset.occupancy_grid else None
+        # LPIPS joins only when its weights are on disk; `losses_used` says whether it did.
+        self.lpips = load_local_lpips() if preset.losses.lpips else None
+        if self.lpips is not None:
+            self.lpips.to(device)
         self.cameras = CameraSet(views.cameras, device)
         self.masks = views.normal_maps.to(device).amax(1, keepdim=True).gt(0).float()
         self.refreshes = self.schedule.refreshes(prior.levels)
@@ -120,7 +126,12 @@ class _Run:
             self._report(iteration + 1, force=iteration + 1 == iterations)
         return Distillation(self.field, self.occupancy, self._evaluations(), self.nerf_steps,
                             time.monotonic() - self.started, self.refreshes, self.previews,
-                            self.loss if self.loss is not None else float("nan"))
+                            self.loss if self.loss is not None else float("nan"), self._losses_used())
+
+    def _losses_used(self) -> tuple[str, ...]:
+        weights = self.preset.losses
+        used = [name for name in ("l1", "ssim", "sparsity", "mask") if getattr(weights, name)]
+        return tuple(used + ["lpips"] * (self.lpips is not None))
 
     def _check_cancel(self) -> None:
         if self.cancel():
@@ -175,10 +186,13 @@ class _Run:
                           self.generator, self.occupancy if warm else None)
         target = targets[pixels.view, :, pixels.row, pixels.col]
         loss = weights.l1 * (out.rgb - target).abs().mean()
+        if weights.ssim or self.lpips is not None:
+            rendered_patches = _as_patches(out.rgb, schedule.patches)
+            target_patches = _as_patches(target, schedule.patches)
         if weights.ssim:
-            similarity = losses.ssim(_as_patches(out.rgb, schedule.patches),
-                                     _as_patches(target, schedule.patches))
-            loss = loss + weights.ssim * (1 - similarity)
+            loss = loss + weights.ssim * (1 - losses.ssim(rendered_patches, target_patches))
+        if self.lpips is not None:
+            loss = loss + weights.lpips * self.lpips(rendered_patches, target_patches)
         if weights.sparsity:
             loss = loss + weights.sparsity * losses.sparsity(out.opacity)
         if weights.mask:
