@@ -151,3 +151,19 @@ def test_demo_writes_the_scream_grid_with_a_contact_sheet_and_can_run_again(tmp_
     top_left = next(v for v in description["views"] if v["azimuth"] < -44 and v["elevation"] > 19)
     assert np.array_equal(sheet[:32, :32], _png(out / top_left["image"]))
     assert main(["demo", "--out", str(out), "--size", "32"]) == 0  # replaces its own output
+
+
+def test_view_sets_name_their_cameras_azimuth_and_elevation():
+    from joker_core.cameras import ViewRig
+    from joker.render.view_sets import view_set
+
+    rig = ViewRig(center=(0.0, 0.1, 0.0), distance=0.7, fov_deg=30.0, size=16)
+    orbit = view_set(rig, "orbit:4")
+    assert [round(v.azimuth) for v in orbit] == [0, 90, 180, -90] and {v.elevation for v in orbit} == {0.0}
+    shuffled = view_set(rig, "random:20", azimuth_range=30, elevation_range=10, seed=3)
+    assert all(abs(v.azimuth) <= 30 and abs(v.elevation) <= 10 for v in shuffled)
+    assert [v.azimuth for v in shuffled] == [v.azimuth for v in view_set(rig, "random:20", 30, 10, seed=3)]
+    assert [v.azimuth for v in shuffled] != [v.azimuth for v in view_set(rig, "random:20", 30, 10, seed=4)]
+    for view in orbit + shuffled:  # every camera looks at the centre from the rig distance
+        pixels, depth = view.camera.project(np.array([rig.center]))
+        assert np.allclose(pixels, 8.0) and depth[0] == pytest.approx(0.7)
