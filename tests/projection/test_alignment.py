@@ -173,3 +173,19 @@ def test_a_viewpoint_hint_turns_the_camera_around_the_head(portrait):
     # ... and the eyes still land on the detected ones.
     detection = detect_face(portrait)
     assert np.abs(eye_pixels(camera) - detection.eyes).max() < 4.0
+
+
+def test_hints_from_json_round_trip_and_refuse_nonsense():
+    camera = Camera.from_fov(look_at((0, 0, 1.2), (0, 0, 0)), 20, 512, 512)
+    hints = AlignmentHints.from_dict({"camera": camera.to_dict(), "eyes": [[200, 100], [246, 103]],
+                                      "azimuth_deg": 10, "fov_deg": 30})
+    assert np.allclose(hints.camera.c2w, camera.c2w) and hints.eyes == ((200.0, 100.0), (246.0, 103.0))
+    assert (hints.azimuth_deg, hints.elevation_deg, hints.fov_deg) == (10.0, 0.0, 30.0)
+    with pytest.raises(JokerError, match="unknown photo alignment field 'yaw'"):
+        AlignmentHints.from_dict({"yaw": 3})
+    with pytest.raises(JokerError, match="malformed"):
+        AlignmentHints.from_dict({"eyes": [[1, 2, 3]]})
+    with pytest.raises(JokerError, match="field of view"):
+        AlignmentHints.from_dict({"fov_deg": 0})
+    with pytest.raises(JokerError, match="viewpoint"):
+        AlignmentHints(elevation_deg=95.0)
