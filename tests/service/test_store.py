@@ -96,6 +96,20 @@ def test_retention_deletes_old_then_oldest_but_never_kept_or_unfinished(store):
     assert remaining == {kept_old, newest, queued}
 
 
+def test_a_failed_runs_leftovers_are_artifacts_until_it_is_requeued(store):
+    job_id = _submit(store)
+    store.claim_next()
+    failed = store.job_dir(job_id) / "outputs.failed"
+    failed.mkdir()
+    (failed / "log.txt").write_text("job failed")
+    (store.job_dir(job_id) / ".outputs.x1.part").mkdir()  # staging of a killed run
+    store.finish(job_id, JobState.FAILED, "boom")
+    assert store.get(job_id).artifacts == ("failed/log.txt",)
+    assert store.artifact_path(job_id, "failed/log.txt").read_text() == "job failed"
+    store.requeue(job_id)
+    assert sorted(p.name for p in store.job_dir(job_id).iterdir()) == ["inputs"]
+
+
 def test_artifact_paths_stay_inside_the_job(store, tmp_path):
     job_id = _submit(store)
     outputs = store.job_dir(job_id) / "outputs"

@@ -1,8 +1,9 @@
 """The job store: one SQLite database plus one folder per job.
 
 Folder of a job: `inputs/` (the uploads, written before the row exists), `outputs/` (what
-the engine produced, written atomically by it), `live/` (previews published while it
-runs), `logs/` (a traceback when the engine failed on a bug). The database is the truth
+the engine produced, written atomically by it), `outputs.failed/` (what it left when it
+failed), `live/` (previews published while it runs), `logs/` (a traceback when the
+engine failed on a bug). The database is the truth
 about states; a folder without a row is garbage that retention removes.
 """
 
@@ -24,7 +25,9 @@ from joker_core.protocol import JobState, JobStatus, ProgressEvent
 from .errors import Conflict, NotFound
 from .security import check_artifact_name, resolve_inside
 
-ARTIFACT_FOLDERS = ("live", "logs")  # artifact names starting with these; the rest are outputs
+# Artifact names starting with these name a file in that folder of the job; the rest are
+# in outputs/. The engine leaves outputs.failed/ (its log, inputs, previews) when a job fails.
+ARTIFACT_FOLDERS = {"live": "live", "logs": "logs", "failed": "outputs.failed"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -130,8 +133,9 @@ class JobStore:
         if status.state not in (JobState.INTERRUPTED, JobState.FAILED, JobState.CANCELLED):
             raise Conflict("state", f"job {job_id} is {status.state.value}",
                            "re-queue only interrupted, failed or cancelled jobs")
-        for folder in ("outputs",) + ARTIFACT_FOLDERS:
-            shutil.rmtree(self.job_dir(job_id) / folder, ignore_errors=True)
+        for leftover in self.job_dir(job_id).iterdir():  # outputs, previews, staging of a killed run
+            if leftover.name != "inputs":
+                shutil.rmtree(leftover, ignore_errors=True)
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET state=?, queued_at=?, started_at=NULL, finished_at=NULL, stage='queued', progress=0, "
@@ -194,15 +198,15 @@ class JobStore:
     def artifacts(self, job_id: str) -> list[str]:
         job_dir = self.job_dir(job_id)
         names = [path.relative_to(job_dir / "outputs").as_posix() for path in _files(job_dir / "outputs")]
-        for folder in ARTIFACT_FOLDERS:
-            names += [path.relative_to(job_dir).as_posix() for path in _files(job_dir / folder)]
+        for prefix, folder in ARTIFACT_FOLDERS.items():
+            names += [f"{prefix}/{path.relative_to(job_dir / folder).as_posix()}" for path in _files(job_dir / folder)]
         return names
 
     def artifact_path(self, job_id: str, name: str) -> Path:
         self.get(job_id)
         folder, _, rest = check_artifact_name(name).partition("/")
         if folder in ARTIFACT_FOLDERS and rest:
-            return resolve_inside(self.job_dir(job_id) / folder, rest)
+            return resolve_inside(self.job_dir(job_id) / ARTIFACT_FOLDERS[folder], rest)
         return resolve_inside(self.job_dir(job_id) / "outputs", name)
 
     # -- retention -----------------------------------------------------------------------
