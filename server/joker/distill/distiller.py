@@ -77,8 +77,11 @@ def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
 
 
 class _Run:
-    def __init__(self, prior, views, condition, preset, seed, device, box, preview_dir,
-                 on_progress, cancel):
+    """One distillation: the field, its optimiser, the current targets and the bookkeeping."""
+
+    def __init__(self, prior: Prior, views: Views, condition: Condition, preset: Preset, seed: int,
+                 device: torch.device, box: Box, preview_dir: Path | None,
+                 on_progress: Callable[[Progress], None] | None, cancel: Callable[[], bool] | None):
         if device.type == "cuda" and not torch.cuda.is_available():
             raise JokerError("CUDA was asked for but no CUDA device is available",
                              "run on the CPU (device 'cpu') or on a machine with an NVIDIA GPU")
