@@ -59,12 +59,16 @@ NOSE_TIP = (0.0, -0.01, 0.125)
 class HeadLikeField:
     """A smooth union of ellipsoids shaped like a head, with a smooth colour pattern."""
 
-    def density(self, points: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def signed_distance(points: torch.Tensor) -> torch.Tensor:
         (center, radii, _), *rest = HEAD_PARTS
         distance = ellipsoid_sdf(points, center, radii)
         for center, radii, blend in rest:
             distance = smooth_union(distance, ellipsoid_sdf(points, center, radii), blend)
-        return density_from_sdf(distance)
+        return distance
+
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        return density_from_sdf(self.signed_distance(points))
 
     @staticmethod
     def color(points: torch.Tensor) -> torch.Tensor:

@@ -23,17 +23,6 @@ def grid_to_world(box: BoundingBox, resolution: int, coordinates: np.ndarray) ->
     return box.low + coordinates * (box.size / resolution)
 
 
-def _lattice(counts: tuple[int, int, int], step: int) -> np.ndarray:
-    axes = [np.arange(0, count * step, step) for count in counts]
-    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-
-
-def _sample(density: DensityField, box: BoundingBox, resolution: int, indices: np.ndarray,
-            **evaluate_options) -> np.ndarray:
-    points = grid_to_world(box, resolution, indices).astype(np.float32)
-    return evaluate(density, points, what="density", channels=1, **evaluate_options)
-
-
 def _cells_touching(inside: np.ndarray, reduce) -> np.ndarray:
     """Reduce the 8 corner samples of every cell of a sample grid with `reduce` (or/and)."""
     corners = [inside[a:a + inside.shape[0] - 1, b:b + inside.shape[1] - 1, c:c + inside.shape[2] - 1]
@@ -53,9 +42,27 @@ def check_grid(resolution: int, coarse_stride: int) -> None:
     if not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
         raise JokerError(f"grid resolution {resolution} is outside {MIN_RESOLUTION}..{MAX_RESOLUTION}",
                          "pick a resolution such as 128 (fast) or 256 (detailed)")
-    if coarse_stride < 1 or resolution % coarse_stride:
-        raise JokerError(f"coarse stride {coarse_stride} does not divide the grid resolution {resolution}",
+    power_of_two = coarse_stride >= 1 and coarse_stride & (coarse_stride - 1) == 0
+    if not power_of_two or resolution % coarse_stride:
+        raise JokerError(f"coarse stride {coarse_stride} is not a power of two dividing the grid resolution {resolution}",
                          "use a stride of 1, 2 or 4 with a resolution that is a multiple of it")
+
+
+def _refine(grid: np.ndarray, iso_level: float, sample) -> np.ndarray:
+    """Grid at twice the sampling rate: exact near the surface, trilinear elsewhere.
+
+    Cells whose corners straddle the iso level, and their neighbours, are sampled exactly
+    (`sample(indices)` on the finer lattice); the trilinear fill elsewhere stays on one
+    side of the iso level, so it cannot move the surface.
+    """
+    inside = grid > iso_level
+    straddling = _cells_touching(inside, np.logical_or) & ~_cells_touching(inside, np.logical_and)
+    band = ndimage.binary_dilation(straddling, structure=np.ones((3, 3, 3), bool))
+    exact = _points_of_cells(band.repeat(2, 0).repeat(2, 1).repeat(2, 2))
+    finer = torch.nn.functional.interpolate(torch.from_numpy(grid)[None, None], size=exact.shape,
+                                            mode="trilinear", align_corners=True)[0, 0].numpy()
+    finer[exact] = sample(np.argwhere(exact))
+    return finer
 
 
 def sample_density_grid(density: DensityField, box: BoundingBox, resolution: int, *, iso_level: float,
@@ -63,30 +70,24 @@ def sample_density_grid(density: DensityField, box: BoundingBox, resolution: int
                         device: str | torch.device = "cpu") -> np.ndarray:
     """Sample the density on a (resolution + 1)^3 grid, exactly wherever the surface can be.
 
-    The field is sampled every `coarse_stride` samples first; only coarse cells whose
-    corners straddle `iso_level` (and their neighbours) are sampled at full resolution,
-    the rest is trilinearly filled, which cannot move the surface but can miss features
-    thinner than a coarse cell. `coarse_stride=1` samples everything.
+    The field is sampled every `coarse_stride` samples first, then the sampling rate is
+    doubled near the surface until it is full (see `_refine`): a fraction of the cost of a
+    dense grid, with the same surface unless a feature is thinner than a coarse cell.
+    `coarse_stride=1` samples everything.
     """
     check_grid(resolution, coarse_stride)
-    options = dict(chunk_size=chunk_size, device=device)
-    coarse_cells = resolution // coarse_stride
-    coarse_counts = (coarse_cells + 1,) * 3
-    coarse = _sample(density, box, resolution, _lattice(coarse_counts, coarse_stride), **options)
-    coarse = coarse.reshape(coarse_counts)
-    if coarse_stride == 1:
-        return coarse
+    stride = coarse_stride
 
-    inside = coarse > iso_level
-    straddling = _cells_touching(inside, np.logical_or) & ~_cells_touching(inside, np.logical_and)
-    band = ndimage.binary_dilation(straddling, structure=np.ones((3, 3, 3), bool))
-    fine_cells = band.repeat(coarse_stride, 0).repeat(coarse_stride, 1).repeat(coarse_stride, 2)
-    exact = _points_of_cells(fine_cells)
+    def sample(indices: np.ndarray) -> np.ndarray:
+        points = grid_to_world(box, resolution, indices * stride).astype(np.float32)
+        return evaluate(density, points, what="density", channels=1, chunk_size=chunk_size, device=device)
 
-    grid = torch.nn.functional.interpolate(torch.from_numpy(coarse)[None, None], size=(resolution + 1,) * 3,
-                                           mode="trilinear", align_corners=True)[0, 0].numpy()
-    indices = np.argwhere(exact)
-    grid[exact] = _sample(density, box, resolution, indices, **options)
+    counts = (resolution // stride + 1,) * 3
+    grid = sample(np.stack(np.meshgrid(*map(np.arange, counts), indexing="ij"), axis=-1).reshape(-1, 3))
+    grid = grid.reshape(counts)
+    while stride > 1:
+        stride //= 2
+        grid = _refine(grid, iso_level, sample)
     return grid
 
 

@@ -54,13 +54,15 @@ class MeshStats:
     charts: int = 0
     watertight: bool = False
     volume_m3: float = 0.0
-    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
+    seconds: dict[str, float] = field(default_factory=dict)      # wall time per stage
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # process CPU time per stage
 
     @contextlib.contextmanager
     def timed(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         yield
-        self.seconds[stage] = time.perf_counter() - start
+        self.seconds[stage] = time.perf_counter() - wall
+        self.cpu_seconds[stage] = time.process_time() - cpu
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -107,8 +109,9 @@ def mesh_from_field(density: DensityField, color: ColorField, box: BoundingBox, 
     """Extract, texture and write `{name}.glb` and `{name}.obj/.mtl/.png` into `output_dir`."""
     stats = MeshStats()
     mesh = build_textured_mesh(density, color, box, settings, stats)
-    with stats.timed("export"):
+    with stats.timed("glb"):
         glb = write_glb(mesh, Path(output_dir) / f"{name}.glb")
+    with stats.timed("obj"):
         obj = write_obj(mesh, output_dir, name)
     return MeshResult(glb=glb, obj=obj[f"{name}.obj"], mtl=obj[f"{name}.mtl"], texture=obj[f"{name}.png"],
                       stats=stats)
