@@ -86,3 +86,10 @@ def test_unwritable_output_folder_is_refused_and_nothing_is_left(tmp_path):
     with pytest.raises(JokerError, match="Fix: choose an output path"):
         mesh_from_field(field.density, field.color, HEAD_BOX, blocker / "out", SMALL)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_folder"]
+
+
+@pytest.mark.parametrize("name", ["../head", "", "head.glb", "my head"])
+def test_unsafe_file_names_are_refused(name, tmp_path):
+    field = HeadLikeField()
+    with pytest.raises(JokerError, match="not a plain file name"):
+        mesh_from_field(field.density, field.color, HEAD_BOX, tmp_path, SMALL, name=name)

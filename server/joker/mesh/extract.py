@@ -6,6 +6,9 @@ Grid convention: `resolution` cells per axis, so resolution + 1 samples per axis
 
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 import mcubes
 import numpy as np
 import torch
@@ -23,8 +26,8 @@ def grid_to_world(box: BoundingBox, resolution: int, coordinates: np.ndarray) ->
     return box.low + coordinates * (box.size / resolution)
 
 
-def _cells_touching(inside: np.ndarray, reduce) -> np.ndarray:
-    """Reduce the 8 corner samples of every cell of a sample grid with `reduce` (or/and)."""
+def _cells_touching(inside: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+    """Per cell of a sample grid, `reduce` (np.logical_or / np.logical_and) of its 8 corners."""
     corners = [inside[a:a + inside.shape[0] - 1, b:b + inside.shape[1] - 1, c:c + inside.shape[2] - 1]
                for a in (0, 1) for b in (0, 1) for c in (0, 1)]
     return reduce.reduce(np.stack(corners), axis=0)
@@ -48,7 +51,7 @@ def check_grid(resolution: int, coarse_stride: int) -> None:
                          "use a stride of 1, 2 or 4 with a resolution that is a multiple of it")
 
 
-def _refine(grid: np.ndarray, iso_level: float, sample) -> np.ndarray:
+def _refine(grid: np.ndarray, iso_level: float, sample: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Grid at twice the sampling rate: exact near the surface, trilinear elsewhere.
 
     Cells whose corners straddle the iso level, and their neighbours, are sampled exactly
@@ -76,18 +79,19 @@ def sample_density_grid(density: DensityField, box: BoundingBox, resolution: int
     `coarse_stride=1` samples everything.
     """
     check_grid(resolution, coarse_stride)
-    stride = coarse_stride
 
-    def sample(indices: np.ndarray) -> np.ndarray:
+    def sample(indices: np.ndarray, stride: int) -> np.ndarray:
+        """Density at lattice indices of a grid that takes every `stride`-th sample."""
         points = grid_to_world(box, resolution, indices * stride).astype(np.float32)
         return evaluate(density, points, what="density", channels=1, chunk_size=chunk_size, device=device)
 
-    counts = (resolution // stride + 1,) * 3
-    grid = sample(np.stack(np.meshgrid(*map(np.arange, counts), indexing="ij"), axis=-1).reshape(-1, 3))
-    grid = grid.reshape(counts)
+    counts = (resolution // coarse_stride + 1,) * 3
+    lattice = np.stack(np.meshgrid(*map(np.arange, counts), indexing="ij"), axis=-1).reshape(-1, 3)
+    grid = sample(lattice, coarse_stride).reshape(counts)
+    stride = coarse_stride
     while stride > 1:
         stride //= 2
-        grid = _refine(grid, iso_level, sample)
+        grid = _refine(grid, iso_level, functools.partial(sample, stride=stride))
     return grid
 
 

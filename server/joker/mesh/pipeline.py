@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from .export import TexturedMesh, write_glb, write_obj
 from .extract import check_grid, marching_cubes, sample_density_grid
 from .fields import BoundingBox, ColorField, DensityField
 from .unwrap import check_texture_size, unwrap
+
+FILE_STEM = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: BoundingB
 def mesh_from_field(density: DensityField, color: ColorField, box: BoundingBox, output_dir: str | Path,
                     settings: MeshSettings = MeshSettings(), name: str = "head") -> MeshResult:
     """Extract, texture and write `{name}.glb` and `{name}.obj/.mtl/.png` into `output_dir`."""
+    if not FILE_STEM.fullmatch(name):
+        raise JokerError(f"mesh name {name!r} is not a plain file name",
+                         "use letters, digits, '-' and '_' only, e.g. 'head'")
     stats = MeshStats()
     mesh = build_textured_mesh(density, color, box, settings, stats)
     with stats.timed("glb"):
