@@ -13,6 +13,16 @@ from joker_core.cameras import ViewRig
 SIZE = 64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_cpu_thread():
+    """The tiny networks are too small to gain from intra-op threads, and on a shared CI
+    machine spinning threads cost several times their work; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     return tiny_prior_model(tmp_path_factory.mktemp("tokenizer"), image_size=SIZE)

@@ -102,7 +102,8 @@ def test_train_prior_command(dataset, tmp_path, capsys):
             "--batch-size", "2", "--checkpoint-every", "2", "--sample-steps", "1"]
     assert main(argv) == 0
     assert latest_checkpoint(out).name == "step_000004" and (out / "final").is_dir()
-    assert main(argv[:-6] + ["--steps", "6", "--resume", "--sample-steps", "1"]) == 0
+    assert main(argv[:-6] + ["--steps", "6", "--resume", "--sample-steps", "1", "--grad-accum", "2"]) == 0
     assert "resuming from step 4" in capsys.readouterr().out
+    assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 6
     assert main(["train-prior", "--dataset", str(dataset), "--check-only"]) == 0
     assert main(["train-prior", "--dataset", str(tmp_path / "none"), "--check-only"]) == 2

@@ -36,8 +36,8 @@ class JokerPriorModel(nn.Module):
         self.tokenizer, self.scheduler = tokenizer, scheduler
         self.bank = ReferenceBank()
         install_reference_attention(unet, ref_unet, self.bank)
-        self.vae.requires_grad_(False)
-        self.text_encoder.requires_grad_(False)
+        for name in FROZEN_MODULES:
+            getattr(self, name).requires_grad_(False)
 
     @property
     def latent_factor(self) -> int:
