@@ -31,6 +31,7 @@ def main(path: str) -> None:
     points = local @ world[:3, :3].T + world[:3, 3]
     print(json.dumps({
         "mesh_objects": len(meshes),
+        "name": obj.name,
         "faces": len(obj.data.polygons),
         "points_min": points.min(axis=0).tolist(),
         "points_max": points.max(axis=0).tolist(),

@@ -31,6 +31,7 @@ def imported(head_files):
 
 def test_texture_is_attached_to_base_color(imported):
     assert imported["mesh_objects"] == 1 and imported["uv_layers"] == 1
+    assert imported["name"] == "head"
     assert imported["base_color_image"] == {"size": [SMALL.texture_size] * 2, "packed": True}
 
 

@@ -55,8 +55,11 @@ def _obj_material(mesh: TexturedMesh, name: str) -> trimesh.visual.material.Simp
         name=name, image=Image.fromarray(mesh.texture), diffuse=white, ambient=white, specular=black)
 
 
-def glb_bytes(mesh: TexturedMesh) -> bytes:
-    return trimesh.exchange.gltf.export_glb(trimesh.Scene(_as_trimesh(mesh, _pbr_material(mesh))), include_normals=True)
+def glb_bytes(mesh: TexturedMesh, name: str) -> bytes:
+    """Binary glTF with one node and mesh called `name` (the object's name in Blender)."""
+    scene = trimesh.Scene()
+    scene.add_geometry(_as_trimesh(mesh, _pbr_material(mesh)), geom_name=name, node_name=name)
+    return trimesh.exchange.gltf.export_glb(scene, include_normals=True)
 
 
 def obj_files(mesh: TexturedMesh, name: str) -> dict[str, bytes]:
@@ -68,7 +71,8 @@ def obj_files(mesh: TexturedMesh, name: str) -> dict[str, bytes]:
 
 
 def write_glb(mesh: TexturedMesh, path: str | Path) -> Path:
-    return atomic_write_bytes(path, glb_bytes(mesh))
+    path = Path(path)
+    return atomic_write_bytes(path, glb_bytes(mesh, path.stem))
 
 
 def write_obj(mesh: TexturedMesh, folder: str | Path, name: str) -> dict[str, Path]:
