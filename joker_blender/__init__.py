@@ -11,7 +11,7 @@ from . import (correctives, generate_ops, panels, preferences, properties, refer
 
 _CLASSES = (rig_ops.CLASSES + reference_ops.CLASSES + view_ops.CLASSES + generate_ops.CLASSES
             + panels.CLASSES)
-_MODULES = (preferences, properties, correctives)
+_MODULES = (preferences, properties, correctives, generate_ops, panels)
 
 
 def register() -> None:

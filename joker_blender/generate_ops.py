@@ -1,4 +1,5 @@
-"""Generate, cancel and re-import: the operators behind the Generate and Results panels."""
+"""Generate, cancel and re-import: the operators behind the Generate and Results panels,
+and the job's life on the main thread (timer ticks, or blocking in background mode)."""
 
 from __future__ import annotations
 
@@ -8,49 +9,22 @@ import sys
 from pathlib import Path
 
 import bpy
+from bpy.app.handlers import persistent
 
 from joker_core.errors import JokerError
-from joker_core.png import encode_png
-from joker_core.protocol import JobSpec
 
-from . import preferences
-from .jobs import JobRunner, Message, Submission, drain, run_blocking
+from .jobs import JobRunner, Message, drain, run_blocking
 from .results import JOB_FOLDER_KEY, import_result
-from .rig_ops import find_rig, rig_with_model
-from .rig_state import read_params
-from .scene_cameras import view_cameras
-from .scene_normals import render_normal_maps
+from .reports import reports_errors
+from .rig_ops import find_rig, poll_rig
+from .submission import build_submission
 
 TIMER_INTERVAL_S = 0.1
 _runners: dict[str, JobRunner] = {}  # scene name -> the job it is running
 
 
-def build_submission(context) -> Submission:
-    """Read the scene into a job: rig parameters, settings, in-scene normal maps."""
-    settings, prefs = context.scene.joker, preferences.get(context)
-    mesh, armature, model = rig_with_model(context)
-    reference = Path(bpy.path.abspath(settings.reference_path))
-    if not settings.reference_path or not reference.is_file():
-        raise JokerError(f"reference photo {str(reference)!r} cannot be read", "choose a photo in the Reference panel")
-    spec = {"rig": read_params(mesh, armature, model), "prompt": settings.prompt,
-            "negative_prompt": settings.negative_prompt, "quality": settings.quality, "seed": settings.seed,
-            "prior": {"name": settings.prior, "weights": settings.prior_weights or None},
-            "views": {"grid": [settings.views_azimuth, settings.views_elevation],
-                      "azimuth_range": settings.azimuth_range, "elevation_range": settings.elevation_range,
-                      "size": settings.view_size}}
-    normal_maps: dict[str, bytes] = {}
-    if settings.send_normal_maps:
-        cameras = view_cameras(settings, model)
-        maps = render_normal_maps(context.scene, mesh, cameras, mode=settings.normal_mode)
-        spec["blender_views"] = [{"camera": camera.to_dict(), "normal_map": f"view_{i:03d}.png"}
-                                 for i, camera in enumerate(cameras)]
-        normal_maps = {f"view_{i:03d}.png": encode_png(m.rgb) for i, m in enumerate(maps)}
-    results_dir = Path(bpy.path.abspath(prefs.results_dir))
-    return Submission(JobSpec.from_dict(spec), reference, normal_maps, results_dir, prefs.server_url,
-                      prefs.token or None)
-
-
-def _handler(scene_name: str):
+def _handler(scene_name: str, rig_name: str):
+    """What each worker message does to the scene, on the main thread."""
     def handle(message: Message) -> None:
         scene = bpy.data.scenes.get(scene_name)
         if scene is None:  # the scene was deleted mid-job: nothing to update or import into
@@ -65,37 +39,86 @@ def _handler(scene_name: str):
             settings.job_eta = -1.0 if event.eta_s is None else event.eta_s
         elif message.kind == "done":
             settings.job_state, settings.job_progress = "succeeded", 1.0
-            _import_files(scene, message.files, settings)
+            _import_files(scene, message.files, settings, rig_name)
         else:
             settings.job_state, settings.last_error = message.kind, message.error
     return handle
 
 
-def _import_files(scene, files, settings) -> None:
+def _import_files(scene, files, settings, rig_name: str) -> None:
     glbs = [path for path in files if path.suffix == ".glb"]
     if not glbs:
-        settings.last_error = "the job finished without a GLB result; see its log in the results folder"
+        settings.last_error = "the job finished without a GLB result; see its files in the results folder"
         return
-    rig = find_rig(bpy.context)
+    rig = bpy.data.objects.get(rig_name)
+    if rig is None or rig.name not in scene.objects:
+        settings.last_error = (f"the rig {rig_name!r} was deleted during the job, so the head was imported "
+                               "where an unmoved rig stands")
+        rig = None
     try:
-        import_result(scene, glbs[0], f"Joker {settings.job_id[:8]}", rig[1] if rig else None)
+        head = import_result(scene, glbs[0], f"Joker f{scene.frame_current:04d} {settings.job_id[:8]}", rig)
+        settings.last_result = head.name
     except JokerError as error:
         settings.last_error = str(error)
 
 
-def _tick(scene_name: str):
+def tick(scene_name: str) -> float | None:
+    """The timer callback: apply what the worker reported, redraw, and come back later
+    while the job runs (None ends the timer)."""
     runner = _runners.get(scene_name)
     if runner is None:
         return None
-    drain(runner, _handler(scene_name))
+    drain(runner, _handler(scene_name, runner.submission.rig))
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
-            if area.type == "VIEW_3D":
+            if area.type in {"VIEW_3D", "STATUSBAR"}:
                 area.tag_redraw()
     if runner.alive or not runner.messages.empty():
         return TIMER_INTERVAL_S
     _runners.pop(scene_name, None)
     return None
+
+
+def _reset_job_state(settings) -> None:
+    settings.job_id, settings.job_state, settings.job_stage = "", "submitting", "submitting"
+    settings.job_progress, settings.job_eta, settings.last_error, settings.last_result = 0.0, -1.0, "", ""
+
+
+def start_job(context) -> JobRunner:
+    """Send the scene's job from a worker thread; a timer applies its progress and result."""
+    submission = build_submission(context)
+    _reset_job_state(context.scene.joker)
+    runner = JobRunner(submission).start()
+    scene_name = context.scene.name
+    _runners[scene_name] = runner
+    bpy.app.timers.register(lambda: tick(scene_name), first_interval=TIMER_INTERVAL_S)
+    return runner
+
+
+def run_job(context) -> bpy.types.Object:
+    """Run the scene's job to its end on this thread (background mode and scripts) and
+    return the imported head; JokerError if it did not succeed."""
+    settings = context.scene.joker
+    submission = build_submission(context)
+    _reset_job_state(settings)
+    run_blocking(JobRunner(submission), _handler(context.scene.name, submission.rig))
+    if settings.job_state != "succeeded":
+        raise JokerError(settings.last_error or f"job {settings.job_id} {settings.job_state}",
+                         None if settings.last_error else "see the job on the server")
+    if settings.last_error:  # succeeded, but the result could not be imported as asked
+        raise JokerError(settings.last_error)
+    return bpy.data.objects[settings.last_result]
+
+
+def running_job(scene: bpy.types.Scene) -> JobRunner | None:
+    return _runners.get(scene.name)
+
+
+@persistent
+def _forget_jobs(*_args) -> None:
+    """Another .blend is being opened: stop following its jobs, so no result lands in the
+    wrong file (the server finishes them; their files stay in the results folder)."""
+    _runners.clear()
 
 
 class JOKER_OT_generate(bpy.types.Operator):
@@ -109,32 +132,18 @@ class JOKER_OT_generate(bpy.types.Operator):
         if context.scene.name in _runners:
             cls.poll_message_set("A job is running; cancel it or wait")
             return False
-        if find_rig(context) is None:
-            cls.poll_message_set("Add a Joker head first")
-            return False
-        if not context.scene.joker.reference_path:
-            cls.poll_message_set("Choose a reference photo first")
-            return False
-        return True
+        return poll_rig(cls, context, reference=True)
 
+    @reports_errors
     def execute(self, context):
-        settings = context.scene.joker
-        settings.last_error = ""
         try:
-            runner = JobRunner(build_submission(context))
+            if bpy.app.background:  # scripts get their result when the operator returns
+                run_job(context)
+            else:
+                start_job(context)
         except JokerError as error:
-            settings.last_error = str(error)
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        scene_name = context.scene.name
-        if bpy.app.background:
-            run_blocking(runner, _handler(scene_name))
-            if settings.job_state != "succeeded":
-                self.report({"ERROR"}, settings.last_error or f"job {settings.job_state}")
-                return {"CANCELLED"}
-            return {"FINISHED"}
-        _runners[scene_name] = runner.start()
-        bpy.app.timers.register(lambda: _tick(scene_name), first_interval=TIMER_INTERVAL_S)
+            context.scene.joker.last_error = str(error)
+            raise
         return {"FINISHED"}
 
 
@@ -153,39 +162,37 @@ class JOKER_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class JOKER_OT_reimport(bpy.types.Operator):
+class _OnActiveResult:
+    @classmethod
+    def poll(cls, context):
+        if context.active_object is None or JOB_FOLDER_KEY not in context.active_object:
+            cls.poll_message_set("Select a generated head in the Joker Results collection")
+            return False
+        return True
+
+
+class JOKER_OT_reimport(_OnActiveResult, bpy.types.Operator):
     """Import the active result again from its job folder"""
 
     bl_idname = "joker.reimport"
     bl_label = "Re-import Result"
 
-    @classmethod
-    def poll(cls, context):
-        return context.active_object is not None and JOB_FOLDER_KEY in context.active_object
-
+    @reports_errors
     def execute(self, context):
         folder = Path(context.active_object[JOB_FOLDER_KEY])
         glbs = sorted(folder.glob("*.glb"))
+        if not glbs:
+            raise JokerError(f"no GLB in {folder}", "generate again; the job folder was emptied")
         rig = find_rig(context)
-        try:
-            if not glbs:
-                raise JokerError(f"no GLB in {folder}", "generate again; the job folder was emptied")
-            import_result(context.scene, glbs[0], context.active_object.name, rig[1] if rig else None)
-        except JokerError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+        import_result(context.scene, glbs[0], context.active_object.name, rig[1] if rig else None)
         return {"FINISHED"}
 
 
-class JOKER_OT_open_folder(bpy.types.Operator):
+class JOKER_OT_open_folder(_OnActiveResult, bpy.types.Operator):
     """Open the active result's job folder in the file manager"""
 
     bl_idname = "joker.open_folder"
     bl_label = "Open Job Folder"
-
-    @classmethod
-    def poll(cls, context):
-        return context.active_object is not None and JOB_FOLDER_KEY in context.active_object
 
     def execute(self, context):
         folder = context.active_object[JOB_FOLDER_KEY]
@@ -197,3 +204,13 @@ class JOKER_OT_open_folder(bpy.types.Operator):
 
 
 CLASSES = (JOKER_OT_generate, JOKER_OT_cancel, JOKER_OT_reimport, JOKER_OT_open_folder)
+
+
+def register() -> None:
+    bpy.app.handlers.load_pre.append(_forget_jobs)
+
+
+def unregister() -> None:
+    _runners.clear()
+    if _forget_jobs in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_forget_jobs)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from joker_core.client import JokerClient
+from joker_core.client import JobFailed, JokerClient
 from joker_core.errors import JokerError
 from joker_core.protocol import JobSpec, ProgressEvent
 
@@ -30,11 +30,12 @@ class Submission:
     results_dir: Path
     url: str
     token: str | None
+    rig: str = ""  # the armature the job was made from, to align the result with
 
 
 @dataclass
 class Message:
-    kind: str              # "submitted" | "progress" | "done" | "failed" | "cancelled"
+    kind: str              # "submitted" | "progress" | "done" | "failed" | "cancelled" | "interrupted"
     job_id: str = ""
     event: ProgressEvent | None = None
     files: list[Path] = field(default_factory=list)
@@ -80,11 +81,25 @@ class JobRunner:
             folder = self.submission.results_dir / job.id
             files = [client.download(job.id, name, folder / name) for name in status.artifacts]
             self.messages.put(Message("done", job.id, files=files))
+        except JobFailed as failure:
+            self.messages.put(Message(failure.status.state.value, self.job_id, error=self._with_logs(client, failure)))
         except JokerError as error:
             kind = "cancelled" if self._cancel.is_set() else "failed"
             self.messages.put(Message(kind, self.job_id, error=str(error)))
         except Exception as error:  # never let a thread die silently: the panel shows it
             self.messages.put(Message("failed", self.job_id, error=f"unexpected {type(error).__name__}: {error}"))
+
+    def _with_logs(self, client: JokerClient, failure: JobFailed) -> str:
+        """The server's error, and where the job's logs were downloaded to (if it has any)."""
+        logs = [name for name in failure.status.artifacts if name.startswith("logs/")]
+        folder = self.submission.results_dir / self.job_id
+        try:
+            for name in logs:
+                client.download(self.job_id, name, folder / name)
+        except JokerError:
+            logs = []
+        where = f"its log is in {folder / 'logs'}" if logs else f"the server keeps its files under jobs/{self.job_id}"
+        return f"{failure} ({where})"
 
     def _cancel_when_asked(self, client: JokerClient) -> None:
         while not self._cancel.wait(0.2):

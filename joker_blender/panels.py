@@ -109,9 +109,8 @@ class JOKER_PT_generate(_JokerPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("joker.generate", icon="PLAY")
         row.operator("joker.cancel", text="", icon="CANCEL")
-        if settings.job_state in ("queued", "running"):
-            eta = f", {settings.job_eta:.0f} s left" if settings.job_eta >= 0 else ""
-            layout.progress(factor=settings.job_progress, text=f"{settings.job_stage}{eta}")
+        if settings.job_state in ACTIVE_STATES:
+            layout.progress(factor=settings.job_progress, text=_progress_text(settings))
         elif settings.job_state:
             layout.label(text=f"Last job: {settings.job_state}")
         if settings.last_error:
@@ -130,10 +129,26 @@ class JOKER_PT_results(_JokerPanel, bpy.types.Panel):
         collection = bpy.data.collections.get(RESULTS_COLLECTION)
         column = self.layout.column(align=True)
         for obj in (collection.objects if collection else ()):
-            column.label(text=obj.name, icon="OUTLINER_OB_MESH")
+            latest = obj.name == context.scene.joker.last_result
+            column.label(text=obj.name, icon="SOLO_ON" if latest else "OUTLINER_OB_MESH")
         row = self.layout.row(align=True)
         row.operator("joker.reimport", icon="IMPORT")
         row.operator("joker.open_folder", icon="FILE_FOLDER")
+
+
+ACTIVE_STATES = ("submitting", "queued", "running")
+
+
+def _progress_text(settings) -> str:
+    eta = f", {settings.job_eta:.0f} s left" if settings.job_eta >= 0 else ""
+    return f"{settings.job_stage}{eta}"
+
+
+def draw_status(self, context) -> None:
+    """The running job's progress in the status bar, visible with the sidebar closed."""
+    settings = context.scene.joker
+    if settings.job_state in ACTIVE_STATES:
+        self.layout.progress(factor=settings.job_progress, text=f"Joker: {_progress_text(settings)}")
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -143,3 +158,11 @@ def _wrap(text: str, width: int) -> list[str]:
 
 CLASSES = (JOKER_PT_main, JOKER_PT_rig, JOKER_PT_reference, JOKER_PT_prompt, JOKER_PT_views,
            JOKER_PT_generate, JOKER_PT_results)
+
+
+def register() -> None:
+    bpy.types.STATUSBAR_HT_header.append(draw_status)
+
+
+def unregister() -> None:
+    bpy.types.STATUSBAR_HT_header.remove(draw_status)

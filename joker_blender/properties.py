@@ -52,6 +52,7 @@ class JokerSettings(bpy.types.PropertyGroup):
     job_progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     job_eta: FloatProperty(name="ETA", default=-1.0)
     last_error: StringProperty(name="Last error", default="")
+    last_result: StringProperty(name="Last result", default="", description="Object the last job imported")
 
 
 def settings(context) -> JokerSettings:

@@ -11,7 +11,8 @@ from bpy.props import BoolProperty, StringProperty
 
 from joker_core.errors import JokerError
 
-from .rig_ops import find_rig, rig_with_model
+from .reports import reports_errors
+from .rig_ops import poll_rig, rig_with_model
 from .scene_cameras import apply_camera
 
 ALIGNMENT_CAMERA = "Joker Alignment"
@@ -76,12 +77,9 @@ class JOKER_OT_load_reference(bpy.types.Operator):
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
+    @reports_errors
     def execute(self, context):
-        try:
-            image = load_reference(context, self.filepath)
-        except JokerError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+        image = load_reference(context, self.filepath)
         self.report({"INFO"}, f"Reference {image.name}: {image.size[0]} x {image.size[1]} px")
         return {"FINISHED"}
 
@@ -95,20 +93,11 @@ class JOKER_OT_alignment_check(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if find_rig(context) is None:
-            cls.poll_message_set("Add a Joker head first")
-            return False
-        if not context.scene.joker.reference_path:
-            cls.poll_message_set("Choose a reference photo first")
-            return False
-        return True
+        return poll_rig(cls, context, reference=True)
 
+    @reports_errors
     def execute(self, context):
-        try:
-            setup_alignment_check(context)
-        except JokerError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+        setup_alignment_check(context)
         return {"FINISHED"}
 
 

@@ -10,6 +10,7 @@ from joker_core.head_model import HeadModel
 from joker_core.presets import get_preset, list_presets
 
 from . import model_cache, preferences
+from .reports import reports_errors
 from .rig_build import RIG_TAG, build_rig
 from .rig_state import write_params
 
@@ -26,6 +27,17 @@ def find_rig(context) -> tuple[bpy.types.Object, bpy.types.Object] | None:
         if mesh is not None and mesh.name in context.scene.objects:
             return mesh, armature
     return None
+
+
+def poll_rig(operator: type[bpy.types.Operator], context, reference: bool = False) -> bool:
+    """Operator.poll for what most operators need, saying what is missing in the tooltip."""
+    if find_rig(context) is None:
+        operator.poll_message_set("Add a Joker head first")
+        return False
+    if reference and not context.scene.joker.reference_path:
+        operator.poll_message_set("Choose a reference photo first")
+        return False
+    return True
 
 
 def rig_with_model(context) -> tuple[bpy.types.Object, bpy.types.Object, HeadModel]:
@@ -77,14 +89,11 @@ class JOKER_OT_add_head(bpy.types.Operator):
     use_demo: BoolProperty(name="Demo head", default=False,
                            description="Use the built-in demo head even if a FLAME file is set")
 
+    @reports_errors
     def execute(self, context):
         path = preferences.get(context).flame_model_path
         source = model_cache.DEMO_SOURCE if self.use_demo or not path else path
-        try:
-            mesh, _ = add_head(context, source)
-        except JokerError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+        mesh, _ = add_head(context, source)
         self.report({"INFO"}, f"Added {mesh['joker_model_name']} ({len(mesh.data.vertices)} vertices)")
         return {"FINISHED"}
 
@@ -102,17 +111,11 @@ class JOKER_OT_apply_preset(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if find_rig(context) is None:
-            cls.poll_message_set("Add a Joker head first")
-            return False
-        return True
+        return poll_rig(cls, context)
 
+    @reports_errors
     def execute(self, context):
-        try:
-            apply_preset(context, self.preset, self.keyframe)
-        except JokerError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+        apply_preset(context, self.preset, self.keyframe)
         return {"FINISHED"}
 
 

@@ -6,8 +6,7 @@ import bpy
 import numpy as np
 from bpy.props import BoolProperty
 
-from joker_core.errors import JokerError
-
+from .reports import reports_errors
 from .rig_ops import find_rig, rig_with_model
 from .scene_cameras import pose_camera, view_cameras
 
@@ -62,15 +61,12 @@ class JOKER_OT_show_cameras(bpy.types.Operator):
             return False
         return True
 
+    @reports_errors
     def execute(self, context):
         if not self.show:
             hide_view_cameras()
             return {"FINISHED"}
-        try:
-            collection = show_view_cameras(context)
-        except JokerError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
+        collection = show_view_cameras(context)
         self.report({"INFO"}, f"{len(collection.objects)} view cameras in {collection.name}")
         return {"FINISHED"}
 

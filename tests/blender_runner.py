@@ -38,7 +38,8 @@ def report(**values):
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # A fresh empty scene with the add-on enabled through Blender's own add-on machinery, so
-# its preferences exist as a user's would (the source checkout stands in for the zip).
+# its preferences exist as a user's would (the source checkout stands in for the zip), and
+# `attempt` to call an operator the way a script meets its reports.
 ENABLE_ADDON = f"""
 import sys
 sys.path.insert(0, {str(REPO_ROOT)!r})
@@ -47,4 +48,11 @@ bpy.ops.wm.read_factory_settings(use_empty=True)
 def _raise(error):
     raise error
 addon_utils.enable("joker_blender", default_set=True, handle_error=_raise)
+
+def attempt(operator, **kwargs):
+    # (sorted result, "") or (["ERROR"], the report line): how a script sees an operator
+    try:
+        return sorted(operator(**kwargs)), ""
+    except RuntimeError as error:  # Blender raises an operator's error report in scripts
+        return ["ERROR"], str(error).strip()
 """

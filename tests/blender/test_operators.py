@@ -23,12 +23,6 @@ official_pkl, broken_pkl = sys.argv[-2:]
 prefs = bpy.context.preferences.addons["joker_blender"].preferences
 out = {}
 
-def attempt(operator, **kwargs):
-    try:
-        return sorted(operator(**kwargs)), ""
-    except RuntimeError as error:  # how Blender hands a script an operator's error report
-        return ["ERROR"], str(error).strip()
-
 out["preset_without_rig"] = attempt(bpy.ops.joker.apply_preset, preset="scream")
 out["demo"] = attempt(bpy.ops.joker.add_head, use_demo=True)
 out["objects_after_demo"] = sorted(o.name for o in bpy.data.objects)

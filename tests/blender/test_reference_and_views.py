@@ -20,12 +20,6 @@ photo, broken = sys.argv[-2:]
 scene = bpy.context.scene
 out = {}
 
-def attempt(operator, **kwargs):
-    try:
-        return sorted(operator(**kwargs)), ""
-    except RuntimeError as error:
-        return ["ERROR"], str(error).strip()
-
 bpy.ops.joker.add_head(use_demo=True)
 armature = bpy.context.active_object
 out["broken"] = attempt(bpy.ops.joker.load_reference, filepath=broken)
