@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from joker.distill import Box, RadianceField, distill, preset
+from joker.distill import RadianceField, distill, preset
 from joker.distill.field import TriPlane
 from joker.distill.losses import psnr
 from joker.distill.rays import CameraSet
@@ -115,10 +115,22 @@ def fit(name: str) -> None:
     print(f"held-out PSNR vs oracle at {width} px: {fidelity:.2f} dB (goal >= 28), "
           f"{seconds:.2f} s per rendered view; occupied cells "
           f"{result.occupancy.occupied_fraction:.1%}" if result.occupancy else "")
+    print_surface_density(result.field, oracle)
     print("\n== samples per ray: held-out PSNR of the fitted field ==")
     for samples in (16, 32, 48, 96, 192):
         fidelity, seconds = held_out_fidelity(result.field, result.occupancy, oracle, width, samples)
         print(f"{samples:4d} samples: {fidelity:6.2f} dB, {seconds:.2f} s per {width} px view")
+
+
+def print_surface_density(field: RadianceField, oracle: EllipsoidOracle) -> None:
+    """Density just inside, on and just outside the true surface: where a mesh's iso level goes."""
+    directions = F.normalize(torch.randn(4096, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    radii, center = torch.tensor(oracle.radii), torch.tensor(oracle.center)
+    cells = []
+    for scale in (0.9, 1.0, 1.1):
+        density = field.density(center + scale * directions * radii)
+        cells.append(f"{scale:.1f}x: {density.median().item():8.1f}")
+    print("median density at the oracle surface scaled by " + ", ".join(cells))
 
 
 def prior_costs() -> None:

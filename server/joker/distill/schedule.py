@@ -122,7 +122,7 @@ PRESETS: dict[str, Preset] = {
         "preview",
         Schedule(iterations=600, refresh_interval=50, level_stride=10, k_steps=4,
                  resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
-        ViewGrid(5, 3, size=128), samples_per_ray=48,
+        ViewGrid(5, 3, size=128), samples_per_ray=32,
         losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.01), lr_network=1e-2),
     "standard": Preset(
         "standard",
