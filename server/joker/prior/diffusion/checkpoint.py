@@ -31,6 +31,16 @@ _OLD_VAE_KEY = re.compile(r"^(vae\.(?:encoder|decoder)\.mid_block\.attentions\.\
 _IGNORED = re.compile(r"(^|\.)position_ids$")
 
 
+def _torch_load(path: Path) -> object:
+    """Memory-mapped where the file allows it (zip format); legacy files are read whole."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_state_dict(path: Path) -> StateDict:
     """A flat name -> tensor mapping from a torch or safetensors file, without running code from it."""
     if path.suffix == ".safetensors":
@@ -40,7 +50,7 @@ def read_state_dict(path: Path) -> StateDict:
             raise JokerError(f"{path} is not a readable safetensors file ({exc})",
                              "check the file is complete (re-download it)") from exc
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        data = _torch_load(path)
     except pickle.UnpicklingError as exc:
         raise JokerError(f"{path} is a pickle that holds more than tensors (it would run code to load)",
                          "re-save it as a plain state dict: torch.save(module.state_dict(), path)") from exc
