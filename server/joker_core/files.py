@@ -29,11 +29,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file and a rename."""
     path = Path(path)
     parent = _writable_parent(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    except OSError as exc:
+        raise JokerError(f"cannot write into {parent} ({exc.strerror})",
+                         "choose a folder on a writable disk with free space") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise JokerError(f"cannot write {path} ({exc.strerror})",
+                         "free some disk space or choose another folder") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -52,7 +61,11 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
         raise JokerError(f"output folder {path} exists and is not empty",
                          "pass an empty or new folder, or allow overwriting (--overwrite)")
     parent = _writable_parent(path)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=parent))
+    except OSError as exc:
+        raise JokerError(f"cannot write into {parent} ({exc.strerror})",
+                         "choose an output folder on a writable disk with free space") from exc
     try:
         yield staging
     except BaseException:
