@@ -1,10 +1,12 @@
 import math
 
+import numpy as np
 import torch
+import trimesh
 
 from joker.distill.losses import mask_loss, psnr, ssim, sparsity
 from joker.prior.base import Condition, NoiseLevels
-from joker.prior.oracle import EllipsoidOracle
+from joker.prior.oracle import EllipsoidOracle, MeshOracle
 from joker_core.cameras import ViewRig
 
 CONDITION = Condition(torch.zeros(1, 3, 8, 8))
@@ -49,3 +51,19 @@ def test_sparsity_prefers_empty_and_mask_loss_prefers_the_silhouette():
     assert sparsity(torch.zeros(10)) < sparsity(torch.full((10,), 0.5)) < sparsity(torch.ones(10))
     mask = torch.tensor([1.0, 0.0])
     assert mask_loss(torch.tensor([0.99, 0.01]), mask) < 0.05 < mask_loss(torch.tensor([0.01, 0.99]), mask)
+
+
+def test_mesh_oracle_agrees_with_the_analytic_oracle_on_a_sphere():
+    analytic = EllipsoidOracle(radii=(0.1, 0.1, 0.1))
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.1)
+    vertices = np.asarray(sphere.vertices)
+    colors = analytic.surface_color(vertices, vertices / 0.1)
+    mesh = MeshOracle(vertices=torch.tensor(vertices), faces=torch.tensor(np.asarray(sphere.faces)),
+                      colors=torch.tensor(colors), background=analytic.background)
+    cameras = ViewRig(size=48).grid(2, 2)
+    (images, normal_maps), (mesh_images, mesh_normal_maps) = analytic.render(cameras), mesh.render(cameras)
+    assert psnr(mesh_images, images) > 40.0
+    masks, mesh_masks = normal_maps.amax(1) > 0, mesh_normal_maps.amax(1) > 0
+    assert (masks & mesh_masks).sum() / (masks | mesh_masks).sum() > 0.99
+    both = masks & mesh_masks
+    assert (mesh_normal_maps - normal_maps).abs().amax(1)[both].mean() < 0.01
