@@ -1,0 +1,55 @@
+"""The server running the real engine (joker.api.generate, projection prior, CPU): a job
+starts, reports distillation progress and is cancelled within 2 s; a job the engine
+refuses fails with the engine's own message. A full head takes minutes on CI's CPU, so
+completion is the engine's tests' business, not this one's."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from skimage import data
+
+pytest.importorskip("joker.api")
+
+from conftest import Server, wait_until  # noqa: E402
+from joker_core.client import JobFailed  # noqa: E402
+from joker_core.png import encode_png  # noqa: E402
+from joker_core.protocol import JobState  # noqa: E402
+
+TINY = {"preset": "scream", "quality": "preview", "views": {"grid": [2, 1], "size": 32}}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    running = Server(tmp_path_factory.mktemp("engine"), "--job-function", "joker.api:generate",
+                     "--device", "cpu").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def portrait() -> bytes:
+    return encode_png(data.astronaut())
+
+
+def test_a_real_job_reports_distillation_progress_and_cancels_within_two_seconds(engine, portrait):
+    client = engine.client()
+    job = client.submit(TINY, portrait)
+    wait_until(lambda: client.status(job.id).progress >= 0.05, timeout=240)  # torch import, rig, prior
+    running = client.status(job.id)
+    assert running.state is JobState.RUNNING and running.stage in ("distill", "stage 1: one-step targets")
+    asked = time.monotonic()
+    client.cancel(job.id)
+    wait_until(lambda: client.status(job.id).state.finished, timeout=5)
+    assert client.status(job.id).state is JobState.CANCELLED and time.monotonic() - asked < 2.0
+
+
+def test_a_job_the_engine_refuses_fails_with_its_message(engine, portrait):
+    client = engine.client()
+    job = client.submit({**TINY, "prior": {"name": "joker", "weights": "/nowhere/prior.bin"}}, portrait)
+    with pytest.raises(JobFailed) as failed:
+        client.wait(job.id, timeout=240)
+    status = failed.value.status
+    assert status.state is JobState.FAILED and "Fix:" in status.error and "Traceback" not in status.error
+    assert any(name.startswith("failed/") for name in status.artifacts)  # the engine's log of the run
