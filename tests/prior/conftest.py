@@ -34,6 +34,15 @@ def tiny_weights(tiny_model, tmp_path_factory):
     return save_joker_prior(tiny_model, tmp_path_factory.mktemp("weights") / "tiny-prior")
 
 
+@pytest.fixture(scope="session")
+def sd15_folder(tiny_model, tmp_path_factory):
+    """The tiny networks in Stable Diffusion 1.5's diffusers folder layout."""
+    folder = tmp_path_factory.mktemp("sd15")
+    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        getattr(tiny_model, part if part != "unet" else "ref_unet").save_pretrained(folder / part)
+    return folder
+
+
 @pytest.fixture
 def make_views():
     def make(count: int, seed: int = 0) -> Views:

@@ -23,15 +23,22 @@ def reference_photo(tmp_path_factory):
 def test_prior_info_describes_our_format(tiny_weights, capsys):
     assert main(["prior-info", str(tiny_weights)]) == 0
     out = capsys.readouterr().out
-    assert "Joker prior in our format" in out and "unet: 208 tensors" in out and "loadable: yes" in out
+    assert "Joker prior in our format" in out and "unet: 208 tensors" in out and "loadable: probably" in out
     assert main(["prior-info", str(tiny_weights), "--load"]) == 0
     assert "image size 64 px" in capsys.readouterr().out
 
 
-def test_prior_info_on_a_checkpoint_and_on_junk(tiny_model, tmp_path, capsys):
-    torch.save(tiny_model.state_dict(), tmp_path / "prior.bin")
+def test_prior_info_on_a_checkpoint_and_on_junk(tiny_model, sd15_folder, tmp_path, capsys):
+    state = tiny_model.state_dict()
+    torch.save(state, tmp_path / "prior.bin")
     assert main(["prior-info", str(tmp_path / "prior.bin")]) == 0
     assert "authors' layout" in capsys.readouterr().out
+    assert main(["prior-info", str(tmp_path / "prior.bin"), "--load", "--sd15", str(sd15_folder)]) == 0
+    assert "loadable: yes (all weights loaded)" in capsys.readouterr().out
+    del state["controlnet.conv_in.weight"]
+    torch.save(state, tmp_path / "other.bin")
+    assert main(["prior-info", str(tmp_path / "other.bin"), "--load", "--sd15", str(sd15_folder)]) == 2
+    assert "missing - controlnet: 1 (conv_in.weight)" in capsys.readouterr().err
     (tmp_path / "junk.bin").write_bytes(b"not a checkpoint")
     assert main(["prior-info", str(tmp_path / "junk.bin")]) == 1
     assert "loadable: no" in capsys.readouterr().out

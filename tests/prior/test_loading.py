@@ -19,15 +19,6 @@ def _assert_same_weights(first, second):
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
-@pytest.fixture(scope="module")
-def sd15_folder(tiny_model, tmp_path_factory):
-    """The tiny networks in Stable Diffusion 1.5's diffusers folder layout."""
-    folder = tmp_path_factory.mktemp("sd15")
-    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
-        getattr(tiny_model, part if part != "unet" else "ref_unet").save_pretrained(folder / part)
-    return folder
-
-
 def _official_state(model, text_prefix="text_encoder."):
     return {key.replace("text_encoder.", text_prefix, 1): tensor.clone() for key, tensor in model.state_dict().items()}
 

@@ -36,11 +36,10 @@ def run(args: argparse.Namespace) -> int:
     if not description.loadable:
         print("loadable: no")
         return 1
-    if description.needs_sd15 and args.sd15 is None:
-        print("loadable: with an SD1.5 folder (--sd15 FOLDER)")
-        return 0
-    if not args.load:
-        print("loadable: yes (structure checked; --load to load every weight)")
+    if not args.load or (description.needs_sd15 and args.sd15 is None):
+        checked = ("key prefixes match the authors' layout; --load --sd15 FOLDER checks every key"
+                   if description.needs_sd15 else "all parts present; --load loads every weight")
+        print(f"loadable: probably ({checked})")
         return 0
     from joker.prior.diffusion.devices import GiB, memory_needed
     import torch

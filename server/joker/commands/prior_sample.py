@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     from joker.commands.render_normals import load_model, rig_params_from_args
     from joker.prior.base import Condition
-    from joker.prior.diffusion.inputs import read_normals_folder, reference_image, render_views
+    from joker.prior.diffusion.inputs import load_reference_photo, read_normals_folder, reference_image, render_views
     from joker.prior.diffusion.loading import open_prior
     from joker_core.png import encode_png
     from joker_core.errors import JokerError
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise JokerError(f"{args.steps} DDIM steps", "use --steps >= 1")
+    photo = load_reference_photo(args.reference)  # cheap checks before the weights load
     prior = open_prior(args.weights, args.sd15, args.vae, args.device, args.precision, args.chunk_size)
     size = prior.model.image_size
     if args.normals:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         head = load_model(args.model)
         views = render_views(size, rig_params_from_args(args, head), args.views, args.mode, head)
-    condition = Condition(reference_image(args.reference, size), args.prompt, args.negative_prompt, args.cfg)
+    condition = Condition(reference_image(photo, size), args.prompt, args.negative_prompt, args.cfg)
     generator = torch.Generator().manual_seed(args.seed)
     images = prior.sample(views, condition, args.steps, generator)
     pixels = (images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype("uint8")

@@ -20,16 +20,21 @@ def _image_tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(pixels)).permute(2, 0, 1).float() / 255.0
 
 
-def reference_image(photo_path: Path, size: int) -> torch.Tensor:
-    """A square portrait crop -> 1 x 3 x size x size in [0, 1] (resized if it is square)."""
+def load_reference_photo(path: Path) -> np.ndarray:
+    """The reference photo as H x W x 3 uint8, refused unless it is a square portrait crop."""
     from joker.prior.projection.photo import load_photo
 
-    photo = load_photo(photo_path)
+    photo = load_photo(path)
     height, width = photo.shape[:2]
     if height != width:
-        raise JokerError(f"reference photo {photo_path} is {width}x{height}, not a square portrait crop",
-                         f"crop it to a square with the face centred (the prior works at {size}x{size})")
-    if width != size:
+        raise JokerError(f"reference photo {path} is {width}x{height}, not a square portrait crop",
+                         "crop it to a square with the face centred")
+    return photo
+
+
+def reference_image(photo: np.ndarray, size: int) -> torch.Tensor:
+    """A square photo -> 1 x 3 x size x size in [0, 1], resized to the prior's size."""
+    if photo.shape[0] != size:
         photo = np.asarray(Image.fromarray(photo).resize((size, size), Image.Resampling.LANCZOS))
     return _image_tensor(photo)[None]
 
