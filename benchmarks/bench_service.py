@@ -9,8 +9,8 @@
     .venv/bin/python benchmarks/bench_service.py [--jobs 20] [--polls 500] [--job-function M:F]
 
 The default job function is the service tests' demo job (real files, real progress, no
-model), so the figures are the server's own overhead; pass --job-function
-joker.api:generate to include the engine's start-up.
+model), so the figures are the server's own overhead; with --job-function
+joker.api:generate the first figure includes the engine's preparation (rig, views, prior).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
 from conftest import Server, png_bytes  # noqa: E402  (the tests' real-server harness)
 
+from joker_core.client import Conflict  # noqa: E402
 from joker_core.protocol import JobState  # noqa: E402
 
 
@@ -50,8 +51,18 @@ def submit_to_first_progress(server: Server, jobs: int) -> list[float]:
             if kind == "progress" or data.get("stage") not in ("queued", "starting"):
                 latencies.append(time.perf_counter() - started)
                 break
-        client.wait(job.id)
+        _stop(client, job.id)
     return latencies
+
+
+def _stop(client, job_id: str) -> None:
+    """Cancel a job unless it has ended, and wait until it has."""
+    try:
+        client.cancel(job_id)
+    except Conflict:
+        return
+    while not client.status(job_id).state.finished:
+        time.sleep(0.01)
 
 
 def status_polls_while_running(server: Server, polls: int) -> list[float]:
@@ -65,7 +76,7 @@ def status_polls_while_running(server: Server, polls: int) -> list[float]:
         status = client.status(job.id)
         latencies.append(time.perf_counter() - started)
         assert status.state is JobState.RUNNING
-    client.cancel(job.id)
+    _stop(client, job.id)
     return latencies
 
 
@@ -86,7 +97,7 @@ def concurrent_polls(server: Server, clients: int, polls: int) -> list[float]:
         thread.start()
     for thread in threads:
         thread.join()
-    client.cancel(job.id)
+    _stop(client, job.id)
     return latencies
 
 
