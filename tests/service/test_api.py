@@ -132,9 +132,11 @@ def test_bad_submissions_are_refused_naming_the_field_and_the_fix(http, body, st
     assert error["field"] == field and error["fix"]
 
 
-def test_an_oversized_upload_is_refused_before_it_is_read(http):
+def test_an_oversized_upload_is_refused_before_it_is_read(http, client):
     response = http.post("/v1/jobs", content=b"x" * (2 * 2**20), headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and response.json()["error"]["field"] == "body"
+    with pytest.raises(PayloadTooLarge, match="--max-upload-mb"):
+        client.submit({}, os.urandom(2**20))
 
 
 def test_pixel_bombs_are_refused_from_the_header(http):
