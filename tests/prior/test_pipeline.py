@@ -51,6 +51,9 @@ def test_levels_are_diffusers_ddim_timesteps_and_descent_visits_them(tiny_model,
     scheduler.set_timesteps(100)
     levels = NoiseLevels(100, 1000)
     assert [levels.timestep(level) for level in range(100)] == scheduler.timesteps.tolist()
+    stage_two = levels.descent(60, 40)  # published: one 40-step DDIM from level 60 to t=0
+    assert len(stage_two) == 40 and stage_two[0] == 391 and stage_two[-1] == 1
+    assert all(later < earlier for earlier, later in zip(stage_two, stage_two[1:]))
 
     prior = DiffusionPrior(tiny_model, levels=NoiseLevels(100, 1000))
     visited = []
