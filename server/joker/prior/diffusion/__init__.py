@@ -4,8 +4,13 @@ text-only guidance, DDIM; loading of SD1.5 folders, the released checkpoint and 
 Importing this package imports torch and diffusers; command modules import it inside run().
 """
 
-from .loading import describe_weights, load_prior
-from .model import JokerPriorModel
-from .pipeline import DiffusionPrior
+import os
+
+# Weights come from local paths only; set before diffusers/transformers import the hub client.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from .loading import describe_weights, load_prior  # noqa: E402
+from .model import JokerPriorModel  # noqa: E402
+from .pipeline import DiffusionPrior  # noqa: E402
 
 __all__ = ["DiffusionPrior", "JokerPriorModel", "describe_weights", "load_prior"]

@@ -10,7 +10,6 @@ c. our own format (joker_format).
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from joker_core.errors import JokerError
 
 from . import checkpoint, joker_format
 from .model import JokerPriorModel
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SD15_PARTS = {
     "unet": ("config.json", ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")),
