@@ -12,7 +12,8 @@ from joker_core.errors import JokerError
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 GiB = 1024 ** 3
 # Weights are not all a run needs: activations of a chunk of views, the VAE at full
-# resolution and the allocator's slack. A measured-on-SD1.5 margin, not a bound.
+# resolution and the allocator's slack. A rough allowance (not yet measured on a GPU), so
+# the check refuses what surely cannot fit rather than promising what will.
 WORKING_MARGIN = 1.25
 
 
