@@ -123,3 +123,15 @@ def test_devices_and_memory_check(tiny_model):
     with pytest.raises(JokerError, match=r"needs about 0\.\d+ GiB on cuda but 0\.00 GiB is free"):
         ensure_fits(tiny_model, torch.device("cuda"), torch.float16, free=1000)
     ensure_fits(tiny_model, torch.device("cuda"), torch.float16, free=2 ** 30)
+
+
+def test_old_diffusers_vae_attention_names_are_mapped(tiny_model, sd15_folder, tmp_path):
+    old_names = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
+    state = {}
+    for key, tensor in _official_state(tiny_model).items():
+        for new, old in old_names.items():
+            key = key.replace(f"mid_block.attentions.0.{new}.", f"mid_block.attentions.0.{old}.")
+        state[key] = tensor
+    assert "vae.decoder.mid_block.attentions.0.proj_attn.weight" in state
+    torch.save(state, tmp_path / "old.bin")
+    _assert_same_weights(tiny_model, load_prior(tmp_path / "old.bin", sd15_folder=sd15_folder))
