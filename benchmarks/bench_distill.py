@@ -1,7 +1,8 @@
 """Distillation figures on this machine: field representations, samples per ray, and the
 "preview" preset end to end against the ellipsoid oracle (PSNR on held-out views).
 
-    .venv/bin/python benchmarks/bench_distill.py [--preset preview] [--threads N] [--skip-fit]
+    .venv/bin/python benchmarks/bench_distill.py [--preset preview] [--oracle head|ellipsoid]
+                                                 [--threads N] [--skip-fit]
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from joker.distill import RadianceField, distill, preset
+from joker.distill import Box, RadianceField, distill, preset
 from joker.distill.field import TriPlane
 from joker.distill.losses import psnr
 from joker.distill.rays import CameraSet
 from joker.distill.render import render_images
 from joker.prior.base import Condition, NoiseLevels
-from joker.prior.oracle import EllipsoidOracle
+from joker.prior.oracle import EllipsoidOracle, MeshOracle
+from joker.render.normal_maps import vertex_normals
 from joker_core.cameras import ViewRig
+from joker_core.demo_head import load_demo_head
+from joker_core.framing import bounding_sphere, head_view_rig
 
 
 class DenseGrid(nn.Module):
@@ -88,37 +92,55 @@ def compare_encodings(points: int = 65_536) -> None:
               f"  x{seconds / baseline:5.1f}")
 
 
-def held_out_fidelity(field, occupancy, oracle, width, samples, count=6) -> tuple[float, float]:
-    cameras = ViewRig(size=width).random(count, azimuth_range=40, elevation_range=15, seed=123)
+def held_out_fidelity(field, occupancy, oracle, rig, width, samples, count=6) -> tuple[float, float]:
+    """PSNR against the oracle on random views that were not training views."""
+    sized = ViewRig(rig.center, rig.distance, rig.fov_deg, width)
+    cameras = sized.random(count, azimuth_range=40, elevation_range=15, seed=123)
     truth = oracle.render(cameras)[0]
     start = time.perf_counter()
     renders = render_images(field, CameraSet(cameras), range(count), width, samples, occupancy)
     return psnr(renders, truth), (time.perf_counter() - start) / count
 
 
-def fit(name: str) -> None:
+def demo_head_oracle(levels: NoiseLevels) -> tuple[MeshOracle, ViewRig, Box]:
+    """The built-in demo head, coloured with the ellipsoid oracle's pattern and shading."""
+    head = load_demo_head()
+    vertices = torch.tensor(head.v_template, dtype=torch.float32)
+    faces = torch.tensor(head.faces, dtype=torch.int64)
+    centre, radius = bounding_sphere(head.v_template)
+    pattern = EllipsoidOracle(center=tuple(centre), radii=(radius / 2,) * 3)
+    colors = pattern.surface_color(head.v_template, vertex_normals(vertices, faces).numpy())
+    oracle = MeshOracle(vertices=vertices, faces=faces, colors=torch.tensor(colors), levels=levels)
+    return oracle, head_view_rig(head), Box(tuple(centre), radius * 1.05)
+
+
+def fit(name: str, shape: str) -> None:
     chosen = preset(name)
     levels = NoiseLevels(100, 1000)
-    oracle = EllipsoidOracle(levels=levels)
-    views = oracle.views(chosen.views.cameras())
+    if shape == "head":
+        oracle, rig, box = demo_head_oracle(levels)
+    else:
+        oracle, rig, box = EllipsoidOracle(levels=levels), ViewRig(), Box()
+    views = oracle.views(chosen.views.cameras(rig))
     condition = Condition(torch.zeros(1, 3, 8, 8))
-    print(f"\n== preset {name!r}: {len(views)} views at {chosen.views.size} px, "
+    print(f"\n== preset {name!r} on the {shape} oracle: {len(views)} views at {chosen.views.size} px, "
           f"{chosen.schedule.iterations} iterations, {chosen.samples_per_ray} samples/ray ==")
     cpu_start = time.process_time()
-    result = distill(oracle, views, condition, chosen, seed=0)
+    result = distill(oracle, views, condition, chosen, seed=0, box=box)
     cpu = time.process_time() - cpu_start
     width = chosen.views.size
-    fidelity, seconds = held_out_fidelity(result.field, result.occupancy, oracle, width,
+    fidelity, seconds = held_out_fidelity(result.field, result.occupancy, oracle, rig, width,
                                           chosen.samples_per_ray)
     print(f"wall {result.seconds:.1f} s, process CPU {cpu:.1f} s, prior evaluations "
           f"{result.prior_evaluations}, NeRF steps {result.nerf_steps}, final loss {result.final_loss:.4f}")
     print(f"held-out PSNR vs oracle at {width} px: {fidelity:.2f} dB (goal >= 28), "
           f"{seconds:.2f} s per rendered view; occupied cells "
           f"{result.occupancy.occupied_fraction:.1%}" if result.occupancy else "")
-    print_surface_density(result.field, oracle)
+    if shape == "ellipsoid":
+        print_surface_density(result.field, oracle)
     print("\n== samples per ray: held-out PSNR of the fitted field ==")
     for samples in (16, 32, 48, 96, 192):
-        fidelity, seconds = held_out_fidelity(result.field, result.occupancy, oracle, width, samples)
+        fidelity, seconds = held_out_fidelity(result.field, result.occupancy, oracle, rig, width, samples)
         print(f"{samples:4d} samples: {fidelity:6.2f} dB, {seconds:.2f} s per {width} px view")
 
 
@@ -149,6 +171,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="preview")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--oracle", choices=("head", "ellipsoid"), default="head",
+                        help="fit the demo head mesh or the analytic ellipsoid")
     parser.add_argument("--skip-fit", action="store_true")
     args = parser.parse_args()
     if args.threads:
@@ -157,7 +181,7 @@ def main() -> None:
     prior_costs()
     compare_encodings()
     if not args.skip_fit:
-        fit(args.preset)
+        fit(args.preset, args.oracle)
 
 
 if __name__ == "__main__":
