@@ -24,10 +24,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
-from conftest import Server, png_bytes  # noqa: E402  (the tests' real-server harness)
+from conftest import Server  # noqa: E402  (the tests' real-server harness)
 
 from joker_core.client import Conflict  # noqa: E402
 from joker_core.protocol import JobState  # noqa: E402
+
+
+# The demo job reads its behaviour from the prompt; the engine gets a tiny preview job.
+QUICK_JOB = {"prompt": "steps=3 step_s=0", "quality": "preview", "views": {"grid": [2, 1], "size": 32}}
+LONG_JOB = {**QUICK_JOB, "prompt": "steps=100000 step_s=0.005 preview_every=100"}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -41,11 +46,20 @@ def describe(name: str, seconds: list[float]) -> None:
           f"max={max(ms):7.1f} ms")
 
 
+def portrait() -> bytes:
+    """A real face, so the engine's photo alignment finds one."""
+    from skimage import data
+
+    from joker_core.png import encode_png
+
+    return encode_png(data.astronaut())
+
+
 def submit_to_first_progress(server: Server, jobs: int) -> list[float]:
-    client, photo, latencies = server.client(), png_bytes((64, 64)), []
+    client, photo, latencies = server.client(), portrait(), []
     for _ in range(jobs):
         started = time.perf_counter()
-        job = client.submit({"prompt": "steps=3 step_s=0"}, photo)
+        job = client.submit(QUICK_JOB, photo)
         for kind, data in client.events(job.id):
             # a job can report before the stream opens; the stream's opening status shows it
             if kind == "progress" or data.get("stage") not in ("queued", "starting"):
@@ -67,8 +81,10 @@ def _stop(client, job_id: str) -> None:
 
 def status_polls_while_running(server: Server, polls: int) -> list[float]:
     client = server.client()
-    job = client.submit({"prompt": "steps=100000 step_s=0.005 preview_every=100"}, png_bytes((64, 64)))
-    while client.status(job.id).progress == 0:
+    job = client.submit(LONG_JOB, portrait())
+    while (status := client.status(job.id)).progress < 0.05:  # the engine's distillation starts at 5 %
+        if status.state.finished:
+            raise SystemExit(f"the job ended before the measurement: {status.error}")
         time.sleep(0.01)
     latencies = []
     for _ in range(polls):
@@ -82,7 +98,7 @@ def status_polls_while_running(server: Server, polls: int) -> list[float]:
 
 def concurrent_polls(server: Server, clients: int, polls: int) -> list[float]:
     client = server.client()
-    job = client.submit({"prompt": "steps=100000 step_s=0.005 preview_every=100"}, png_bytes((64, 64)))
+    job = client.submit(LONG_JOB, portrait())
     latencies: list[float] = []
 
     def poll() -> None:
