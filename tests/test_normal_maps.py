@@ -14,7 +14,7 @@ from joker_core.conventions import decode_normals, encode_normals
 from joker_core.demo_head import load_demo_head
 from joker_core.errors import JokerError
 from joker_core.framing import head_view_rig
-from joker.render.face_region import drawn_faces, face_region, heuristic_face_region
+from joker_core.face_region import drawn_faces, face_region, heuristic_face_region
 from joker.render.normal_maps import render_normal_map, vertex_normals
 
 

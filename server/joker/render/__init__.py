@@ -7,8 +7,9 @@
     colours = interpolate(vertex_colours, faces, fragments)
     normal_map = render_normal_map(vertices, faces, camera)
 
-Modules: raster (rasterize, interpolate), normal_maps (normals, masks, depth), face_region
-(the "face" mode), view_sets (named view sets), head_views (a posed head from many views,
-saved as a folder). Where the rig stands is joker_core.framing. The package imports
+Modules: raster (rasterize, interpolate), normal_maps (normals, masks, depth), view_sets
+(named view sets), head_views (a posed head from many views, saved as a folder). Where the
+rig stands is joker_core.framing, what "face" mode draws joker_core.face_region: both are
+shared with the Blender add-on. The package imports
 nothing itself, so the torch-free view_sets stays cheap to import.
 """

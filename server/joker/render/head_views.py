@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from joker_core.cameras import Camera
+from joker_core.face_region import drawn_faces
 from joker_core.head_model import HeadModel
 from joker_core.png import encode_png
 from joker_core.rig_params import RigParams
 from joker.rig.lbs_torch import batch_params, lbs, torch_rig
 
-from .face_region import drawn_faces
 from .normal_maps import NormalMap, render_normal_map
 from .view_sets import View
 
