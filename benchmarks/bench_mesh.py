@@ -3,7 +3,7 @@
 how close the result is to the analytic head it came from.
 
     .venv/bin/python benchmarks/bench_mesh.py [--resolution 256] [--texture 1024] [--faces 20000]
-        [--repeat 1] [--field head|triplane]
+        [--repeat 1] [--field head|triplane] [--threads N]
 
 `--field triplane` meshes the engine's own (untrained, blob-initialised) radiance field
 instead, to show what querying a real field costs.
@@ -60,7 +60,11 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=MeshSettings.face_budget)
     parser.add_argument("--repeat", type=int, default=1, help="runs; the fastest is reported")
     parser.add_argument("--field", choices=["head", "triplane"], default="head")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads; 1 makes CPU time a fair stand-in for idle wall time")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     density, color, box, iso_level = field_under_test(args.field)
     settings = MeshSettings(resolution=args.resolution, iso_level=iso_level, texture_size=args.texture,
