@@ -14,6 +14,8 @@ import numpy as np
 from mathutils import Matrix
 
 from joker_core.conventions import FLAME_TO_BLENDER
+from joker_core.errors import JokerError
+from joker_core.face_region import face_region
 from joker_core.head_model import JOINT_NAMES, HeadModel
 
 from .scene_normals import FACE_REGION_ATTRIBUTE
@@ -40,6 +42,15 @@ def joint_positions(model: HeadModel, shape: np.ndarray | None = None) -> np.nda
     return model.J_regressor @ vertices
 
 
+def _face_region_or_none(model: HeadModel) -> np.ndarray | None:
+    """The engine's "face" region: the model's own, else its eye-based heuristic; None for
+    a model whose eye joints give none (its rig renders full-head normal maps only)."""
+    try:
+        return face_region(model)
+    except JokerError:
+        return None
+
+
 def _build_mesh(model: HeadModel, name: str) -> bpy.types.Object:
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(model.v_template.tolist(), [], model.faces.tolist())
@@ -48,9 +59,10 @@ def _build_mesh(model: HeadModel, name: str) -> bpy.types.Object:
         layer = mesh.uv_layers.new(name="UVMap")
         corners = model.uv_coords[model.uv_faces.reshape(-1)]
         layer.data.foreach_set("uv", corners.astype(np.float32).ravel())
-    if model.face_region is not None:
-        region = mesh.attributes.new(FACE_REGION_ATTRIBUTE, "FLOAT", "POINT")
-        region.data.foreach_set("value", model.face_region.astype(np.float32))
+    region = _face_region_or_none(model)
+    if region is not None:
+        attribute = mesh.attributes.new(FACE_REGION_ATTRIBUTE, "FLOAT", "POINT")
+        attribute.data.foreach_set("value", region.astype(np.float32))
     mesh.validate()
     obj = bpy.data.objects.new(name, mesh)
     obj.shape_key_add(name="Basis", from_mix=False)

@@ -18,6 +18,7 @@ import numpy as np
 
 from joker_core.cameras import Camera
 from joker_core.conventions import encode_normals
+from joker_core.errors import JokerError
 
 from .scene_cameras import apply_camera
 
@@ -100,6 +101,9 @@ def render_normal_maps(scene: bpy.types.Scene, rig_object: bpy.types.Object,
     camera and visibility are restored afterwards."""
     if mode not in ("full", "face"):
         raise ValueError(f"mode must be 'full' or 'face', not {mode!r}")
+    if mode == "face" and FACE_REGION_ATTRIBUTE not in rig_object.data.attributes:
+        raise JokerError(f"{rig_object.name} has no face region (its model's eye joints coincide)",
+                         "choose Full head normal maps in the Views panel")
     view_layer = scene.view_layers[0]
     view_layer.update()  # a freshly parented or moved rig has a stale matrix_world until then
     saved = _SceneState(scene, view_layer)
