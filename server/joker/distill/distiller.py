@@ -33,7 +33,7 @@ from .schedule import Preset, Refresh
 
 OCCUPANCY_WARMUP = 32     # iterations before empty space may be skipped
 OCCUPANCY_UPDATE = 16     # iterations between occupancy-grid updates
-PRIOR_CHUNK = 8           # views per prior call, so a cancel is seen between calls
+PRIOR_CALL_STEPS = 8      # view-steps per prior call, so a cancel is seen between calls
 REPORT_SECONDS = 0.25     # at most this often a progress report between refreshes
 PREVIEW_VIEWS = 4
 
@@ -149,24 +149,25 @@ class _Run:
         width = self.schedule.width_at(iteration)
         height, full_width = self.views.normal_maps.shape[-2:]
         targets, renders = [], []
-        for start in range(0, len(self.views), PRIOR_CHUNK):
+        chunk = max(1, PRIOR_CALL_STEPS // refresh.steps)
+        for start in range(0, len(self.views), chunk):
             self._check_cancel()
-            index = list(range(start, min(start + PRIOR_CHUNK, len(self.views))))
+            index = list(range(start, min(start + chunk, len(self.views))))
             renders.append(render_images(self.field, self.cameras, index, width,
                                          self.preset.samples_per_ray, self.occupancy))
             upsampled = F.interpolate(renders[-1], size=(height, full_width), mode="bilinear",
                                       align_corners=False)
             noisy = self.prior.noise(upsampled, refresh.level, self.generator)
-            chunk = self.views.subset(index)
+            subset = self.views.subset(index)
             if refresh.stage == 1:
-                clean = self.prior.predict_clean(noisy, chunk, self.condition)
+                clean = self.prior.predict_clean(noisy, subset, self.condition)
             else:
-                clean = self.prior.denoise(noisy, chunk, self.condition, self.schedule.k_steps)
+                clean = self.prior.denoise(noisy, subset, self.condition, self.schedule.k_steps)
             targets.append(clean.to(self.device).clamp(0, 1))
         self.targets = torch.cat(targets)
         self._sized.clear()
         if self.preview_dir is not None:
-            self._write_preview(refresh, renders[0][:PREVIEW_VIEWS])
+            self._write_preview(refresh, torch.cat(renders)[:PREVIEW_VIEWS])
         self._report(iteration, force=True)
 
     def _sized_targets(self, width: int) -> tuple[torch.Tensor, torch.Tensor]:
