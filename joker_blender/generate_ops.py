@@ -40,8 +40,9 @@ def _handler(scene_name: str, rig_name: str):
         elif message.kind == "done":
             settings.job_state, settings.job_progress = "succeeded", 1.0
             _import_files(scene, message.files, settings, rig_name)
-        else:
-            settings.job_state, settings.last_error = message.kind, message.error
+        else:  # failed, interrupted or cancelled; a cancel the user asked for is no error
+            settings.job_state = message.kind
+            settings.last_error = "" if message.kind == "cancelled" else message.error
     return handle
 
 

@@ -91,9 +91,11 @@ class JOKER_OT_add_head(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
-        path = preferences.get(context).flame_model_path
-        source = model_cache.DEMO_SOURCE if self.use_demo or not path else path
+        prefs = preferences.get(context)
+        source = model_cache.DEMO_SOURCE if self.use_demo or not prefs.flame_model_path else prefs.flame_model_path
         mesh, _ = add_head(context, source)
+        if not context.scene.joker.job_id:  # a scene that never generated starts at the default quality
+            context.scene.joker.quality = prefs.default_quality
         self.report({"INFO"}, f"Added {mesh['joker_model_name']} ({len(mesh.data.vertices)} vertices)")
         return {"FINISHED"}
 

@@ -92,6 +92,14 @@ out["timer"] = {"ticks_ms": durations, "state": settings.job_state, "first_state
                 "new_results": len(result_objects()) - before, "progress": settings.job_progress,
                 "running_after": generate_ops.running_job(scene) is not None}
 
+# Cancel from the panel while the job runs: the server stops it, nothing is imported.
+settings.prompt = "steps=40 step_s=0.05"
+before = len(result_objects())
+generate_ops.start_job(bpy.context)
+drive(scene.name, on_first_tick=lambda: attempt(bpy.ops.joker.cancel))
+out["cancelled"] = {"state": settings.job_state, "error": settings.last_error,
+                    "new_results": len(result_objects()) - before}
+
 settings.prompt = "fail=1"
 out["failed"] = attempt(bpy.ops.joker.generate)
 out["failed_state"] = settings.job_state
@@ -191,6 +199,10 @@ def test_a_failed_job_shows_the_servers_error_and_where_to_look(everything):
     assert status == ["ERROR"] and "the test job was told to fail" in message
     assert "Fix: leave fail=1 out of the prompt" in message and "jobs/" in message
     assert out["failed_state"] == "failed"
+
+
+def test_cancel_stops_the_job_on_the_server_and_imports_nothing(everything):
+    assert everything[0]["cancelled"] == {"state": "cancelled", "error": "", "new_results": 0}
 
 
 def test_wrong_token_and_no_server_are_reported_with_the_fix(everything):
