@@ -56,6 +56,7 @@ out["generate_without_reference"] = attempt(bpy.ops.joker.generate)
 scene.joker.reference_path = "/nonexistent/photo.jpg"
 out["generate_missing_reference"] = attempt(bpy.ops.joker.generate)
 out["last_error"] = scene.joker.last_error
+out["engine_modules"] = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "joker", "diffusers"))
 report(**out)
 """
 
@@ -116,3 +117,8 @@ def test_operators_refuse_with_reasons_when_something_is_missing(operators):
     status, message = out["generate_missing_reference"]
     assert status == ["ERROR"] and "/nonexistent/photo.jpg" in message and "Fix: choose a photo" in message
     assert out["last_error"] in message
+
+
+def test_the_addon_never_imports_the_engine_or_torch(operators):
+    out, *_ = operators
+    assert out["engine_modules"] == []  # Blender gets joker_core only (and numpy, which it ships)
