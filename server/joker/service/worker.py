@@ -38,6 +38,8 @@ def load_job_function(import_path: str) -> Callable[..., Any]:
 
 def worker_main(job_function: str, tasks: Connection, results: Connection, cancel: ctypes.c_byte) -> None:
     _exit_with_parent()
+    if hasattr(os, "nice"):
+        os.nice(5)  # a CPU job must not starve the server's answers (status polls, cancel)
     try:
         generate: Callable[..., Any] | JokerError = load_job_function(job_function)
     except JokerError as error:
