@@ -17,7 +17,7 @@ from typing import Callable
 
 from joker_core.client import JobFailed, JokerClient
 from joker_core.errors import JokerError
-from joker_core.protocol import JobSpec, ProgressEvent
+from joker_core.protocol import JobSpec, JobState, JobStatus, ProgressEvent
 
 
 @dataclass
@@ -77,7 +77,7 @@ class JobRunner:
             self.messages.put(Message("submitted", job.id))
             watcher = threading.Thread(target=self._cancel_when_asked, args=(client,), daemon=True)
             watcher.start()
-            status = client.wait(job.id, on_progress=lambda event: self.messages.put(Message("progress", job.id, event)))
+            status = self._follow(client, job.id)
             folder = self.submission.results_dir / job.id
             files = [client.download(job.id, name, folder / name) for name in status.artifacts]
             self.messages.put(Message("done", job.id, files=files))
@@ -88,6 +88,20 @@ class JobRunner:
             self.messages.put(Message(kind, self.job_id, error=str(error)))
         except Exception as error:  # never let a thread die silently: the panel shows it
             self.messages.put(Message("failed", self.job_id, error=f"unexpected {type(error).__name__}: {error}"))
+
+    def _follow(self, client: JokerClient, job_id: str) -> JobStatus:
+        """Wait for the job's end (the client reconnects while the server is away); a job the
+        server's restart interrupted is queued once more rather than lost."""
+        def report(event: ProgressEvent) -> None:
+            self.messages.put(Message("progress", job_id, event))
+        try:
+            return client.wait(job_id, on_progress=report)
+        except JobFailed as failure:
+            if failure.status.state is not JobState.INTERRUPTED or self._cancel.is_set():
+                raise
+        client.requeue(job_id)
+        report(ProgressEvent(stage="queued", message="the server restarted; the job was queued again"))
+        return client.wait(job_id, on_progress=report)
 
     def _with_logs(self, client: JokerClient, failure: JobFailed) -> str:
         """The server's error, and where the job's logs were downloaded to (if it has any)."""

@@ -12,6 +12,15 @@ HERE = Path(__file__).parent
 PHOTO_COLOUR = (200, 120, 90)
 
 
+class _JobFolderServer(Server):
+    """A server whose worker can import the job functions in this folder, restarts included."""
+
+    def start(self) -> Server:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+            return super().start()
+
+
 @pytest.fixture(scope="session")
 def photo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("photo") / "portrait.png"
@@ -35,9 +44,7 @@ def serve(tmp_path_factory):
     started = []
 
     def start(job_function: str) -> Server:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-            server = Server(tmp_path_factory.mktemp("server"), "--job-function", job_function).start()
+        server = _JobFolderServer(tmp_path_factory.mktemp("server"), "--job-function", job_function).start()
         started.append(server)
         return server
 

@@ -6,6 +6,8 @@ import importlib.util
 import json
 import os
 import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -65,7 +67,7 @@ out["state"] = settings.job_state
 
 ROUND_TRIP = SETUP + "report(**out)\n"
 
-WHAT_GOES_WRONG = SETUP + """
+DRIVE = """
 def drive(runner_scene_name, on_first_tick=None, timeout=60.0):
     # Background Blender has no event loop, so call the timer callback as Blender would,
     # timing each call on this (the UI) thread.
@@ -81,7 +83,10 @@ def drive(runner_scene_name, on_first_tick=None, timeout=60.0):
             return durations
         time.sleep(again)
     raise TimeoutError("job did not end")
+"""
 
+
+WHAT_GOES_WRONG = SETUP + DRIVE + """
 # The timer path, with a job long enough to report progress many times.
 settings.prompt = "steps=12 step_s=0.05"
 before = len(result_objects())
@@ -142,14 +147,43 @@ report(**out)
 """
 
 
+RESTART = REPORT + ENABLE_ADDON + """
+import json, time
+from pathlib import Path
+from joker_blender import api, generate_ops
+args = json.loads(sys.argv[-1])
+api.configure(server_url=args["url"], token=args["token"], results_dir=args["results"])
+api.add_head()
+api.set_reference(args["photo"])
+scene, settings = bpy.context.scene, bpy.context.scene.joker
+settings.send_normal_maps, settings.prompt = False, "steps=40 step_s=0.1"
+generate_ops.start_job(bpy.context)
+stages = []
+def note_stage():
+    stages.append(settings.job_stage)
+    if settings.job_state == "running":
+        Path(args["marker"]).touch()  # the test restarts the server now
+original_tick = generate_ops.tick
+def tick(name):
+    again = original_tick(name)
+    note_stage()
+    return again
+generate_ops.tick = tick
+""" + DRIVE + """
+drive(scene.name, timeout=120)
+report(state=settings.job_state, error=settings.last_error, stages=stages,
+       results=len(bpy.data.collections["Joker Results"].objects) if "Joker Results" in bpy.data.collections else 0)
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _run(script, server, photo, tmp_path, timeout=240):
-    args = {"url": server.url, "token": server.token_file.read_text().strip(), "photo": str(photo),
+def _run(script, server, photo, tmp_path, timeout=240, **extra):
+    args = {**extra, "url": server.url, "token": server.token_file.read_text().strip(), "photo": str(photo),
             "results": str(tmp_path / "results"), "vertices": str(tmp_path / "vertices.npz"),
             "dead_url": f"http://127.0.0.1:{_free_port()}"}
     return run_blender(script, tmp_path, json.dumps(args), timeout=timeout)
@@ -203,6 +237,28 @@ def test_a_failed_job_shows_the_servers_error_and_where_to_look(everything):
 
 def test_cancel_stops_the_job_on_the_server_and_imports_nothing(everything):
     assert everything[0]["cancelled"] == {"state": "cancelled", "error": "", "new_results": 0}
+
+
+def test_a_job_survives_a_server_restart_and_its_head_arrives(serve, photo, tmp_path):
+    server = serve("posed_head_job:generate")
+    marker = tmp_path / "restart-now"
+
+    def restart_when_running():
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.stop()
+        server.start()
+
+    restarter = threading.Thread(target=restart_when_running)
+    restarter.start()
+    try:
+        out = _run(RESTART, server, photo, tmp_path, marker=str(marker))
+    finally:
+        marker.touch()
+        restarter.join()
+    assert out["state"] == "succeeded" and out["error"] == "" and out["results"] == 1, out
+    assert "queued" in out["stages"][out["stages"].index("distill"):]  # queued again after running
 
 
 def test_wrong_token_and_no_server_are_reported_with_the_fix(everything):
