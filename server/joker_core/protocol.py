@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
 from .errors import JokerError
+from .flame_format import FLAME_SHAPE_COMPONENTS
 from .presets import get_preset
 from .rig_params import RigParams, check_length
 
@@ -24,8 +25,7 @@ PROTOCOL_VERSION = 1
 QUALITIES = ("preview", "standard", "high", "published")
 PRIORS = ("projection", "joker")
 
-# FLAME's component counts: the most coefficients any FLAME-layout model takes.
-FLAME_SHAPE_COMPONENTS, FLAME_EXPRESSION_COMPONENTS = 300, 100
+FLAME_EXPRESSION_COMPONENTS = 100  # FLAME 2020's; with its 300 identity ones, the most a job may send
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
 MAX_PROMPT_CHARS = 2000
@@ -261,9 +261,6 @@ class JobSpec:
         data["views"] = self.views.to_dict()
         data["blender_views"] = [asdict(view) for view in self.blender_views]
         return data
-
-    def with_changes(self, **changes: Any) -> "JobSpec":
-        return JobSpec.from_dict({**self.to_dict(), **changes})
 
 
 # -- progress ----------------------------------------------------------------------------
