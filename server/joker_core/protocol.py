@@ -15,6 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping, Sequence
 
+from .cameras import Camera
 from .errors import JokerError
 from .flame_format import FLAME_SHAPE_COMPONENTS
 from .presets import get_preset
@@ -30,6 +31,7 @@ FLAME_EXPRESSION_COMPONENTS = 100  # FLAME 2020's; with its 300 identity ones, t
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
 MAX_PROMPT_CHARS = 2000
 MAX_VIEWS = 4096
+_CAMERA_FIX = "send c2w (4x4), fx, fy, cx, cy, width and height"
 
 
 class FieldError(JokerError):
@@ -199,16 +201,17 @@ class BlenderView:
 
     @classmethod
     def from_dict(cls, data: Any, path: str) -> "BlenderView":
-        from .cameras import Camera  # numpy only; kept local so the module imports instantly
-
         data = _object(data, path)
         _no_unknown_keys(data, ("camera", "normal_map"), path)
         camera_data = _object(data.get("camera"), f"{path}.camera")
         try:
             camera = Camera.from_dict(camera_data).to_dict()
-        except (JokerError, ArithmeticError) as error:  # OverflowError: int(1e400) sizes
-            fix = getattr(error, "fix", None) or "send c2w (4x4), fx, fy, cx, cy, width and height"
-            raise FieldError(f"{path}.camera", str(getattr(error, "problem", error)), fix) from error
+        except JokerError as error:
+            raise FieldError(f"{path}.camera", error.problem, error.fix or _CAMERA_FIX) from error
+        except OverflowError as error:  # an infinite width or height (JSON 1e400)
+            raise FieldError(f"{path}.camera", f"a size is not finite ({error})", _CAMERA_FIX) from error
+        for key in ("fx", "fy", "cx", "cy"):
+            _number(camera[key], f"{path}.camera.{key}", -1e6, 1e6)
         return cls(camera=camera, normal_map=_text(data.get("normal_map"), f"{path}.normal_map", 4096))
 
 

@@ -53,6 +53,7 @@ def test_defaults_are_the_weight_free_prior_at_standard_quality():
     ({"blender_views": [{"camera": {**CAMERA, "fx": -1}, "normal_map": "a.png"}]}, "spec.blender_views[0].camera"),
     ({"blender_views": [{"camera": {**CAMERA, "width": 1e400}, "normal_map": "a.png"}]}, "spec.blender_views[0].camera"),
     ({"blender_views": [{"camera": CAMERA}]}, "spec.blender_views[0].normal_map"),
+    ({"blender_views": [{"camera": {**CAMERA, "fy": 1e400}, "normal_map": "a.png"}]}, "spec.blender_views[0].camera.fy"),
     ({"colour": "red"}, "spec.colour"),
 ])
 def test_each_wrong_field_is_named_with_a_fix(data, field):
