@@ -112,6 +112,7 @@ def run_job(context) -> bpy.types.Object:
 
 
 def running_job(scene: bpy.types.Scene) -> JobRunner | None:
+    """The job the scene is following, if any."""
     return _runners.get(scene.name)
 
 
@@ -130,7 +131,7 @@ class JOKER_OT_generate(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if context.scene.name in _runners:
+        if running_job(context.scene) is not None:
             cls.poll_message_set("A job is running; cancel it or wait")
             return False
         return poll_rig(cls, context, reference=True)
@@ -156,10 +157,13 @@ class JOKER_OT_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.scene.name in _runners
+        if running_job(context.scene) is None:
+            cls.poll_message_set("No job is running in this scene")
+            return False
+        return True
 
     def execute(self, context):
-        _runners[context.scene.name].cancel()
+        running_job(context.scene).cancel()
         return {"FINISHED"}
 
 

@@ -45,6 +45,14 @@ def write_views(context, folder: Path) -> Path:
     return folder
 
 
+def results_folder(setting: str) -> Path:
+    """The preference's folder; one relative to an unsaved .blend (which has no folder yet)
+    goes to Blender's user data folder instead of wherever Blender was started."""
+    if setting.startswith("//") and not bpy.data.filepath:
+        return Path(bpy.utils.user_resource("DATAFILES", path="joker_results", create=True))
+    return Path(bpy.path.abspath(setting))
+
+
 def build_submission(context) -> Submission:
     """Read the scene into a job: rig parameters, settings, in-scene normal maps."""
     settings, prefs = context.scene.joker, preferences.get(context)
@@ -64,6 +72,5 @@ def build_submission(context) -> Submission:
         spec["blender_views"] = [{"camera": camera.to_dict(), "normal_map": f"view_{i:03d}.png"}
                                  for i, camera in enumerate(cameras)]
         normal_maps = {f"view_{i:03d}.png": encode_png(m.rgb) for i, m in enumerate(maps)}
-    results_dir = Path(bpy.path.abspath(prefs.results_dir))
-    return Submission(JobSpec.from_dict(spec), reference, normal_maps, results_dir, prefs.server_url,
-                      prefs.token or None, rig=armature.name)
+    return Submission(JobSpec.from_dict(spec), reference, normal_maps, results_folder(prefs.results_dir),
+                      prefs.server_url, prefs.token or None, rig=armature.name)
