@@ -139,10 +139,10 @@ def test_info_on_a_flame_file_says_its_components_have_no_names(tmp_path, capsys
     assert "none (unnamed PCA components)" in text and "heuristic" in text
 
 
-def test_demo_writes_the_scream_grid_with_a_contact_sheet_and_can_run_again(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--size", "32"]) == 0
-    assert str(out / "contact_sheet.png") in capsys.readouterr().out
+def test_contact_sheet_puts_the_highest_views_on_top(tmp_path, capsys):
+    out = tmp_path / "sheet"
+    assert main(["render-normals", "--preset", "scream", "--views", "grid:3x3", "--size", "32",
+                 "--contact-sheet", "3", "--out", str(out)]) == 0
     description = json.loads((out / "cameras.json").read_text())
     assert description["preset"] == "scream" and len(description["views"]) == 9
     sheet = _png(out / "contact_sheet.png")
@@ -150,7 +150,15 @@ def test_demo_writes_the_scream_grid_with_a_contact_sheet_and_can_run_again(tmp_
     # Highest views on top: the sheet's top-left tile is the view at (-45, +20).
     top_left = next(v for v in description["views"] if v["azimuth"] < -44 and v["elevation"] > 19)
     assert np.array_equal(sheet[:32, :32], _png(out / top_left["image"]))
-    assert main(["demo", "--out", str(out), "--size", "32"]) == 0  # replaces its own output
+
+
+def test_demo_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(["demo", "--out", str(out)]) == 2
+    assert "not an earlier demo" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "keep me"
 
 
 def test_view_sets_name_their_cameras_azimuth_and_elevation():

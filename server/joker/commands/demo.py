@@ -1,39 +1,44 @@
-"""`joker demo`: the README's main job. Until the generation pipeline lands, it renders the
-normal maps the prior would be driven by: the demo head screaming, on a small view grid."""
+"""`joker demo`: the README's main job on the embedded default. The astronaut portrait that
+ships with scikit-image becomes a screaming 3D head on the CPU, through the weight-free
+projection prior: GLB, OBJ, turntable strip and metrics in one folder."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from . import render_normals
+from joker_core.errors import JokerError
 
-HELP = "Run the main job on the embedded default (for now: normal maps of the demo head screaming)."
+from .generate import print_summary
 
-GRID = (3, 3)  # azimuths x elevations
+HELP = "Run the main job on the embedded default: a real portrait to a screaming textured head (CPU, no weights)."
+
+DEMO_MARKER = Path("inputs") / "spec.json"  # what an earlier demo leaves, so a rerun may replace it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("output/demo"), help="output folder (default: output/demo)")
-    parser.add_argument("--size", type=int, default=512, help="image size in pixels (default: 512)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace any non-empty output folder (an earlier render's, with its "
-                             "cameras.json, is always replaced)")
+    parser.add_argument("--preset", default="scream", help="expression preset (default: scream; see `joker info`)")
+    parser.add_argument("--quality", default="preview", help="quality preset (default: preview)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default: cpu)")
 
 
 def run(args: argparse.Namespace) -> int:
-    earlier_render = (args.out / "cameras.json").is_file()  # so `make demo` can run again
-    argv = ["--preset", "scream", "--views", f"grid:{GRID[0]}x{GRID[1]}", "--size", str(args.size),
-            "--device", args.device, "--out", str(args.out)]
-    if args.overwrite or earlier_render:
-        argv.append("--overwrite")
-    parser = argparse.ArgumentParser()
-    render_normals.add_arguments(parser)
-    written = render_normals.render_to_folder(parser.parse_args(argv), contact_sheet_columns=GRID[0])
-    views = GRID[0] * GRID[1]
-    print(f"rendered the demo head (preset 'scream') from {views} views into {args.out}:")
-    print(f"  {written[0].name} .. {written[-4].name}: encoded normal maps, with mask_NNN.png beside each")
-    print("  cameras.json: every view's camera, azimuth and elevation, the rig and the pose")
-    print(f"  contact_sheet.png: all {views} views, highest on top  ->  {written[-1]}")
+    from skimage import data
+
+    from joker.api import generate
+    from joker_core.presets import get_preset
+    from joker_core.protocol import JobSpec
+
+    from ._progress import ProgressLine
+
+    earlier_demo = (args.out / DEMO_MARKER).is_file()
+    if args.out.exists() and any(args.out.iterdir()) and not earlier_demo:
+        raise JokerError(f"{args.out} holds files that are not an earlier demo's",
+                         "pass --out with a new or empty folder")
+    spec = JobSpec.from_dict({"preset": args.preset, "prompt": get_preset(args.preset).prompt,
+                              "quality": args.quality, "device": args.device})
+    print("photo: skimage.data.astronaut() (Eileen Collins, NASA, public domain)")
+    result = generate(data.astronaut(), spec=spec, out_dir=args.out, progress=ProgressLine(), overwrite=True)
+    print_summary(result)
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from joker.commands.render_normals import add_model_argument
+from joker.commands.render_normals import add_model_argument, add_pose_arguments
 
 HELP = "Sample 2D images from the Joker diffusion prior: reference photo + pose + prompt -> one image per view."
 
@@ -25,10 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("views: a folder from `joker render-normals`, or rendered here")
     source.add_argument("--normals", type=Path, help="folder of view_NNN.png normal maps + cameras.json")
     add_model_argument(source)
-    source.add_argument("--preset", help="a named expression preset")
-    source.add_argument("--params", type=Path, help="JSON file of rig parameters")
-    source.add_argument("--jaw", type=float, metavar="DEGREES", help="open the jaw by this angle")
-    source.add_argument("--expression", metavar="VALUES", help="expression coefficients or NAME=VALUE pairs")
+    add_pose_arguments(parser)
     source.add_argument("--views", default="grid:1x1", help="view set to render (default: grid:1x1, the front)")
     source.add_argument("--mode", choices=("full", "face"), default="face",
                         help="normal maps of the face region (as the released prior was trained) or the full head")

@@ -32,8 +32,8 @@ def load_model(path: Path | None) -> HeadModel:
     return load_demo_head() if path is None else load_head_model(path)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_argument(parser)
+def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
+    """--preset, --params, --jaw, --expression: read back by `rig_params_from_args`."""
     pose = parser.add_argument_group("pose (applied in this order; later ones override)")
     pose.add_argument("--preset", help="a named expression preset (see `joker info`)")
     pose.add_argument("--params", type=Path, help="JSON file of rig parameters, e.g. {\"jaw_pose\": [0.3, 0, 0]}")
@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pose.add_argument("--expression", metavar="VALUES",
                       help="expression coefficients: comma-separated numbers, or NAME=VALUE pairs "
                            "with the model's expression names (e.g. smile=1,blink_left=0.5)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser)
+    add_pose_arguments(parser)
     views = parser.add_argument_group("views")
     views.add_argument("--views", default="grid:3x3", help=f"{VIEW_SET_HELP} (default: grid:3x3)")
     views.add_argument("--azimuth-range", type=float, default=45.0, metavar="DEG",
@@ -53,19 +58,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("full", "face"), default="full",
                         help="full head, or the face region only, as the official prior was trained (default: full)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    parser.add_argument("--contact-sheet", type=int, default=None, metavar="COLUMNS",
+                        help="also write contact_sheet.png with all views, highest on top")
     parser.add_argument("--out", type=Path, required=True, help="output folder (must be new or empty)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    written = render_to_folder(args)
+    if args.contact_sheet is not None and args.contact_sheet < 1:
+        raise JokerError(f"contact sheet with {args.contact_sheet} columns", "use --contact-sheet 1 or more")
+    written = render_to_folder(args, args.contact_sheet)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 
 
 def render_to_folder(args: argparse.Namespace, contact_sheet_columns: int | None = None) -> list[Path]:
-    """Everything `run` does; `joker demo` adds a contact sheet (highest views on top).
-    Returns the written paths, once the folder is in place."""
+    """Everything `run` does, with a contact sheet (highest views on top) when columns are
+    given. Returns the written paths, once the folder is in place."""
     from joker_core.framing import head_view_rig
     from joker.render.head_views import contact_sheet, render_head, write_views
 

@@ -1,0 +1,144 @@
+"""From a JobSpec and a photo to what the distillation needs: the posed rig, the views
+with their normal maps, the prior and its condition, the device and the head's volume."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from joker_core.cameras import Camera, ViewRig
+from joker_core.conventions import decode_normals, encode_normals
+from joker_core.errors import JokerError
+from joker_core.framing import bounding_sphere, head_view_rig
+from joker_core.head_model import HeadModel
+from joker_core.lbs import numpy_rig, pose
+from joker_core.protocol import JobSpec
+from joker_core.rig_params import RigParams
+
+from ..distill.field import Box
+from ..distill.schedule import Preset, ViewGrid, preset as quality_preset
+from ..prior.base import Condition, Prior, Views
+from ..render.head_views import render_head
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedJob:
+    model: HeadModel
+    params: RigParams
+    posed_vertices: np.ndarray  # N x 3, FLAME frame
+    photo: np.ndarray           # H x W x 3 uint8
+    device: torch.device
+    preset: Preset
+    view_rig: ViewRig
+    views: Views
+    condition: Condition
+    prior: Prior
+    box: Box
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise JokerError(f"device {name!r} was asked for but this machine has no usable CUDA GPU",
+                         "use device 'cpu' (or 'auto'), or run the engine on a machine with an NVIDIA GPU")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise JokerError("device 'mps' was asked for but Apple's Metal backend is not available",
+                         "use device 'cpu' (or 'auto')")
+    return torch.device(name)
+
+
+def load_model(path: str | None) -> HeadModel:
+    if path is None:
+        from joker_core.demo_head import load_demo_head
+        return load_demo_head()
+    from joker_core.flame_format import load_head_model
+    return load_head_model(path)
+
+
+def rig_params(spec: JobSpec, model: HeadModel) -> RigParams:
+    if spec.preset is not None:
+        from joker_core.presets import get_preset
+        return get_preset(spec.preset).params_for(model)
+    return RigParams.from_dict(spec.rig or {}).validated(model)
+
+
+def _preset_for(spec: JobSpec, override: Preset | None) -> Preset:
+    preset = override or quality_preset(spec.quality)
+    views = spec.views
+    grid = preset.views
+    if views.grid is not None:
+        grid = dataclasses.replace(grid, azimuths=views.grid[0], elevations=views.grid[1])
+    grid = dataclasses.replace(grid, azimuth_range=views.azimuth_range, elevation_range=views.elevation_range,
+                               size=views.size or grid.size)
+    return dataclasses.replace(preset, views=grid)
+
+
+def _training_views(spec: JobSpec, preset: Preset, view_rig: ViewRig, model: HeadModel, params: RigParams,
+                    inputs_dir: Path, normal_mode: str) -> Views:
+    """Blender's views when the job brings them, else the preset's grid rendered here."""
+    if spec.blender_views:
+        cameras = [Camera.from_dict(view.camera) for view in spec.blender_views]
+        maps = [_read_normal_map(inputs_dir / view.normal_map, camera) for view, camera
+                in zip(spec.blender_views, cameras)]
+        return Views(cameras, torch.stack(maps))
+    if spec.views.count is not None:
+        cameras = ViewRig(view_rig.center, view_rig.distance, view_rig.fov_deg, preset.views.size).random(
+            spec.views.count, spec.views.azimuth_range, spec.views.elevation_range, seed=spec.seed)
+    else:
+        cameras = preset.views.cameras(view_rig)
+    maps = render_head(model, params, cameras, mode=normal_mode)
+    return Views(cameras, torch.stack([m.as_image() for m in maps]))
+
+
+def _read_normal_map(path: Path, camera: Camera) -> torch.Tensor:
+    try:
+        with Image.open(io.BytesIO(path.read_bytes())) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise JokerError(f"normal map {path.name} cannot be read ({exc})",
+                         "send PNG normal maps as rendered by the add-on") from exc
+    if rgb.shape[:2] != (camera.height, camera.width):
+        raise JokerError(f"normal map {path.name} is {rgb.shape[1]}x{rgb.shape[0]} but its camera is "
+                         f"{camera.width}x{camera.height}", "send each normal map at its camera's size")
+    normals, mask = decode_normals(rgb)  # re-encode: the prior sees exactly the shared encoding
+    return torch.from_numpy(encode_normals(normals, mask)).permute(2, 0, 1).float() / 255.0
+
+
+def _prior(spec: JobSpec, photo: np.ndarray, model: HeadModel, device: torch.device) -> Prior:
+    if spec.prior.name == "projection":
+        from ..prior.projection.prior import ProjectionPrior
+        return ProjectionPrior.from_photo(photo, model)
+    from ..prior.diffusion.loading import open_prior
+    return open_prior(Path(spec.prior.weights), device=str(device))
+
+
+def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: str | None = None,
+            preset_override: Preset | None = None) -> PreparedJob:
+    device = resolve_device(spec.device)
+    model = load_model(model_path)
+    params = rig_params(spec, model)
+    posed = pose(numpy_rig(model), params).vertices
+    preset = _preset_for(spec, preset_override)
+    view_rig = head_view_rig(model, size=preset.views.size)
+    # The official diffusion prior was trained on face-region normal maps; the projection
+    # prior ignores them, and full-head masks then give the field its silhouette.
+    normal_mode = "face" if spec.prior.name == "joker" else "full"
+    views = _training_views(spec, preset, view_rig, model, params, inputs_dir, normal_mode)
+    log.info("prepared %d views of %s at %d px on %s", len(views), model.name, preset.views.size, device)
+    prior = _prior(spec, reference, model, device)
+    condition = Condition(reference=torch.from_numpy(reference).permute(2, 0, 1)[None].float() / 255.0,
+                          prompt=spec.prompt, negative_prompt=spec.negative_prompt,
+                          rig_vertices=torch.from_numpy(posed).float())
+    centre, radius = bounding_sphere(np.concatenate([model.v_template, posed]))
+    box = Box(center=tuple(float(c) for c in centre), half_size=float(radius) * 1.05)
+    return PreparedJob(model, params, posed, reference, device, preset, view_rig, views, condition, prior, box)

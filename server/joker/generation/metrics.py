@@ -1,0 +1,78 @@
+"""How faithful a result is, measured against what it was asked to be.
+
+- Held-out PSNR: field renders vs the prior's answer on views NOT used as targets (only for
+  priors that can render any view exactly: the projection prior, the fidelity oracle).
+- Face Chamfer distance between the extracted mesh and the posed rig over the face region,
+  in metres and in % of the head's height.
+- Mouth opening: along the lips' vertical line seen from the front, the length over which
+  the surface lies more than 1 cm behind the lips, for the rig and for the mesh.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from joker_core.cameras import ViewRig
+from joker_core.face_region import face_region
+from joker_core.head_model import HeadModel
+
+from ..distill import losses
+from ..distill.distiller import Distillation
+from ..distill.rays import CameraSet
+from ..distill.render import render_images
+from ..render.raster import rasterize, world_to_camera
+from .job import PreparedJob
+
+HELD_OUT_VIEWS = 4
+HELD_OUT_SIZE = 128
+MOUTH_DEPTH = 0.01  # metres behind the lips that count as "inside the open mouth"
+
+
+def held_out_psnr(job: PreparedJob, result: Distillation, seed: int) -> float | None:
+    render = getattr(job.prior, "render", None)
+    if render is None:
+        return None
+    grid = job.preset.views
+    rig = ViewRig(job.view_rig.center, job.view_rig.distance, job.view_rig.fov_deg, HELD_OUT_SIZE)
+    cameras = rig.random(HELD_OUT_VIEWS, grid.azimuth_range, grid.elevation_range, seed=seed + 7919)
+    fitted = render_images(result.field, CameraSet(cameras, job.device), range(len(cameras)), HELD_OUT_SIZE,
+                           job.preset.samples_per_ray, occupancy=result.occupancy).cpu()
+    expected = render(torch.from_numpy(job.posed_vertices).float(), cameras).cpu()
+    return losses.psnr(fitted.clamp(0, 1), expected)
+
+
+def head_height(model: HeadModel) -> float:
+    return float(np.ptp(model.v_template[:, 1]))
+
+
+def face_chamfer(mesh_vertices: np.ndarray, model: HeadModel, posed: np.ndarray) -> dict[str, float]:
+    region = face_region(model)
+    to_mesh, _ = cKDTree(mesh_vertices).query(posed[region])
+    to_rig, nearest = cKDTree(posed).query(mesh_vertices)
+    on_face = region[nearest]
+    chamfer = 0.5 * (to_mesh.mean() + (to_rig[on_face].mean() if on_face.any() else np.inf))
+    return {"face_chamfer_m": float(chamfer),
+            "face_chamfer_percent_of_head_height": float(100.0 * chamfer / head_height(model))}
+
+
+def mouth_opening(vertices: np.ndarray, faces: np.ndarray, model: HeadModel, posed: np.ndarray,
+                  size: int = 256) -> float | None:
+    """Open length (metres) of the mouth of the mesh (`vertices`, `faces`), measured on the
+    rig's lip line; None if the model names no lips."""
+    if not {"upper_lip", "lower_lip"} <= model.landmarks.keys():
+        return None
+    upper, lower = posed[model.landmarks["upper_lip"]], posed[model.landmarks["lower_lip"]]
+    centre = 0.5 * (upper + lower)
+    camera = ViewRig(tuple(centre), 0.5, 20.0, size).camera(0.0, 0.0)
+    fragments = rasterize(world_to_camera(torch.as_tensor(vertices, dtype=torch.float32), camera),
+                          torch.as_tensor(faces, dtype=torch.int64), camera)
+    pixels, lip_depth = camera.project(np.stack([upper, lower]))
+    span = abs(pixels[1, 1] - pixels[0, 1])
+    top, bottom = (int(max(0, min(pixels[:, 1]) - span)), int(min(size, max(pixels[:, 1]) + span + 1)))
+    column = int(round(pixels[:, 0].mean()))
+    depth, hit = fragments.depth[top:bottom, column].numpy(), fragments.mask[top:bottom, column].numpy()
+    deep = hit & (depth > lip_depth.mean() + MOUTH_DEPTH)
+    metres_per_pixel = lip_depth.mean() / camera.fy
+    return float(deep.sum() * metres_per_pixel)

@@ -1,0 +1,39 @@
+"""A turntable strip of the exported mesh, as users will see it: textured, lit from the
+camera, rendered by the engine's rasterizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from joker_core.cameras import ViewRig
+
+from ..mesh.export import TexturedMesh
+from ..render.raster import interpolate, rasterize, world_to_camera
+
+AMBIENT = 0.35
+
+
+def render_textured(mesh: TexturedMesh, rig: ViewRig, azimuth: float, elevation: float = 0.0) -> np.ndarray:
+    """H x W x 3 uint8 of `mesh` from the rig's camera at (azimuth, elevation), white ground."""
+    camera = rig.camera(azimuth, elevation)
+    vertices = torch.tensor(mesh.vertices, dtype=torch.float32)
+    faces = torch.tensor(mesh.faces, dtype=torch.int64)
+    fragments = rasterize(world_to_camera(vertices, camera), faces, camera)
+    uv = interpolate(torch.tensor(mesh.uvs, dtype=torch.float32), faces, fragments)
+    normals = interpolate(torch.tensor(mesh.normals, dtype=torch.float32), faces, fragments)
+    texture = torch.tensor(mesh.texture, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
+    # UVs have their origin bottom-left, the texture's row 0 is its top.
+    grid = torch.stack([uv[..., 0] * 2 - 1, 1 - uv[..., 1] * 2], -1)[None]
+    colour = F.grid_sample(texture, grid, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+    towards_camera = torch.as_tensor(camera.c2w[:3, 2], dtype=torch.float32)
+    lambert = (F.normalize(normals, dim=-1) @ towards_camera).clamp(min=0)
+    shaded = colour * (AMBIENT + (1 - AMBIENT) * lambert[..., None])
+    image = torch.where(fragments.mask[..., None], shaded, torch.ones(3))
+    return (image.clamp(0, 1) * 255).round().byte().numpy()
+
+
+def turntable_strip(mesh: TexturedMesh, rig: ViewRig, frames: int = 8) -> np.ndarray:
+    """`frames` views evenly around the head, side by side, starting at the front."""
+    return np.concatenate([render_textured(mesh, rig, 360.0 * i / frames) for i in range(frames)], axis=1)

@@ -1,0 +1,128 @@
+"""joker.api.generate end to end on a real photo, at test size (the quality presets are
+measured in benchmarks/bench_generate.py)."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+from skimage import data
+
+from joker.api import Tuning, generate
+from joker.distill.schedule import Preset, Schedule, ViewGrid
+from joker.distill.field import SURFACE_DENSITY, FieldConfig
+from joker.distill.losses import LossWeights
+from joker.generation.output import failed_folder
+from joker.mesh.pipeline import MeshSettings
+from joker_core.errors import JobCancelled, JokerError
+from joker_core.protocol import JobSpec
+
+TINY = Tuning(
+    preset=Preset("test", Schedule(iterations=60, refresh_interval=12, level_stride=15, k_steps=2,
+                                   resolutions=((0, 32),), patches=2, patch_size=16),
+                  ViewGrid(3, 2, size=32), field=FieldConfig(resolutions=(16, 32), channels=4, hidden=16),
+                  samples_per_ray=16, losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.01),
+                  lr_network=1e-2),
+    mesh=MeshSettings(resolution=48, texture_size=64, face_budget=2000, coarse_stride=2, iso_level=SURFACE_DENSITY))
+# Long enough, with a strong silhouette term, for a head-sized mesh in ~20 s of CPU.
+SMALL = Tuning(
+    preset=dataclasses.replace(TINY.preset, schedule=dataclasses.replace(TINY.preset.schedule, iterations=150,
+                                                                         refresh_interval=30),
+                               losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3)),
+    mesh=TINY.mesh)
+SPEC = JobSpec(preset="scream", quality="preview", device="cpu", seed=3)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def finished(photo, tmp_path_factory):
+    events = []
+    out = tmp_path_factory.mktemp("gen") / "head"
+    result = generate(photo, spec=SPEC, out_dir=out, progress=events.append, tuning=SMALL)
+    return result, events
+
+
+def test_a_job_writes_a_self_describing_folder(finished):
+    result, _ = finished
+    names = {p.relative_to(result.folder).as_posix() for p in result.folder.rglob("*") if p.is_file()}
+    assert {"head.glb", "head.obj", "head.mtl", "head.png", "turntable.png", "metrics.json", "log.txt",
+            "versions.json", "inputs/reference.png", "inputs/spec.json"} <= names
+    assert any(name.startswith("previews/") for name in names)
+    assert JobSpec.from_dict(json.loads((result.folder / "inputs/spec.json").read_text())) == SPEC
+    assert "torch" in json.loads((result.folder / "versions.json").read_text())
+    assert np.asarray(Image.open(result.folder / "inputs/reference.png")).shape == (512, 512, 3)
+
+
+def test_the_glb_is_one_textured_head_in_the_flame_frame(finished):
+    result, _ = finished
+    mesh = trimesh.load(result.glb, force="mesh")
+    assert mesh.visual.material.baseColorTexture is not None
+    extent = mesh.bounds[1] - mesh.bounds[0]
+    assert 0.15 < extent[1] < 0.45 and 0.1 < extent[0] < 0.3  # metres: head and neck, +y up
+
+
+def test_metrics_report_cost_and_fidelity(finished):
+    result, _ = finished
+    figures = json.loads(result.metrics.read_text())
+    preset = SMALL.preset
+    from joker.prior.base import NoiseLevels
+    assert figures["prior_evaluations"] == preset.schedule.prior_evaluations(NoiseLevels(), 6)
+    assert figures["nerf_steps"] == preset.schedule.iterations
+    assert figures["held_out_psnr_db"] > 18  # an untrained field scores ~10 dB
+    assert 0 < figures["face_chamfer_percent_of_head_height"] < 8
+    assert figures["mouth_opening_rig_m"] > 0.01  # the scream opens the rig's mouth
+
+
+def test_progress_is_monotone_and_ends_done(finished):
+    _, events = finished
+    progress = [event.progress for event in events]
+    assert progress == sorted(progress) and progress[-1] == 1.0 and events[-1].stage == "done"
+    assert {"prepare", "mesh"} <= {event.stage for event in events}
+    assert any(event.stage.startswith("stage 2") for event in events)
+
+
+def test_same_seed_same_mesh(photo, tmp_path):
+    first, again = (generate(photo, spec=SPEC, out_dir=tmp_path / name, tuning=TINY) for name in "ab")
+    assert again.glb.read_bytes() == first.glb.read_bytes()
+
+
+def test_cancel_stops_the_job_and_keeps_inputs_and_log(photo, tmp_path):
+    out = tmp_path / "cancelled"
+    events = []
+    with pytest.raises(JobCancelled):
+        generate(photo, spec=SPEC, out_dir=out, progress=events.append, tuning=TINY,
+                 should_cancel=lambda: any(e.stage.startswith("stage") for e in events))
+    assert not out.exists()
+    kept = failed_folder(out)
+    assert (kept / "inputs" / "reference.png").is_file() and (kept / "log.txt").is_file()
+
+
+@pytest.mark.parametrize("spec, photo_kind, message", [
+    (JobSpec(preset="no_such_face"), "astronaut", "unknown"),
+    (JobSpec(preset="scream", device="cuda"), "astronaut", "CUDA"),
+    (JobSpec(preset="scream"), "flat", "face"),
+])
+def test_bad_input_is_one_clear_error_and_no_result(spec, photo_kind, message, photo, tmp_path):
+    image = photo if photo_kind == "astronaut" else np.full((256, 256, 3), 128, np.uint8)
+    if message == "CUDA":
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    with pytest.raises(JokerError, match=message) as error:
+        generate(image, spec=spec, out_dir=tmp_path / "out", tuning=TINY)
+    assert "Fix:" in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_occupied_output_folder_is_refused(photo, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(JokerError, match="not empty"):
+        generate(photo, spec=SPEC, out_dir=tmp_path / "out", tuning=TINY)
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
