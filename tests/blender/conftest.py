@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from service.conftest import Server
+from service.service_harness import Server
 
 HERE = Path(__file__).parent
 PHOTO_COLOUR = (200, 120, 90)

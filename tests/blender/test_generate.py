@@ -22,7 +22,7 @@ pytestmark = pytest.mark.blender
 UI_BUDGET_MS = 50.0
 
 SETUP = REPORT + ENABLE_ADDON + """
-import json, time
+import json, os, time
 import numpy as np
 from joker_blender import generate_ops
 from joker_blender.results import RESULTS_COLLECTION
@@ -104,6 +104,22 @@ generate_ops.start_job(bpy.context)
 drive(scene.name, on_first_tick=lambda: attempt(bpy.ops.joker.cancel))
 out["cancelled"] = {"state": settings.job_state, "error": settings.last_error,
                     "new_results": len(result_objects()) - before}
+
+# Re-import through the operator (on the active result) and the script API: both land
+# exactly where the first import did.
+from joker_blender import api
+from joker_core.errors import JokerError
+first = bpy.data.objects[out["results"][0]]
+bpy.context.view_layer.objects.active = first
+out["reimport"] = attempt(bpy.ops.joker.reimport)
+scripted = api.import_result(os.path.join(first["joker_job_folder"], "head.glb"), name="Scripted")
+bpy.context.view_layer.update()
+copies = [o for o in result_objects() if o.name.startswith(first.name + ".")] + [scripted]
+out["reimported"] = [float(np.abs(world_vertices(o) - world_vertices(first)).max()) for o in copies]
+try:
+    api.generate(qualty="preview")
+except JokerError as error:
+    out["bad_setting"] = str(error)
 
 settings.prompt = "fail=1"
 out["failed"] = attempt(bpy.ops.joker.generate)
@@ -233,6 +249,13 @@ def test_a_failed_job_shows_the_servers_error_and_where_to_look(everything):
     assert status == ["ERROR"] and "the test job was told to fail" in message
     assert "Fix: leave fail=1 out of the prompt" in message and "jobs/" in message
     assert out["failed_state"] == "failed"
+
+
+def test_results_reimport_in_place_from_the_operator_and_the_script_api(everything):
+    out, _ = everything
+    assert out["reimport"] == [["FINISHED"], ""]
+    assert len(out["reimported"]) == 2 and max(out["reimported"]) < 1e-6
+    assert out["bad_setting"].startswith("unknown setting(s) qualty.") and "quality" in out["bad_setting"]
 
 
 def test_cancel_stops_the_job_on_the_server_and_imports_nothing(everything):
