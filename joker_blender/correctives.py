@@ -24,12 +24,21 @@ from .rig_build import CORRECTIVES_KEY, RIG_TAG
 from .rig_state import read_params
 
 _last_state: dict[str, bytes] = {}
-_rigs: dict[int, RigArrays] = {}
+_rigs: dict[int, tuple[HeadModel, RigArrays]] = {}  # id -> (the model itself, its arrays)
+
+
+def _rig_arrays(model: HeadModel) -> RigArrays:
+    """LBS arrays built once per model (the model is kept with them, so an id is never
+    mistaken for that of a later model)."""
+    cached = _rigs.get(id(model))
+    if cached is None or cached[0] is not model:
+        cached = _rigs[id(model)] = (model, numpy_rig(model))
+    return cached[1]
 
 
 def corrective_offsets(model: HeadModel, params: RigParams, bone_joints: np.ndarray) -> np.ndarray:
     """N x 3 rest-space offsets that make armature skinning about `bone_joints` equal FLAME."""
-    rig = _rigs.setdefault(id(model), numpy_rig(model))
+    rig = _rig_arrays(model)
     params = params.validated(model)
     coefficients = np.concatenate([params.shape, params.expression])
     v_shaped = model.v_template + (coefficients @ rig.shape_basis).reshape(-1, 3)
