@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
-from conftest import Server  # noqa: E402  (the tests' real-server harness)
+from service_harness import Server  # noqa: E402  (the tests' real-server harness)
 
 from joker_core.client import Conflict  # noqa: E402
 from joker_core.protocol import JobState  # noqa: E402

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import Server, b64, png_bytes, wait_until
+from service_harness import Server, b64, png_bytes, wait_until
 from demo_job import TETRAHEDRON_OBJ
 from joker.service.app import _weights_status
 from joker_core.client import (Conflict, InvalidRequest, JobFailed, JokerClient, NotFound,

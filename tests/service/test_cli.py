@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, png_bytes, wait_until
+from service_harness import ROOT, png_bytes, wait_until
 from joker_core.protocol import JobState
 
 

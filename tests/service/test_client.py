@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import free_port, png_bytes
+from service_harness import free_port, png_bytes
 from joker_core.client import JokerClient, ServerUnavailable
 from joker_core.errors import JokerError
 from joker_core.protocol import FieldError

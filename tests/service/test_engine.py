@@ -12,7 +12,7 @@ from skimage import data
 
 pytest.importorskip("joker.api")
 
-from conftest import Server, wait_until  # noqa: E402
+from service_harness import Server, wait_until  # noqa: E402
 from joker_core.client import JobFailed  # noqa: E402
 from joker_core.png import encode_png  # noqa: E402
 from joker_core.protocol import JobState  # noqa: E402

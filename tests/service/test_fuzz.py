@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Server, b64, png_bytes
+from service_harness import Server, b64, png_bytes
 from joker_core.protocol import JobSpec
 
 JSON = st.recursive(

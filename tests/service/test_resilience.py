@@ -8,7 +8,7 @@ import os
 import threading
 import time
 
-from conftest import Server, png_bytes, wait_until
+from service_harness import Server, png_bytes, wait_until
 from joker_core.protocol import JobState
 
 

@@ -8,7 +8,7 @@ import os
 import pytest
 from PIL import Image
 
-from conftest import png_bytes
+from service_harness import png_bytes
 from joker.commands.serve import _is_loopback
 from joker.service.errors import TooLarge, Unprocessable, UnsupportedMedia
 from joker.service.security import PHOTO_FORMATS, decode_image, load_or_create_token, token_matches
