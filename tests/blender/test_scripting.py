@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,11 +18,11 @@ pytestmark = pytest.mark.blender
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "batch_presets.py"
 
 
-def _example(tmp_path, photo, *args):
+def _example(tmp_path, photo, *args, timeout=240):
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
     return subprocess.run([sys.executable, str(EXAMPLE), "--photo", str(photo), "--out", str(tmp_path / "out"),
                            "--presets", "neutral,scream", "--views", "2x1", "--size", "64", *args],
-                          capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
 
 
 def _decoded(folder, name):
@@ -62,3 +63,17 @@ def test_example_generates_each_preset_against_a_real_server(serve, photo, tmp_p
     assert [line.split()[:3] for line in lines] == [["frame", "1", "neutral:"], ["frame", "2", "scream:"]]
     job_folders = [line.rsplit(" from ", 1)[1] for line in lines]
     assert all(any(name.endswith(".glb") for name in os.listdir(folder)) for folder in job_folders)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("JOKER_ENGINE_ROUND_TRIP") != "1",
+                    reason="one engine job at preview quality takes 4.5-15 min on 2 CPU cores; "
+                           "set JOKER_ENGINE_ROUND_TRIP=1 to run it")
+def test_example_generates_with_the_engine(serve, portrait, tmp_path):
+    server = serve("joker.api:generate")
+    run = _example(tmp_path, portrait, "--presets", "scream", "--server", server.url,
+                   "--token", server.token_file.read_text().strip(), timeout=1200)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [line for line in run.stdout.splitlines() if line.startswith("frame ")]
+    assert len(lines) == 1 and lines[0].startswith("frame 1 scream: ")
+    assert (Path(lines[0].rsplit(" from ", 1)[1]) / "head.glb").is_file()
