@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping, Sequence
 
 from .cameras import Camera
@@ -326,3 +326,93 @@ class JobStatus:
         values["state"] = JobState(values["state"])
         values["artifacts"] = tuple(values.get("artifacts", ()))
         return cls(**values)
+
+
+# -- sequences ---------------------------------------------------------------------------
+
+MAX_FRAMES = 1000
+_FRAME_FIELDS = ("preset", "rig", "prompt", "blender_views")
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """One frame of a sequence: its expression (a preset or rig parameters), its prompt
+    (None: the sequence's shared one) and, from Blender, its own normal maps."""
+
+    preset: str | None = None
+    rig: dict[str, list[float]] | None = None
+    prompt: str | None = None
+    blender_views: tuple[BlenderView, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "FrameSpec":
+        data = _object(data, path)
+        _no_unknown_keys(data, _FRAME_FIELDS, path)
+        prompt = data.get("prompt")
+        # The frame's fields are a JobSpec's: validate them by the one definition.
+        job = JobSpec.from_dict({key: value for key, value in data.items() if value is not None}, path)
+        return cls(preset=job.preset, rig=job.rig, prompt=None if prompt is None else job.prompt,
+                   blender_views=job.blender_views)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["blender_views"] = [asdict(view) for view in self.blender_views]
+        return data
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """A keyframed sequence: shared settings (`job`: prompt, quality, prior, seed, device,
+    views) and one FrameSpec per generated frame, numbered frame_start, +frame_step, ..."""
+
+    job: JobSpec
+    frames: tuple[FrameSpec, ...]
+    frame_start: int = 1
+    frame_step: int = 1
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "spec") -> "SequenceSpec":
+        data = _object(data, path)
+        _no_unknown_keys(data, ("job", "frames", "frame_start", "frame_step"), path)
+        job = JobSpec.from_dict(data.get("job", {}), f"{path}.job")
+        for name in ("preset", "rig", "blender_views"):
+            if getattr(job, name):
+                raise FieldError(f"{path}.job.{name}", "is per frame in a sequence",
+                                 f"give {name} in each of {path}.frames[]")
+        frames = data.get("frames")
+        if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
+            raise FieldError(f"{path}.frames", f"expected a list of 1 to {MAX_FRAMES} frames",
+                             "send [{preset or rig, prompt?, blender_views?}, ...]")
+        return cls(job=job,
+                   frames=tuple(FrameSpec.from_dict(frame, f"{path}.frames[{i}]") for i, frame in enumerate(frames)),
+                   frame_start=_integer(data.get("frame_start", 1), f"{path}.frame_start", -1_000_000, 1_000_000),
+                   frame_step=_integer(data.get("frame_step", 1), f"{path}.frame_step", 1, 10_000))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.job.to_dict(), "frames": [frame.to_dict() for frame in self.frames],
+                "frame_start": self.frame_start, "frame_step": self.frame_step}
+
+    @property
+    def device(self) -> str:
+        return self.job.device
+
+    @property
+    def blender_views(self) -> tuple[BlenderView, ...]:
+        """Every frame's Blender views, for the uploads a server must receive."""
+        return tuple(view for frame in self.frames for view in frame.blender_views)
+
+    def frame_number(self, index: int) -> int:
+        return self.frame_start + index * self.frame_step
+
+    def frame_job(self, index: int) -> JobSpec:
+        """Frame `index` as a single-head job."""
+        frame = self.frames[index]
+        return replace(self.job, preset=frame.preset, rig=frame.rig, blender_views=frame.blender_views,
+                       prompt=self.job.prompt if frame.prompt is None else frame.prompt)
+
+
+def parse_spec(data: Any, path: str = "spec") -> JobSpec | SequenceSpec:
+    """A job's spec as sent: a sequence when it has frames, else a single head."""
+    if isinstance(data, Mapping) and "frames" in data:
+        return SequenceSpec.from_dict(data, path)
+    return JobSpec.from_dict(data, path)

@@ -57,6 +57,7 @@ class Distillation:
 
     field: RadianceField
     occupancy: OccupancyGrid | None
+    targets: torch.Tensor  # the last refresh's, N x 3 x H x W (a warm start can reuse them)
     prior_evaluations: int
     nerf_steps: int
     seconds: float
@@ -70,10 +71,18 @@ def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
             seed: int = 0, device: str | torch.device = "cpu", box: Box = Box(),
             preview_dir: str | Path | None = None,
             on_progress: Callable[[Progress], None] | None = None,
-            cancel: Callable[[], bool] | None = None) -> Distillation:
-    """Distil `prior`'s idea of the head seen from `views` into a radiance field."""
-    return _Run(prior, views, condition, preset, seed, torch.device(device), box,
-                Path(preview_dir) if preview_dir else None, on_progress, cancel).run()
+            cancel: Callable[[], bool] | None = None,
+            initial_field: RadianceField | None = None,
+            initial_targets: torch.Tensor | None = None) -> Distillation:
+    """Distil `prior`'s idea of the head seen from `views` into a radiance field.
+
+    Warm start (sequences): `initial_field`'s weights are copied into the new field, and
+    `initial_targets` (N x 3 x H x W, one per view) replace the first refresh's."""
+    run = _Run(prior, views, condition, preset, seed, torch.device(device), box,
+               Path(preview_dir) if preview_dir else None, on_progress, cancel)
+    if initial_field is not None:
+        run.start_from(initial_field, initial_targets)
+    return run.run()
 
 
 class _Run:
@@ -117,9 +126,23 @@ class _Run:
         self.started = time.monotonic()
         self.last_report = 0.0
         self.progress = 0.0
+        self.targets_given = False
+
+    def start_from(self, field: RadianceField, targets: torch.Tensor | None) -> None:
+        if field.config != self.field.config or field.box != self.field.box:
+            raise JokerError("the warm-start field has another size or volume than this run's",
+                             "warm-start only from a field distilled with the same preset and box")
+        self.field.load_state_dict(field.state_dict())  # a copy: the previous result stays as it was
+        if targets is not None:
+            if targets.shape[0] != len(self.views) or targets.shape[-2:] != self.views.normal_maps.shape[-2:]:
+                raise JokerError("the warm-start targets do not match this run's views",
+                                 "reuse targets only between runs with the same cameras")
+            self.targets, self.targets_given = targets.to(self.device), True
 
     def run(self) -> Distillation:
         due = {refresh.iteration: refresh for refresh in self.refreshes}
+        if self.targets_given:
+            self.current = due.pop(0)  # the given targets stand in for the first refresh
         iterations = self.schedule.iterations
         for iteration in range(iterations):
             self._check_cancel()
@@ -127,7 +150,7 @@ class _Run:
                 self._refresh(due[iteration], iteration)
             self._step(iteration)
             self._report(iteration + 1, force=iteration + 1 == iterations)
-        return Distillation(self.field, self.occupancy, self._evaluations(), self.nerf_steps,
+        return Distillation(self.field, self.occupancy, self.targets, self._evaluations(), self.nerf_steps,
                             time.monotonic() - self.started, self.refreshes, self.previews,
                             self.loss if self.loss is not None else float("nan"), self._losses_used())
 

@@ -36,6 +36,7 @@ class Schedule:
     stage_fraction: float = 0.6
     level_stride: int = 1
     k_steps: int = 40
+    first_level: int = 0  # stage 1 starts here; > 0 when a warm-started field needs less noise
     # (from iteration, render width): the render resolution grows as the field sharpens.
     resolutions: tuple[tuple[int, int], ...] = ((0, 64), (200, 128), (3000, 256), (4500, 384), (7000, 512))
     patches: int = 64
@@ -46,6 +47,7 @@ class Schedule:
             (self.refresh_interval >= 1, "refresh interval must be >= 1 iteration"),
             (0.0 < self.stage_fraction < 1.0, "stage fraction must lie strictly between 0 and 1"),
             (self.level_stride >= 1, "level stride must be >= 1"),
+            (self.first_level >= 0, "first level must be >= 0"),
             (self.k_steps >= 1, "stage 2 needs k >= 1 DDIM steps"),
             (self.patches >= 1 and self.patch_size >= 1, "patch count and size must be >= 1"),
             (bool(self.resolutions) and self.resolutions[0][0] == 0,
@@ -66,7 +68,7 @@ class Schedule:
         """Every refresh of a run, in order: stage 1 at decreasing noise, then stage 2."""
         switch = self.switch_level(levels)
         stage1 = [Refresh(i * self.refresh_interval, 1, level, 1)
-                  for i, level in enumerate(range(0, switch, self.level_stride))]
+                  for i, level in enumerate(range(min(self.first_level, switch - 1), switch, self.level_stride))]
         stage2 = Refresh(len(stage1) * self.refresh_interval, 2, switch,
                          len(levels.descent(switch, self.k_steps)))
         if stage2.iteration >= self.iterations:

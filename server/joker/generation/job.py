@@ -123,7 +123,8 @@ def _prior(spec: JobSpec, photo: np.ndarray, model: HeadModel, device: torch.dev
 
 
 def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: str | None = None,
-            preset_override: Preset | None = None) -> PreparedJob:
+            preset_override: Preset | None = None, prior: Prior | None = None) -> PreparedJob:
+    """`prior`: one already opened for this photo (a sequence's frames share it)."""
     device = resolve_device(spec.device)
     model = load_model(model_path)
     params = rig_params(spec, model)
@@ -135,7 +136,7 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: 
     normal_mode = "face" if spec.prior.name == "joker" else "full"
     views = _training_views(spec, preset, view_rig, model, params, inputs_dir, normal_mode)
     log.info("prepared %d views of %s at %d px on %s", len(views), model.name, preset.views.size, device)
-    prior = _prior(spec, reference, model, device)
+    prior = prior or _prior(spec, reference, model, device)
     condition = Condition(reference=torch.from_numpy(reference).permute(2, 0, 1)[None].float() / 255.0,
                           prompt=spec.prompt, negative_prompt=spec.negative_prompt,
                           rig_vertices=torch.from_numpy(posed).float())

@@ -1,0 +1,51 @@
+"""The sequence manifest (sequence.json): which frames are finished, where their files
+are and what each cost. Rewritten atomically after every frame, so a reader (the add-on,
+the server's artifact list, a resumed script) always sees a whole, current list."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from joker_core.protocol import SequenceSpec
+
+from ..generation.output import write_json
+
+MANIFEST_NAME = "sequence.json"
+FORMAT_VERSION = 1
+
+
+def frame_folder_name(number: int) -> str:
+    return f"frame_{number:04d}"
+
+
+@dataclass
+class Manifest:
+    path: Path
+    spec: SequenceSpec
+    state: str = "running"       # running -> finished | cancelled | failed
+    error: str | None = None
+    frames: list[dict] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def add_frame(self, index: int, figures: dict) -> None:
+        number = self.spec.frame_number(index)
+        folder = f"frames/{frame_folder_name(number)}"
+        self.frames.append({"index": index, "frame": number, "folder": folder, "glb": f"{folder}/head.glb",
+                            "obj": f"{folder}/head.obj", "texture": f"{folder}/head.png", **figures})
+        self.write()
+
+    def end(self, state: str, error: str | None = None) -> None:
+        self.state, self.error = state, error
+        self.write()
+
+    def write(self) -> Path:
+        return write_json(self.path, {
+            "format_version": FORMAT_VERSION, "state": self.state, "error": self.error,
+            "frame_start": self.spec.frame_start, "frame_step": self.spec.frame_step,
+            "frame_count": len(self.spec.frames), "texture": "baked per frame from the warm-started field",
+            "started_at": self.started, "updated_at": time.time(), "frames": self.frames,
+            "totals": {key: sum(frame[key] for frame in self.frames)
+                       for key in ("prior_evaluations", "nerf_steps", "distill_seconds")},
+        })
