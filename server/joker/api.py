@@ -125,7 +125,7 @@ def _run(photo, spec, staging, inputs_dir, model_path, report, cancelled, tuning
 
     report(ProgressEvent("distill", _PREPARE, message=f"{len(job.views)} views, quality {spec.quality}"))
     result = distill(job.prior, job.views, job.condition, job.preset, seed=spec.seed, device=job.device,
-                     box=job.box, preview_dir=previews, on_progress=on_distill, cancel=cancelled)
+                     box=job.box, preview_dir=previews, on_progress=on_distill, cancel=cancelled, rig=job.rig)
     report(ProgressEvent("mesh", _PREPARE + _DISTILL, prior_evaluations=result.prior_evaluations,
                          nerf_steps=result.nerf_steps, message="extracting, unwrapping and baking the mesh"))
     stats = MeshStats()

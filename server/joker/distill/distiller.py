@@ -29,6 +29,7 @@ from .lpips import load_local_lpips
 from .occupancy import OccupancyGrid
 from .rays import CameraSet
 from .render import render_images, render_rays
+from .rig_views import RigViews
 from .schedule import Preset, Refresh
 
 OCCUPANCY_WARMUP = 32     # iterations before empty space may be skipped
@@ -73,13 +74,15 @@ def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
             on_progress: Callable[[Progress], None] | None = None,
             cancel: Callable[[], bool] | None = None,
             initial_field: RadianceField | None = None,
-            initial_targets: torch.Tensor | None = None) -> Distillation:
-    """Distil `prior`'s idea of the head seen from `views` into a radiance field.
+            initial_targets: torch.Tensor | None = None,
+            rig: RigViews | None = None) -> Distillation:
+    """Distil `prior`'s idea of the head seen from `views` into a radiance field; `rig`
+    views add `preset.rig.rays` rays of weak geometric supervision to every step.
 
     Warm start (sequences): `initial_field`'s weights are copied into the new field, and
     `initial_targets` (N x 3 x H x W, one per view) replace the first refresh's."""
     run = _Run(prior, views, condition, preset, seed, torch.device(device), box,
-               Path(preview_dir) if preview_dir else None, on_progress, cancel)
+               Path(preview_dir) if preview_dir else None, on_progress, cancel, rig)
     if initial_field is not None:
         run.start_from(initial_field, initial_targets)
     return run.run()
@@ -90,7 +93,8 @@ class _Run:
 
     def __init__(self, prior: Prior, views: Views, condition: Condition, preset: Preset, seed: int,
                  device: torch.device, box: Box, preview_dir: Path | None,
-                 on_progress: Callable[[Progress], None] | None, cancel: Callable[[], bool] | None):
+                 on_progress: Callable[[Progress], None] | None, cancel: Callable[[], bool] | None,
+                 rig: RigViews | None):
         if device.type == "cuda" and not torch.cuda.is_available():
             raise JokerError("CUDA was asked for but no CUDA device is available",
                              "run on the CPU (device 'cpu') or on a machine with an NVIDIA GPU")
@@ -115,6 +119,8 @@ class _Run:
             self.lpips.to(device)
         self.cameras = CameraSet(views.cameras, device)
         self.masks = views.normal_maps.to(device).amax(1, keepdim=True).gt(0).float()
+        self.rig = rig.to(device) if rig is not None and preset.rig.rays else None
+        self.rig_cameras = CameraSet(rig.cameras, device) if self.rig is not None else None
         self.refreshes = self.schedule.refreshes(prior.levels)
         self.targets: torch.Tensor | None = None
         self._sized: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -157,6 +163,8 @@ class _Run:
     def _losses_used(self) -> tuple[str, ...]:
         weights = self.preset.losses
         used = [name for name in ("l1", "ssim", "sparsity", "mask") if getattr(weights, name)]
+        if self.rig is not None and weights.depth:
+            used.append("depth")
         return tuple(used + ["lpips"] * (self.lpips is not None))
 
     def _check_cancel(self) -> None:
@@ -225,11 +233,29 @@ class _Run:
         if weights.mask:
             mask = masks[pixels.view, 0, pixels.row, pixels.col]
             loss = loss + weights.mask * losses.mask_loss(out.opacity, mask)
+        if self.rig is not None:
+            loss = loss + self._rig_loss(warm)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.nerf_steps += 1
         self.loss = loss.item()
+
+    def _rig_loss(self, warm: bool) -> torch.Tensor:
+        """Silhouette, depth and (where a prior rendered them) colour on random rig-view rays."""
+        weights, rig, width = self.preset.losses, self.rig, self.rig_cameras.width
+        pixels = self.rig_cameras.patch_pixels(self.preset.rig.rays, 1, width, self.generator)
+        out = render_rays(self.field, self.rig_cameras.rays(pixels, width), self.preset.samples_per_ray,
+                          self.generator, self.occupancy if warm else None)
+        mask = rig.masks[pixels.view, pixels.row, pixels.col]
+        loss = weights.mask * losses.mask_loss(out.opacity, mask)
+        if weights.depth:
+            distance = rig.distances[pixels.view, pixels.row, pixels.col] / self.field.box.half_size
+            loss = loss + weights.depth * losses.depth_loss(out.depth, distance, mask)
+        if rig.colors is not None:
+            colour = rig.colors[pixels.view, :, pixels.row, pixels.col]
+            loss = loss + weights.l1 * (out.rgb - colour).abs().mean()
+        return loss
 
     def _report(self, done_iterations: int, force: bool = False) -> None:
         now = time.monotonic()

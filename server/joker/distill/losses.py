@@ -1,5 +1,6 @@
 """Losses of the distillation: photometric (L1, SSIM, LPIPS where its weights are on disk),
-sparsity of the accumulated opacity, and weak geometric supervision from the rig's mask."""
+sparsity of the accumulated opacity, and weak geometric supervision from the rig: its
+silhouette and its depth (rig_views.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ class LossWeights:
     ssim: float = 0.0
     lpips: float = 0.0      # used only when LPIPS weights exist locally (see lpips.py)
     sparsity: float = 1e-6
-    mask: float = 0.0       # opacity vs the rig's silhouette (the normal maps' foreground)
+    mask: float = 0.0       # opacity vs the rig's silhouette (normal maps' foreground, rig views)
+    depth: float = 0.0      # rendered vs rig distance on the rig views' head pixels
 
     def __post_init__(self):
-        if min(self.l1, self.ssim, self.lpips, self.sparsity, self.mask) < 0:
+        if min(self.l1, self.ssim, self.lpips, self.sparsity, self.mask, self.depth) < 0:
             raise JokerError(f"negative loss weight in {self}", "use loss weights >= 0")
 
 
@@ -57,6 +59,11 @@ def sparsity(opacity: torch.Tensor) -> torch.Tensor:
 
 def mask_loss(opacity: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(opacity.clamp(1e-5, 1 - 1e-5), mask)
+
+
+def depth_loss(rendered: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute distance error over the rays that hit the rig (0 if none does)."""
+    return ((rendered - target).abs() * mask).sum() / mask.sum().clamp_min(1.0)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -17,6 +17,7 @@ from joker_core.errors import JokerError
 from ..prior.base import NoiseLevels
 from .field import FieldConfig
 from .losses import LossWeights
+from .rig_views import RigSupervision
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Preset:
     lr_network: float = 1e-3
     guidance_scale: float | None = None  # overrides the condition's CFG during distillation
     occupancy_grid: bool = True
+    rig: RigSupervision = RigSupervision()  # weak geometric supervision (off: rays 0)
 
 
 PRESETS: dict[str, Preset] = {

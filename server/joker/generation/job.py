@@ -23,6 +23,7 @@ from joker_core.protocol import JobSpec
 from joker_core.rig_params import RigParams
 
 from ..distill.field import Box
+from ..distill.rig_views import RigViews, rig_views
 from ..distill.schedule import Preset, ViewGrid, preset as quality_preset
 from ..prior.base import Condition, Prior, Views
 from ..render.head_views import render_head
@@ -43,6 +44,7 @@ class PreparedJob:
     condition: Condition
     prior: Prior
     box: Box
+    rig: RigViews | None  # weak geometric supervision, when the preset asks for it
 
 
 def resolve_device(name: str) -> torch.device:
@@ -142,4 +144,15 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: 
                           rig_vertices=torch.from_numpy(posed).float())
     centre, radius = bounding_sphere(np.concatenate([model.v_template, posed]))
     box = Box(center=tuple(float(c) for c in centre), half_size=float(radius) * 1.05)
-    return PreparedJob(model, params, posed, reference, device, preset, view_rig, views, condition, prior, box)
+    rig = _rig_views(preset, view_rig, model, posed, prior)
+    return PreparedJob(model, params, posed, reference, device, preset, view_rig, views, condition, prior, box, rig)
+
+
+def _rig_views(preset: Preset, view_rig: ViewRig, model: HeadModel, posed: np.ndarray,
+               prior: Prior) -> RigViews | None:
+    """The posed rig from all around. A prior that renders any view (the projection prior)
+    colours them too: the back of the head is in no training view, and without it the
+    field's colour there would be whatever the optimiser left."""
+    if not preset.rig.rays:
+        return None
+    return rig_views(posed, model.faces, preset.rig.cameras(view_rig), getattr(prior, "render", None))

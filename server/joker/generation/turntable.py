@@ -13,6 +13,7 @@ from ..mesh.export import TexturedMesh
 from ..render.raster import interpolate, rasterize, world_to_camera
 
 AMBIENT = 0.35
+SIZE = 256  # px per frame, whatever size the views were trained at
 
 
 def render_textured(mesh: TexturedMesh, rig: ViewRig, azimuth: float, elevation: float = 0.0) -> np.ndarray:
@@ -36,4 +37,5 @@ def render_textured(mesh: TexturedMesh, rig: ViewRig, azimuth: float, elevation:
 
 def turntable_strip(mesh: TexturedMesh, rig: ViewRig, frames: int = 8) -> np.ndarray:
     """`frames` views evenly around the head, side by side, starting at the front."""
-    return np.concatenate([render_textured(mesh, rig, 360.0 * i / frames) for i in range(frames)], axis=1)
+    sized = ViewRig(rig.center, rig.distance, rig.fov_deg, SIZE)
+    return np.concatenate([render_textured(mesh, sized, 360.0 * i / frames) for i in range(frames)], axis=1)

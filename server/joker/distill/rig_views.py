@@ -1,0 +1,83 @@
+"""Weak geometric supervision from the posed rig: what its silhouette and depth are from
+views all around the head, so the field closes the head (the training views only span the
+front) and its surface lies where the rig's does.
+
+Which views and how many of their rays join each step is a preset knob (RigSupervision);
+the views themselves (RigViews) are rasterized once per job from the posed rig. A prior that
+can render any view of the rig (the projection prior) may also give their colour, which is
+then the only colour the back of the head ever sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from joker_core.cameras import Camera, ViewRig
+from joker_core.errors import JokerError
+
+from ..render.raster import rasterize, world_to_camera
+
+
+@dataclass(frozen=True)
+class RigSupervision:
+    """Orbit views (every `360 / azimuths` degrees at each elevation, `size` px) and the
+    rays per iteration drawn from them; `rays` 0 turns rig supervision off."""
+
+    rays: int = 0
+    azimuths: int = 8
+    elevations: tuple[float, ...] = (-35.0, 0.0, 35.0)
+    size: int = 64
+
+    def __post_init__(self):
+        if self.rays < 0 or self.azimuths < 1 or not self.elevations or self.size < 8:
+            raise JokerError(f"invalid rig supervision {self}",
+                             "use rays >= 0, azimuths >= 1, one or more elevations and size >= 8")
+
+    def cameras(self, rig: ViewRig) -> list[Camera]:
+        sized = ViewRig(rig.center, rig.distance, rig.fov_deg, self.size)
+        return [camera for elevation in self.elevations for camera in sized.orbit(self.azimuths, elevation)]
+
+
+@dataclass
+class RigViews:
+    """The posed rig seen from `cameras`: silhouette (V x H x W, 0/1), distance from the
+    camera along each pixel's ray in metres (V x H x W, 0 off the head) and, when a prior
+    rendered them, colour (V x 3 x H x W in [0, 1])."""
+
+    cameras: Sequence[Camera]
+    masks: torch.Tensor
+    distances: torch.Tensor
+    colors: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> "RigViews":
+        colors = None if self.colors is None else self.colors.to(device)
+        return RigViews(self.cameras, self.masks.to(device), self.distances.to(device), colors)
+
+
+ColorRenderer = Callable[[torch.Tensor, Sequence[Camera]], torch.Tensor]
+
+
+def rig_views(vertices: np.ndarray, faces: np.ndarray, cameras: Sequence[Camera],
+              color: ColorRenderer | None = None) -> RigViews:
+    """Rasterize the posed rig (N x 3, FLAME frame) from every camera; `color(vertices,
+    cameras)` (e.g. ProjectionPrior.render) adds what it looks like."""
+    points = torch.as_tensor(vertices, dtype=torch.float32)
+    triangles = torch.as_tensor(faces, dtype=torch.int64)
+    masks, distances = [], []
+    for camera in cameras:
+        fragments = rasterize(world_to_camera(points, camera), triangles, camera)
+        masks.append(fragments.mask.float())
+        distances.append(fragments.depth * _ray_length_per_depth(camera))
+    colors = None if color is None else color(points, cameras).float()
+    return RigViews(list(cameras), torch.stack(masks), torch.stack(distances), colors)
+
+
+def _ray_length_per_depth(camera: Camera) -> torch.Tensor:
+    """H x W: distance along each pixel-centre ray per unit of depth along the view axis."""
+    cols = (torch.arange(camera.width) + 0.5 - camera.cx) / camera.fx
+    rows = (torch.arange(camera.height) + 0.5 - camera.cy) / camera.fy
+    return torch.sqrt(1.0 + rows[:, None] ** 2 + cols[None, :] ** 2)
