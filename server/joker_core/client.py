@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .errors import JokerError
 from .files import atomic_write_bytes
-from .protocol import JobSpec, JobState, JobStatus, ProgressEvent
+from .protocol import JobSpec, JobState, JobStatus, ProgressEvent, SequenceSpec, parse_spec
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8757
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
@@ -100,12 +100,12 @@ class JokerClient:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def submit(self, spec: JobSpec | Mapping[str, Any], reference: str | os.PathLike | bytes,
+    def submit(self, spec: JobSpec | SequenceSpec | Mapping[str, Any], reference: str | os.PathLike | bytes,
                normal_maps: Mapping[str, str | os.PathLike | bytes] | None = None,
                priority: int = 0, keep: bool = False) -> JobStatus:
-        """Validate `spec` here, then upload it with the photo and any Blender-rendered
-        normal maps (names as in spec.blender_views[].normal_map)."""
-        spec = spec if isinstance(spec, JobSpec) else JobSpec.from_dict(dict(spec))
+        """Validate `spec` (a JobSpec, or a SequenceSpec) here, then upload it with the photo
+        and any Blender-rendered normal maps (names as in spec.blender_views[].normal_map)."""
+        spec = spec if isinstance(spec, (JobSpec, SequenceSpec)) else parse_spec(dict(spec))
         body = {"spec": spec.to_dict(), "reference": _base64_of(reference), "priority": priority, "keep": keep,
                 "normal_maps": {name: _base64_of(data) for name, data in (normal_maps or {}).items()}}
         return JobStatus.from_dict(self._json("POST", "/v1/jobs", body))

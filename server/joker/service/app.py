@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from joker_core import __version__
 from joker_core.errors import JokerError
-from joker_core.protocol import PROTOCOL_VERSION, FieldError, JobSpec, JobState
+from joker_core.protocol import PROTOCOL_VERSION, FieldError, JobSpec, JobState, SequenceSpec, parse_spec
 
 from .config import ServiceConfig
 from .errors import TooLarge, Unauthorized, Unprocessable, status_of
@@ -43,7 +43,7 @@ SUBMIT_SCHEMA = {
     "required": ["spec", "reference"],
     "additionalProperties": False,
     "properties": {
-        "spec": {"type": "object", "description": "joker_core.protocol.JobSpec as JSON"},
+        "spec": {"type": "object", "description": "joker_core.protocol.JobSpec as JSON, or a SequenceSpec (one with frames)"},
         "reference": {"type": "string", "format": "byte", "description": "the photo: base64 PNG, JPEG or WebP"},
         "normal_maps": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"},
                         "description": "name -> base64 PNG, one per spec.blender_views[].normal_map"},
@@ -199,7 +199,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_submission(body: bytes, config: ServiceConfig) -> tuple[JobSpec, dict[str, bytes], int, bool]:
+def _parse_submission(body: bytes, config: ServiceConfig) -> tuple[JobSpec | SequenceSpec, dict[str, bytes], int, bool]:
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -210,7 +210,7 @@ def _parse_submission(body: bytes, config: ServiceConfig) -> tuple[JobSpec, dict
     unknown = sorted(set(data) - set(SUBMIT_FIELDS))
     if unknown:
         raise Unprocessable(unknown[0], "is not a known field", f"send only {', '.join(SUBMIT_FIELDS)}")
-    spec = JobSpec.from_dict(data.get("spec"))
+    spec = parse_spec(data.get("spec"))
     if spec.device not in ("auto", config.device):
         raise Unprocessable("spec.device", f"this server owns device {config.device!r}, not {spec.device!r}",
                             "leave device at auto, or send the job to a server started for that device")
@@ -229,7 +229,7 @@ def _parse_submission(body: bytes, config: ServiceConfig) -> tuple[JobSpec, dict
     return spec, inputs, priority, keep
 
 
-def _normal_maps(files: Any, spec: JobSpec, config: ServiceConfig) -> dict[str, bytes]:
+def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig) -> dict[str, bytes]:
     if not isinstance(files, dict):
         raise Unprocessable("normal_maps", "is not an object", "send {\"name.png\": \"<base64 PNG>\", ...}")
     wanted = {view.normal_map: view for view in spec.blender_views}

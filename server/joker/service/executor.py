@@ -17,7 +17,7 @@ from dataclasses import replace
 from multiprocessing.connection import wait
 from typing import Any, Callable
 
-from joker_core.protocol import JobSpec, JobState, JobStatus, ProgressEvent
+from joker_core.protocol import BlenderView, JobState, JobStatus, ProgressEvent, SequenceSpec, parse_spec
 
 from .errors import Conflict
 from .store import JobStore
@@ -182,13 +182,21 @@ class Executor:
 
     def _task(self, job_id: str) -> dict[str, Any]:
         job_dir = self._store.job_dir(job_id)
-        spec = JobSpec.from_dict(self._store.spec(job_id))
-        views = [replace(view, normal_map=str(job_dir / "inputs" / "normal_maps" / view.normal_map))
-                 for view in spec.blender_views]
+        spec = parse_spec(self._store.spec(job_id))
+
+        def uploaded(views: tuple[BlenderView, ...]) -> tuple[BlenderView, ...]:
+            return tuple(replace(view, normal_map=str(job_dir / "inputs" / "normal_maps" / view.normal_map))
+                         for view in views)
+
         device = self._device if spec.device == "auto" else spec.device
+        if isinstance(spec, SequenceSpec):
+            spec = replace(spec, job=replace(spec.job, device=device),
+                           frames=tuple(replace(frame, blender_views=uploaded(frame.blender_views))
+                                        for frame in spec.frames))
+        else:
+            spec = replace(spec, blender_views=uploaded(spec.blender_views), device=device)
         reference = next((job_dir / "inputs").glob("reference.*"))
-        return {"job_id": job_id, "job_dir": str(job_dir), "reference": str(reference),
-                "spec": replace(spec, blender_views=tuple(views), device=device).to_dict()}
+        return {"job_id": job_id, "job_dir": str(job_dir), "reference": str(reference), "spec": spec.to_dict()}
 
     def _progress(self, job_id: str, event: ProgressEvent, elapsed_s: float) -> None:
         if event.eta_s is None and event.progress > 0.02:  # the job gave none: extrapolate

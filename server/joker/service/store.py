@@ -236,8 +236,9 @@ class JobStore:
 
 def _files(folder: Path) -> Iterator[Path]:
     if folder.is_dir():
-        yield from sorted(path for path in folder.rglob("*")
-                          if path.is_file() and not path.is_symlink() and not path.name.startswith("."))
+        # Dot names are work in progress (a sequence frame's staging folder): not artifacts yet.
+        yield from sorted(path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()
+                          and not any(part.startswith(".") for part in path.relative_to(folder).parts))
 
 
 def _lock_exclusively(path: Path) -> IO[str]:

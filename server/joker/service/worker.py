@@ -22,9 +22,10 @@ from typing import Any, Callable
 
 from joker_core.errors import JobCancelled, JokerError
 from joker_core.files import atomic_write_bytes
-from joker_core.protocol import JobSpec, JobState, ProgressEvent
+from joker_core.protocol import JobState, ProgressEvent, SequenceSpec, parse_spec
 
 OUT_OF_MEMORY = "the device ran out of memory"
+SEQUENCE_FUNCTION = "joker.sequence:generate_sequence"
 
 
 def load_job_function(import_path: str) -> Callable[..., Any]:
@@ -34,6 +35,17 @@ def load_job_function(import_path: str) -> Callable[..., Any]:
     except (ImportError, AttributeError) as error:
         raise JokerError(f"cannot load the job function {import_path!r} ({type(error).__name__}: {error})",
                          "install the engine, or start the server with --job-function module:function") from error
+
+
+def sequence_function(job_function: str) -> str:
+    """Who runs jobs whose spec has frames: the job function's module's `generate_sequence`
+    when it has one (test-sized engines), else the engine's."""
+    module_name = job_function.partition(":")[0]
+    try:
+        has_own = hasattr(importlib.import_module(module_name), "generate_sequence")
+    except ImportError:
+        has_own = False
+    return f"{module_name}:generate_sequence" if has_own else SEQUENCE_FUNCTION
 
 
 def worker_main(job_function: str, tasks: Connection, results: Connection, cancel: ctypes.c_byte) -> None:
@@ -55,6 +67,7 @@ def worker_main(job_function: str, tasks: Connection, results: Connection, cance
         if isinstance(generate, JokerError):
             state, error = JobState.FAILED, str(generate)
         else:
+            task["sequence_function"] = sequence_function(job_function)
             state, error = run_job(generate, task, lambda event: results.send(("progress", job_id, event)),
                                    lambda: bool(cancel.value))
         results.send(("end", job_id, state.value, error))
@@ -70,7 +83,10 @@ def run_job(generate: Callable[..., Any], task: dict[str, Any], send: Callable[[
         send(event.to_dict())
 
     try:
-        generate(Path(task["reference"]), spec=JobSpec.from_dict(task["spec"]), out_dir=job_dir / "outputs",
+        spec = parse_spec(task["spec"])
+        if isinstance(spec, SequenceSpec):
+            generate = load_job_function(task.get("sequence_function", SEQUENCE_FUNCTION))
+        generate(Path(task["reference"]), spec=spec, out_dir=job_dir / "outputs",
                  progress=progress, should_cancel=should_cancel)
     except JobCancelled:
         return JobState.CANCELLED, None
