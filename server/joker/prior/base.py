@@ -48,6 +48,20 @@ class NoiseLevels:
         levels = np.linspace(level, self.count - 1, min(steps, remaining)).round().astype(int)
         return [self.timestep(int(l)) for l in levels]
 
+    def alpha_cumprod(self, level: int) -> torch.Tensor:
+        """Signal fraction at `level` on SD1.5's schedule ("scaled_linear" betas from
+        0.00085 to 0.012), so a level means the same noise in every prior."""
+        betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, self.train_timesteps, dtype=torch.float64) ** 2
+        return torch.cumprod(1.0 - betas, 0)[self.timestep(level)].float()
+
+
+def noise_pixels(levels: NoiseLevels, images: torch.Tensor, level: int,
+                 generator: torch.Generator | None = None) -> Noisy:
+    """The forward diffusion process in pixel space ([-1, 1]), for priors without latents."""
+    alpha = levels.alpha_cumprod(level)
+    eps = torch.randn(images.shape, generator=generator).to(images.device)
+    return Noisy(alpha.sqrt() * (images * 2 - 1) + (1 - alpha).sqrt() * eps, level)
+
 
 @dataclass
 class Noisy:

@@ -20,7 +20,7 @@ from joker_core.conventions import encode_normals
 
 from ..render.normal_maps import vertex_normals
 from ..render.raster import interpolate, rasterize, world_to_camera
-from .base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, Views
+from .base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, Views, noise_pixels
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,6 @@ class OracleCall:
     level: int      # the noise level it started from (-1 for sampling from pure noise)
     steps: int      # prior steps per view
     views: int
-
-
-def sd_alphas_cumprod(train_timesteps: int = 1000) -> torch.Tensor:
-    """SD1.5's "scaled_linear" noise schedule (beta 0.00085 .. 0.012)."""
-    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, train_timesteps, dtype=torch.float64) ** 2
-    return torch.cumprod(1.0 - betas, 0)
 
 
 @dataclass(kw_only=True)
@@ -53,9 +47,7 @@ class OraclePrior(Prior):
         return Views(list(cameras), self.render(cameras)[1])
 
     def noise(self, images: torch.Tensor, level: int, generator: torch.Generator | None = None) -> Noisy:
-        alpha = sd_alphas_cumprod(self.levels.train_timesteps)[self.levels.timestep(level)].float()
-        eps = torch.randn(images.shape, generator=generator).to(images.device)
-        return Noisy(alpha.sqrt() * (images * 2 - 1) + (1 - alpha).sqrt() * eps, level)
+        return noise_pixels(self.levels, images, level, generator)
 
     def predict_clean(self, noisy: Noisy, views: Views, condition: Condition) -> torch.Tensor:
         return self._answer("predict_clean", noisy.level, 1, views)

@@ -28,20 +28,13 @@ from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 from joker_core.head_model import HeadModel
 
-from ..base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, Views
+from ..base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, Views, noise_pixels
 from .alignment import Alignment, AlignmentHints, align_photo, rig_landmarks
 from .head_surface import surface_from_head
 from .photo import PhotoSource, load_photo
 from .texture import HeadTexture, ShadingTables, Surface, bake_texture, resized_camera
 
 log = logging.getLogger(__name__)
-
-
-def scaled_linear_alphas_cumprod(train_timesteps: int) -> torch.Tensor:
-    """SD1.5's noise schedule (betas "scaled_linear" from 0.00085 to 0.012), so a level
-    means the same noise here as in the diffusion prior."""
-    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, train_timesteps, dtype=torch.float64) ** 2
-    return torch.cumprod(1.0 - betas, 0)
 
 
 @dataclass
@@ -89,9 +82,7 @@ class ProjectionPrior(Prior):
         return torch.stack(images)
 
     def noise(self, images: torch.Tensor, level: int, generator: torch.Generator | None = None) -> Noisy:
-        alpha = scaled_linear_alphas_cumprod(self.levels.train_timesteps)[self.levels.timestep(level)].float()
-        eps = torch.randn(images.shape, generator=generator).to(images.device)
-        return Noisy(alpha.sqrt() * (images * 2 - 1) + (1 - alpha).sqrt() * eps, level)
+        return noise_pixels(self.levels, images, level, generator)
 
     def predict_clean(self, noisy: Noisy, views: Views, condition: Condition) -> torch.Tensor:
         return self._answer("predict_clean", 1, views, condition)
