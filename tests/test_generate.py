@@ -1,7 +1,6 @@
 """joker.api.generate end to end on a real photo, at test size (the quality presets are
 measured in benchmarks/bench_generate.py)."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -10,28 +9,12 @@ import trimesh
 from PIL import Image
 from skimage import data
 
-from joker.api import Tuning, generate
-from joker.distill.schedule import Preset, Schedule, ViewGrid
-from joker.distill.field import SURFACE_DENSITY, FieldConfig
-from joker.distill.losses import LossWeights
+from joker.api import generate
 from joker.generation.output import failed_folder
-from joker.mesh.pipeline import MeshSettings
+from tiny_engine import SMALL, TINY
 from joker_core.errors import JobCancelled, JokerError
 from joker_core.protocol import JobSpec
 
-TINY = Tuning(
-    preset=Preset("test", Schedule(iterations=60, refresh_interval=12, level_stride=15, k_steps=2,
-                                   resolutions=((0, 32),), patches=2, patch_size=16),
-                  ViewGrid(3, 2, size=32), field=FieldConfig(resolutions=(16, 32), channels=4, hidden=16),
-                  samples_per_ray=16, losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.01),
-                  lr_network=1e-2),
-    mesh=MeshSettings(resolution=48, texture_size=64, face_budget=2000, coarse_stride=2, iso_level=SURFACE_DENSITY))
-# Long enough, with a strong silhouette term, for a head-sized mesh in ~20 s of CPU.
-SMALL = Tuning(
-    preset=dataclasses.replace(TINY.preset, schedule=dataclasses.replace(TINY.preset.schedule, iterations=150,
-                                                                         refresh_interval=30),
-                               losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3)),
-    mesh=TINY.mesh)
 SPEC = JobSpec(preset="scream", quality="preview", device="cpu", seed=3)
 
 

@@ -46,7 +46,9 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Server":
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+        # tests/service for its job functions, tests/ for tiny_engine (the real engine, test-sized)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent),
+                                                            os.environ.get("PYTHONPATH", "")])}
         self.log = open(self.data_dir / f"server-{time.monotonic_ns()}.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "joker.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),

@@ -1,7 +1,7 @@
-"""The server running the real engine (joker.api.generate, projection prior, CPU): a job
-starts, reports distillation progress and is cancelled within 2 s; a job the engine
-refuses fails with the engine's own message. A full head takes minutes on CI's CPU, so
-completion is the engine's tests' business, not this one's."""
+"""The server running the real engine (projection prior, CPU): a job starts, reports
+distillation progress and is cancelled within 2 s; a job the engine refuses fails with the
+engine's own message; and at test size (tiny_engine: joker.api.generate with a tiny
+tuning) a whole job finishes and its head can be downloaded."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ TINY = {"preset": "scream", "quality": "preview", "views": {"grid": [2, 1], "siz
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     running = Server(tmp_path_factory.mktemp("engine"), "--job-function", "joker.api:generate",
+                     "--device", "cpu").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tmp_path_factory):
+    running = Server(tmp_path_factory.mktemp("tiny"), "--job-function", "tiny_engine:generate",
                      "--device", "cpu").start()
     yield running
     running.stop()
@@ -53,3 +61,17 @@ def test_a_job_the_engine_refuses_fails_with_its_message(engine, portrait):
     status = failed.value.status
     assert status.state is JobState.FAILED and "Fix:" in status.error and "Traceback" not in status.error
     assert any(name.startswith("failed/") for name in status.artifacts)  # the engine's log of the run
+
+
+def test_a_whole_job_finishes_and_its_head_downloads(tiny_engine, portrait, tmp_path):
+    import trimesh
+
+    client = tiny_engine.client()
+    job = client.submit({"preset": "scream", "quality": "preview"}, portrait)
+    stages = []
+    done = client.wait(job.id, on_progress=lambda event: stages.append(event.stage), timeout=300)
+    assert done.state is JobState.SUCCEEDED
+    assert {"head.glb", "head.obj", "turntable.png", "metrics.json", "log.txt"} <= set(done.artifacts)
+    assert "mesh" in stages and any(stage.startswith("stage 2") for stage in stages)
+    glb = client.download(job.id, "head.glb", tmp_path / "head.glb")
+    assert trimesh.load(glb, force="mesh").visual.material.baseColorTexture is not None
