@@ -109,3 +109,11 @@ def test_an_occupied_output_folder_is_refused(photo, tmp_path):
     with pytest.raises(JokerError, match="not empty"):
         generate(photo, spec=SPEC, out_dir=tmp_path / "out", tuning=TINY)
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+def test_explicit_eyes_align_a_photo_where_no_face_is_detected(tmp_path):
+    flat = np.full((256, 256, 3), 128, np.uint8)  # "no face found" without the override (above)
+    spec = JobSpec.from_dict({**SPEC.to_dict(), "alignment": {"eyes": [[100.0, 120.0], [156.0, 120.0]]}})
+    result = generate(flat, spec=spec, out_dir=tmp_path / "eyes", tuning=TINY)
+    assert result.glb.is_file()
+    assert json.loads((result.folder / "inputs/spec.json").read_text())["alignment"]["eyes"][1] == [156.0, 120.0]

@@ -60,8 +60,8 @@ class GenerationResult:
 
 
 def generate(reference, *, spec: JobSpec, out_dir, progress: Callable[[ProgressEvent], None] | None = None,
-             should_cancel: Callable[[], bool] | None = None, model_path: str | None = None,
-             inputs_dir: Path | None = None, overwrite: bool = False,
+             should_cancel: Callable[[], bool] | None = None, inputs_dir: Path | None = None,
+             overwrite: bool = False,
              tuning: Tuning | None = None) -> GenerationResult:
     """Run one job. `reference` is an image path or H x W x 3 uint8 array; Blender normal
     maps named in `spec.blender_views` are read from `inputs_dir` (default: the photo's
@@ -78,9 +78,8 @@ def generate(reference, *, spec: JobSpec, out_dir, progress: Callable[[ProgressE
     with job_folder(destination, overwrite) as staging:
         report(ProgressEvent("prepare", 0.0, message="reading the photo and posing the rig"))
         photo = load_photo(reference)
-        _write_inputs(staging, photo, spec, model_path)
-        figures = _run(photo, spec, staging, inputs_dir or Path.cwd(), model_path, report, cancelled,
-                       tuning or Tuning())
+        _write_inputs(staging, photo, spec)
+        figures = _run(photo, spec, staging, inputs_dir or Path.cwd(), report, cancelled, tuning or Tuning())
         figures["wall_seconds"] = time.monotonic() - started
         write_json(staging / "metrics.json", figures)
         log.info("done in %.1f s", figures["wall_seconds"])
@@ -92,14 +91,14 @@ def generate(reference, *, spec: JobSpec, out_dir, progress: Callable[[ProgressE
                             tuple(sorted((destination / "previews").glob("*.png"))), figures)
 
 
-def _write_inputs(folder: Path, photo: np.ndarray, spec: JobSpec, model_path: str | None) -> None:
+def _write_inputs(folder: Path, photo: np.ndarray, spec: JobSpec) -> None:
     inputs = folder / "inputs"
     atomic_write_bytes(inputs / "reference.png", encode_png(photo))
     write_json(inputs / "spec.json", spec.to_dict())
-    write_json(folder / "versions.json", {**versions(), "model": model_path or "demo head"})
+    write_json(folder / "versions.json", {**versions(), "model": spec.model or "demo head"})
 
 
-def _run(photo, spec, staging, inputs_dir, model_path, report, cancelled, tuning) -> dict:
+def _run(photo, spec, staging, inputs_dir, report, cancelled, tuning) -> dict:
     from .distill.distiller import distill
     from .generation import metrics
     from .generation.job import prepare
@@ -108,7 +107,7 @@ def _run(photo, spec, staging, inputs_dir, model_path, report, cancelled, tuning
     from .mesh.pipeline import MeshStats, build_textured_mesh
     from .mesh.export import write_glb, write_obj
 
-    job = prepare(photo, spec, inputs_dir, model_path, tuning.preset)
+    job = prepare(photo, spec, inputs_dir, preset_override=tuning.preset)
     if cancelled():
         raise JobCancelled()
     previews = staging / "previews"

@@ -102,6 +102,10 @@ def _choice(value: Any, path: str, choices: Sequence[str]) -> str:
     return value
 
 
+def _optional_path(value: Any, path: str) -> str | None:
+    return None if value is None else _text(value, path, 4096)
+
+
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -176,19 +180,19 @@ class PriorSpec:
 
     name: str = "projection"
     weights: str | None = None
+    sd15: str | None = None  # SD1.5 folder: tokenizer and configs the released checkpoint lacks
+    vae: str | None = None   # separate VAE folder (e.g. sd-vae-ft-mse)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "spec.prior") -> "PriorSpec":
         data = _object(data, path)
-        _no_unknown_keys(data, ("name", "weights"), path)
+        _no_unknown_keys(data, ("name", "weights", "sd15", "vae"), path)
         name = _choice(data.get("name", "projection"), f"{path}.name", PRIORS)
-        weights = data.get("weights")
-        if weights is not None:
-            weights = _text(weights, f"{path}.weights", 4096)
+        weights, sd15, vae = (_optional_path(data.get(key), f"{path}.{key}") for key in ("weights", "sd15", "vae"))
         if name == "joker" and not weights:
             raise FieldError(f"{path}.weights", "the joker prior needs its weights file",
                              "give the path of the released checkpoint, or use the projection prior")
-        return cls(name=name, weights=weights)
+        return cls(name=name, weights=weights, sd15=sd15, vae=vae)
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,35 @@ class BlenderView:
         return cls(camera=camera, normal_map=_text(data.get("normal_map"), f"{path}.normal_map", 4096))
 
 
+def validate_alignment(data: Any, path: str = "spec.alignment") -> dict[str, Any]:
+    """How the reference photo sits relative to the rig, when automatic detection is not
+    wanted or fails: the photo's camera (Camera.to_dict), the two eye centres in pixels,
+    and/or the view's azimuth/elevation and the lens's field of view (degrees)."""
+    from .cameras import Camera
+
+    data = _object(data, path)
+    _no_unknown_keys(data, ALIGNMENT_FIELDS, path)
+    alignment: dict[str, Any] = {}
+    if data.get("camera") is not None:
+        try:
+            alignment["camera"] = Camera.from_dict(_object(data["camera"], f"{path}.camera")).to_dict()
+        except JokerError as error:
+            raise FieldError(f"{path}.camera", error.problem, error.fix or "send Camera.to_dict()") from error
+    if data.get("eyes") is not None:
+        eyes = data["eyes"]
+        if not isinstance(eyes, list) or len(eyes) != 2 or not all(isinstance(e, list) and len(e) == 2 for e in eyes):
+            raise FieldError(f"{path}.eyes", "expected [[x, y], [x, y]]", "send the two eye centres in photo pixels")
+        alignment["eyes"] = [[_number(v, f"{path}.eyes[{i}][{j}]", -1e5, 1e5) for j, v in enumerate(eye)]
+                             for i, eye in enumerate(eyes)]
+    for key, low, high in (("azimuth_deg", -180.0, 180.0), ("elevation_deg", -89.0, 89.0), ("fov_deg", 1.0, 170.0)):
+        if data.get(key) is not None:
+            alignment[key] = _number(data[key], f"{path}.{key}", low, high)
+    return alignment
+
+
+ALIGNMENT_FIELDS = ("camera", "eyes", "azimuth_deg", "elevation_deg", "fov_deg")
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """Everything one head generation needs besides the reference photo."""
@@ -229,6 +262,8 @@ class JobSpec:
     seed: int = 0
     device: str = "auto"
     blender_views: tuple[BlenderView, ...] = ()  # take precedence over server-side rendering
+    model: str | None = None        # head model file on the engine's machine; None: the demo head
+    alignment: dict[str, Any] | None = None  # photo alignment overrides (validate_alignment)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "spec") -> "JobSpec":
@@ -257,6 +292,9 @@ class JobSpec:
             device=device,
             blender_views=tuple(BlenderView.from_dict(view, f"{path}.blender_views[{i}]")
                                 for i, view in enumerate(blender_views)),
+            model=_optional_path(data.get("model"), f"{path}.model"),
+            alignment=None if data.get("alignment") is None else validate_alignment(data["alignment"],
+                                                                                    f"{path}.alignment"),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -79,3 +79,18 @@ def test_job_states_and_status_round_trip():
     assert [s for s in JobState if not s.finished] == [JobState.QUEUED, JobState.RUNNING]
     status = JobStatus("abc", JobState.SUCCEEDED, 1.0, artifacts=("head.glb",))
     assert JobStatus.from_dict(json.loads(json.dumps(status.to_dict()))) == status
+
+
+def test_model_alignment_and_prior_folders_round_trip_and_are_checked():
+    spec = JobSpec.from_dict({"preset": "scream", "model": "/models/flame2023.pkl",
+                              "alignment": {"eyes": [[200, 240], [290, 238]], "fov_deg": 25},
+                              "prior": {"name": "joker", "weights": "/w/prior.bin", "sd15": "/w/sd15"}})
+    assert JobSpec.from_dict(spec.to_dict()) == spec
+    assert spec.model == "/models/flame2023.pkl" and spec.prior.sd15 == "/w/sd15"
+    for bad, field in (({"alignment": {"eyes": [[1, 2]]}}, "spec.alignment.eyes"),
+                       ({"alignment": {"fov_deg": 500}}, "spec.alignment.fov_deg"),
+                       ({"alignment": {"nose": [1, 2]}}, "spec.alignment.nose"),
+                       ({"model": 7}, "spec.model")):
+        with pytest.raises(FieldError) as error:
+            JobSpec.from_dict(bad)
+        assert error.value.field == field and "Fix:" in str(error.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from joker_core.errors import JokerError
 from joker_core.protocol import PRIORS, QUALITIES
 
 from . import render_normals
@@ -24,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prior", choices=PRIORS, default="projection",
                         help="projection: weight-free default; joker: the diffusion prior (needs --weights)")
     parser.add_argument("--weights", default=None, help="the Joker prior's weights (see `joker prior-info`)")
+    parser.add_argument("--sd15", default=None, help="SD1.5 folder, needed with the released checkpoint")
+    parser.add_argument("--vae", default=None, help="separate VAE folder (e.g. sd-vae-ft-mse)")
+    parser.add_argument("--eyes", default=None, metavar="X1,Y1,X2,Y2",
+                        help="the photo's two eye centres in pixels, when automatic face detection fails")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same result (default: 0)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default: auto)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (must be new or empty)")
@@ -37,16 +42,26 @@ def run(args: argparse.Namespace) -> int:
 
     from ._progress import ProgressLine
 
-    model = load_model(str(args.model) if args.model else None)
-    params = render_normals.rig_params_from_args(args, model)
+    model_file = str(args.model) if args.model else None
+    params = render_normals.rig_params_from_args(args, load_model(model_file))
     spec = JobSpec.from_dict({
         "rig": params.to_dict(), "prompt": args.prompt, "negative_prompt": args.negative_prompt,
-        "quality": args.quality, "prior": {"name": args.prior, "weights": args.weights},
-        "seed": args.seed, "device": args.device})
-    result = generate(args.photo, spec=spec, out_dir=args.out, progress=ProgressLine(),
-                      model_path=str(args.model) if args.model else None, overwrite=args.overwrite)
+        "quality": args.quality, "seed": args.seed, "device": args.device, "model": model_file,
+        "prior": {"name": args.prior, "weights": args.weights, "sd15": args.sd15, "vae": args.vae},
+        "alignment": _eyes(args.eyes)})
+    result = generate(args.photo, spec=spec, out_dir=args.out, progress=ProgressLine(), overwrite=args.overwrite)
     print_summary(result)
     return 0
+
+
+def _eyes(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    try:
+        x1, y1, x2, y2 = (float(value) for value in text.split(","))
+    except ValueError:
+        raise JokerError(f"--eyes {text!r} is not four numbers", "write --eyes X1,Y1,X2,Y2 in photo pixels") from None
+    return {"eyes": [[x1, y1], [x2, y2]]}
 
 
 def print_summary(result) -> None:
@@ -55,7 +70,7 @@ def print_summary(result) -> None:
     print(f"wrote {result.folder}/")
     print(f"  head.glb (+ head.obj/.mtl/.png): {figures['mesh']['faces']} faces, "
           f"{'watertight' if figures['mesh']['watertight'] else 'open'}")
-    print(f"  turntable.png, previews/, metrics.json, log.txt, inputs/")
+    print("  turntable.png, previews/, metrics.json, log.txt, inputs/")
     print(f"  {figures['prior_evaluations']} prior evaluations, {figures['nerf_steps']} field steps, "
           f"{figures['wall_seconds']:.0f} s"
           + (f"; held-out PSNR {psnr:.1f} dB" if psnr is not None else "")

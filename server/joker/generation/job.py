@@ -24,7 +24,7 @@ from joker_core.rig_params import RigParams
 
 from ..distill.field import Box
 from ..distill.rig_views import RigViews, rig_views
-from ..distill.schedule import Preset, ViewGrid, preset as quality_preset
+from ..distill.schedule import Preset, preset as quality_preset
 from ..prior.base import Condition, Prior, Views
 from ..render.head_views import render_head
 
@@ -116,19 +116,25 @@ def _read_normal_map(path: Path, camera: Camera) -> torch.Tensor:
     return torch.from_numpy(encode_normals(normals, mask)).permute(2, 0, 1).float() / 255.0
 
 
-def _prior(spec: JobSpec, photo: np.ndarray, model: HeadModel, device: torch.device) -> Prior:
+def open_prior(spec: JobSpec, photo: np.ndarray, model: HeadModel, params: RigParams,
+               device: torch.device) -> Prior:
+    """The job's prior. The projection prior textures the head with its identity (shape
+    only, no expression or pose), aligned automatically or as spec.alignment says."""
     if spec.prior.name == "projection":
+        from ..prior.projection.alignment import AlignmentHints
         from ..prior.projection.prior import ProjectionPrior
-        return ProjectionPrior.from_photo(photo, model)
-    from ..prior.diffusion.loading import open_prior
-    return open_prior(Path(spec.prior.weights), device=str(device))
+        neutral = pose(numpy_rig(model), RigParams(shape=params.shape)).vertices
+        return ProjectionPrior.from_photo(photo, model, neutral, AlignmentHints.from_dict(spec.alignment or {}))
+    from ..prior.diffusion.loading import open_prior as open_diffusion_prior
+    optional = [Path(p) if p else None for p in (spec.prior.sd15, spec.prior.vae)]
+    return open_diffusion_prior(Path(spec.prior.weights), *optional, device=str(device))
 
 
 def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: str | None = None,
             preset_override: Preset | None = None, prior: Prior | None = None) -> PreparedJob:
     """`prior`: one already opened for this photo (a sequence's frames share it)."""
     device = resolve_device(spec.device)
-    model = load_model(model_path)
+    model = load_model(model_path or spec.model)
     params = rig_params(spec, model)
     posed = pose(numpy_rig(model), params).vertices
     preset = _preset_for(spec, preset_override)
@@ -138,7 +144,7 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: 
     normal_mode = "face" if spec.prior.name == "joker" else "full"
     views = _training_views(spec, preset, view_rig, model, params, inputs_dir, normal_mode)
     log.info("prepared %d views of %s at %d px on %s", len(views), model.name, preset.views.size, device)
-    prior = prior or _prior(spec, reference, model, device)
+    prior = prior or open_prior(spec, reference, model, params, device)
     condition = Condition(reference=torch.from_numpy(reference).permute(2, 0, 1)[None].float() / 255.0,
                           prompt=spec.prompt, negative_prompt=spec.negative_prompt,
                           rig_vertices=torch.from_numpy(posed).float())
