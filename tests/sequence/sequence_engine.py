@@ -16,7 +16,7 @@ _PREVIEW = preset("preview")
 TINY_SEQUENCE = api.Tuning(
     preset=dataclasses.replace(
         _PREVIEW, name="sequence test",
-        schedule=dataclasses.replace(_PREVIEW.schedule, iterations=60, refresh_interval=12, level_stride=15,
+        schedule=dataclasses.replace(_PREVIEW.schedule, iterations=40, refresh_interval=8, level_stride=15,
                                      k_steps=3, resolutions=((0, 32),), patches=2, patch_size=16),
         views=ViewGrid(3, 2, size=32), field=FieldConfig(resolutions=(16, 32), channels=4, hidden=16),
         samples_per_ray=16),
