@@ -7,7 +7,8 @@ import collections
 import pytest
 import torch
 
-from joker.prior.diffusion.devices import choose_device, choose_dtype, ensure_fits
+from joker.devices import choose_device
+from joker.prior.diffusion.devices import choose_dtype, ensure_fits
 from joker.prior.diffusion.joker_format import load_joker_prior, save_joker_prior
 from joker.prior.diffusion.loading import describe_weights, load_prior
 from joker_core.errors import JokerError

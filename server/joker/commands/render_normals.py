@@ -84,7 +84,9 @@ def render_to_folder(args: argparse.Namespace, contact_sheet_columns: int | None
     params = rig_params_from_args(args, model)
     rig = head_view_rig(model, fov_deg=args.fov, size=args.size)
     views = view_set(rig, args.views, args.azimuth_range, args.elevation_range, args.seed)
-    device = _device(args.device)
+    from joker.devices import choose_device
+
+    device = str(choose_device(args.device))
     description = {"model": model.name, "mode": args.mode, "preset": args.preset, "params": params.to_dict(),
                    "rig": {"center": list(rig.center), "distance": rig.distance, "fov_deg": rig.fov_deg,
                            "size": rig.size}}
@@ -158,16 +160,3 @@ def _parse_expression(text: str, model: HeadModel) -> list[float]:
             raise JokerError(f"expression value '{value}' for '{name}' is not a number",
                              "write NAME=NUMBER, e.g. smile=0.8") from None
     return values
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise JokerError(f"device '{name}' was asked for but no CUDA device is available",
-                         "use --device cpu (or auto)")
-    if not (name == "cpu" or name.startswith("cuda")):
-        raise JokerError(f"unknown device '{name}'", "use cpu, cuda, cuda:N or auto")
-    return name

@@ -22,8 +22,9 @@ from joker_core.lbs import numpy_rig, pose
 from joker_core.protocol import JobSpec
 from joker_core.rig_params import RigParams
 
+from ..devices import choose_device
 from ..distill.field import Box
-from ..distill.rig_views import RigViews, rig_views
+from ..distill.rig_views import RigGeometry, rig_views
 from ..distill.schedule import Preset, preset as quality_preset
 from ..prior.base import Condition, Prior, Views
 from ..render.head_views import render_head
@@ -44,19 +45,7 @@ class PreparedJob:
     condition: Condition
     prior: Prior
     box: Box
-    rig: RigViews | None  # weak geometric supervision, when the preset asks for it
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise JokerError(f"device {name!r} was asked for but this machine has no usable CUDA GPU",
-                         "use device 'cpu' (or 'auto'), or run the engine on a machine with an NVIDIA GPU")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise JokerError("device 'mps' was asked for but Apple's Metal backend is not available",
-                         "use device 'cpu' (or 'auto')")
-    return torch.device(name)
+    rig: RigGeometry | None  # weak geometric supervision, when the preset asks for it
 
 
 def load_model(path: str | None) -> HeadModel:
@@ -133,7 +122,7 @@ def open_prior(spec: JobSpec, photo: np.ndarray, model: HeadModel, params: RigPa
 def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: str | None = None,
             preset_override: Preset | None = None, prior: Prior | None = None) -> PreparedJob:
     """`prior`: one already opened for this photo (a sequence's frames share it)."""
-    device = resolve_device(spec.device)
+    device = choose_device(spec.device)
     model = load_model(model_path or spec.model)
     params = rig_params(spec, model)
     posed = pose(numpy_rig(model), params).vertices
@@ -150,15 +139,17 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: 
                           rig_vertices=torch.from_numpy(posed).float())
     centre, radius = bounding_sphere(np.concatenate([model.v_template, posed]))
     box = Box(center=tuple(float(c) for c in centre), half_size=float(radius) * 1.05)
-    rig = _rig_views(preset, view_rig, model, posed, prior)
+    rig = _rig_geometry(preset, view_rig, views, model, posed, prior)
     return PreparedJob(model, params, posed, reference, device, preset, view_rig, views, condition, prior, box, rig)
 
 
-def _rig_views(preset: Preset, view_rig: ViewRig, model: HeadModel, posed: np.ndarray,
-               prior: Prior) -> RigViews | None:
-    """The posed rig from all around. A prior that renders any view (the projection prior)
-    colours them too: the back of the head is in no training view, and without it the
-    field's colour there would be whatever the optimiser left."""
+def _rig_geometry(preset: Preset, view_rig: ViewRig, views: Views, model: HeadModel, posed: np.ndarray,
+                  prior: Prior) -> RigGeometry | None:
+    """The posed rig on the training views and from all around. A prior that renders any
+    view (the projection prior) colours the orbit views too: the back of the head is in no
+    training view, and without it the field's colour there would be whatever the optimiser
+    left. The diffusion prior cannot, so there the back's colour is the field's guess."""
     if not preset.rig.rays:
         return None
-    return rig_views(posed, model.faces, preset.rig.cameras(view_rig), getattr(prior, "render", None))
+    orbit = rig_views(posed, model.faces, preset.rig.cameras(view_rig), getattr(prior, "render", None))
+    return RigGeometry(rig_views(posed, model.faces, views.cameras), orbit)

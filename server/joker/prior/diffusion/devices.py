@@ -17,22 +17,6 @@ GiB = 1024 ** 3
 WORKING_MARGIN = 1.25
 
 
-def choose_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-    kind = name.split(":")[0]
-    if kind not in available:
-        raise JokerError(f"unknown device {name!r}", "use auto, cpu, cuda, cuda:N or mps")
-    if not available[kind]:
-        raise JokerError(f"device {name} is not available on this machine", "use --device auto or cpu")
-    return torch.device(name)
-
-
 def choose_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
     if precision == "auto":
         if device.type == "cuda":

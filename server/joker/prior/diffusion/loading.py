@@ -138,7 +138,8 @@ def describe_weights(path: Path) -> WeightsDescription:
 def open_prior(path: Path, sd15_folder: Path | None = None, vae_folder: Path | None = None,
                device: str = "auto", precision: str = "auto", chunk_size: int = 8):
     """Load weights and place them for running: the DiffusionPrior a user asked for."""
-    from .devices import choose_device, choose_dtype, place
+    from ...devices import choose_device
+    from .devices import choose_dtype, place
     from .pipeline import DiffusionPrior
 
     target = choose_device(device)
