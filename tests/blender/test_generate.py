@@ -308,7 +308,7 @@ def test_deleting_the_scene_or_the_rig_mid_job_leaves_nothing_half_imported(ever
 @pytest.mark.skipif(importlib.util.find_spec("joker.api") is None,
                     reason="joker.api (the engine entry the server runs) has not landed yet")
 @pytest.mark.skipif(os.environ.get("JOKER_ENGINE_ROUND_TRIP") != "1",
-                    reason="the engine's fastest quality (preview) takes 4.5 min (quiet) to over 15 min "
+                    reason="the engine's fastest quality (preview) takes 3 min (quiet) to over 15 min "
                            "(busy) on 2 CPU cores; set JOKER_ENGINE_ROUND_TRIP=1 to run it")
 def test_round_trip_with_the_engine_running_the_projection_prior(serve, portrait, tmp_path):
     out = _run(ROUND_TRIP, serve("joker.api:generate"), portrait, tmp_path, timeout=900)

@@ -67,7 +67,7 @@ def test_example_generates_each_preset_against_a_real_server(serve, photo, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("JOKER_ENGINE_ROUND_TRIP") != "1",
-                    reason="one engine job at preview quality takes 4.5-15 min on 2 CPU cores; "
+                    reason="one engine job at preview quality takes 3-15 min on 2 CPU cores; "
                            "set JOKER_ENGINE_ROUND_TRIP=1 to run it")
 def test_example_generates_with_the_engine(serve, portrait, tmp_path):
     server = serve("joker.api:generate")
