@@ -9,7 +9,7 @@ from joker.distill import distill
 from joker.distill.losses import LossWeights, depth_loss
 from joker.distill.rays import CameraSet
 from joker.distill.render import render_rays
-from joker.distill.rig_views import RigSupervision, rig_views
+from joker.distill.rig_views import RigGeometry, RigSupervision, rig_views
 from joker.prior.base import Condition, NoiseLevels
 from joker.prior.oracle import EllipsoidOracle
 from joker_core.cameras import ViewRig
@@ -82,7 +82,7 @@ def test_rig_supervision_closes_the_head_where_no_training_view_looks():
     rigged = dataclasses.replace(chosen, rig=RigSupervision(rays=512, azimuths=6, size=32),
                                  losses=LossWeights(l1=1.0, sparsity=1e-4, mask=0.3, depth=1.0))
     views = oracle.views(chosen.views.cameras())
-    rig = rig_views(*ellipsoid_mesh(), rigged.rig.cameras(ViewRig()))
+    rig = RigGeometry(rig_views(*ellipsoid_mesh(), views.cameras), rig_views(*ellipsoid_mesh(), rigged.rig.cameras(ViewRig())))
     back = ViewRig(size=32).camera(180.0, 0.0)
     truth = analytic_distances(back)
     hits = torch.from_numpy(~np.isnan(truth)).reshape(-1)

@@ -29,7 +29,7 @@ from .lpips import load_local_lpips
 from .occupancy import OccupancyGrid
 from .rays import CameraSet
 from .render import render_images, render_rays
-from .rig_views import RigViews
+from .rig_views import RigGeometry
 from .schedule import Preset, Refresh
 
 OCCUPANCY_WARMUP = 32     # iterations before empty space may be skipped
@@ -75,9 +75,10 @@ def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
             cancel: Callable[[], bool] | None = None,
             initial_field: RadianceField | None = None,
             initial_targets: torch.Tensor | None = None,
-            rig: RigViews | None = None) -> Distillation:
+            rig: RigGeometry | None = None) -> Distillation:
     """Distil `prior`'s idea of the head seen from `views` into a radiance field; `rig`
-    views add `preset.rig.rays` rays of weak geometric supervision to every step.
+    adds depth targets to the training rays and `preset.rig.rays` orbit rays of weak
+    geometric supervision to every step.
 
     Warm start (sequences): `initial_field`'s weights are copied into the new field, and
     `initial_targets` (N x 3 x H x W, one per view) replace the first refresh's."""
@@ -94,7 +95,7 @@ class _Run:
     def __init__(self, prior: Prior, views: Views, condition: Condition, preset: Preset, seed: int,
                  device: torch.device, box: Box, preview_dir: Path | None,
                  on_progress: Callable[[Progress], None] | None, cancel: Callable[[], bool] | None,
-                 rig: RigViews | None):
+                 rig: RigGeometry | None):
         if device.type == "cuda" and not torch.cuda.is_available():
             raise JokerError("CUDA was asked for but no CUDA device is available",
                              "run on the CPU (device 'cpu') or on a machine with an NVIDIA GPU")
@@ -120,10 +121,11 @@ class _Run:
         self.cameras = CameraSet(views.cameras, device)
         self.masks = views.normal_maps.to(device).amax(1, keepdim=True).gt(0).float()
         self.rig = rig.to(device) if rig is not None and preset.rig.rays else None
-        self.rig_cameras = CameraSet(rig.cameras, device) if self.rig is not None else None
+        self.rig_cameras = CameraSet(rig.orbit.cameras, device) if self.rig is not None else None
         self.refreshes = self.schedule.refreshes(prior.levels)
         self.targets: torch.Tensor | None = None
         self._sized: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._sized_depths: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.previews: list[Path] = []
         self.evaluations_at_start = prior.evaluations.total
         self.nerf_steps = 0
@@ -209,6 +211,16 @@ class _Run:
                                   F.interpolate(self.masks, size=size, mode="area"))
         return self._sized[width]
 
+    def _sized_rig(self, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rig's masks and distances on the training views at the render size: the
+        nearest pixel's, since averaging across the silhouette would invent depths."""
+        if width not in self._sized_depths:
+            size = self.cameras.size_at(width)
+            training = self.rig.training
+            self._sized_depths[width] = tuple(F.interpolate(image[:, None], size=size, mode="nearest-exact")[:, 0]
+                                              for image in (training.masks, training.distances))
+        return self._sized_depths[width]
+
     def _step(self, iteration: int) -> None:
         schedule, weights = self.schedule, self.preset.losses
         if self.occupancy is not None and iteration >= OCCUPANCY_WARMUP and iteration % OCCUPANCY_UPDATE == 0:
@@ -233,6 +245,11 @@ class _Run:
         if weights.mask:
             mask = masks[pixels.view, 0, pixels.row, pixels.col]
             loss = loss + weights.mask * losses.mask_loss(out.opacity, mask)
+        if self.rig is not None and weights.depth:
+            masks, distances = self._sized_rig(width)
+            index = (pixels.view, pixels.row, pixels.col)
+            loss = loss + weights.depth * losses.depth_loss(
+                out.depth, distances[index] / self.field.box.half_size, masks[index])
         if self.rig is not None:
             loss = loss + self._rig_loss(warm)
         self.optimizer.zero_grad(set_to_none=True)
@@ -242,8 +259,8 @@ class _Run:
         self.loss = loss.item()
 
     def _rig_loss(self, warm: bool) -> torch.Tensor:
-        """Silhouette, depth and (where a prior rendered them) colour on random rig-view rays."""
-        weights, rig, width = self.preset.losses, self.rig, self.rig_cameras.width
+        """Silhouette, depth and (where a prior rendered them) colour on random orbit rays."""
+        weights, rig, width = self.preset.losses, self.rig.orbit, self.rig_cameras.width
         pixels = self.rig_cameras.patch_pixels(self.preset.rig.rays, 1, width, self.generator)
         out = render_rays(self.field, self.rig_cameras.rays(pixels, width), self.preset.samples_per_ray,
                           self.generator, self.occupancy if warm else None)

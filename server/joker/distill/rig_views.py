@@ -1,11 +1,12 @@
-"""Weak geometric supervision from the posed rig: what its silhouette and depth are from
+"""Weak geometric supervision from the posed rig: its silhouette and depth on the training
+views (every training ray then also has a depth target, which carves the open mouth) and on
 views all around the head, so the field closes the head (the training views only span the
 front) and its surface lies where the rig's does.
 
-Which views and how many of their rays join each step is a preset knob (RigSupervision);
-the views themselves (RigViews) are rasterized once per job from the posed rig. A prior that
-can render any view of the rig (the projection prior) may also give their colour, which is
-then the only colour the back of the head ever sees.
+Which orbit views and how many of their rays join each step is a preset knob
+(RigSupervision); the views themselves (RigViews) are rasterized once per job from the posed
+rig. A prior that can render any view of the rig (the projection prior) may also give the
+orbit views' colour, which is then the only colour the back of the head ever sees.
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ class RigViews:
     def to(self, device: torch.device) -> "RigViews":
         colors = None if self.colors is None else self.colors.to(device)
         return RigViews(self.cameras, self.masks.to(device), self.distances.to(device), colors)
+
+
+@dataclass
+class RigGeometry:
+    """What distill() takes: the rig on the training views (same cameras, same order) and
+    on the orbit views."""
+
+    training: RigViews
+    orbit: RigViews
+
+    def to(self, device: torch.device) -> "RigGeometry":
+        return RigGeometry(self.training.to(device), self.orbit.to(device))
 
 
 ColorRenderer = Callable[[torch.Tensor, Sequence[Camera]], torch.Tensor]
