@@ -20,20 +20,20 @@ from joker_core.protocol import JobState  # noqa: E402
 TINY = {"preset": "scream", "quality": "preview", "views": {"grid": [2, 1], "size": 32}}
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    running = Server(tmp_path_factory.mktemp("engine"), "--job-function", "joker.api:generate",
-                     "--device", "cpu").start()
+def _engine_server(tmp_path_factory, job_function: str):
+    running = Server(tmp_path_factory.mktemp("engine"), "--job-function", job_function, "--device", "cpu").start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    yield from _engine_server(tmp_path_factory, "joker.api:generate")
 
 
 @pytest.fixture(scope="module")
 def tiny_engine(tmp_path_factory):
-    running = Server(tmp_path_factory.mktemp("tiny"), "--job-function", "tiny_engine:generate",
-                     "--device", "cpu").start()
-    yield running
-    running.stop()
+    yield from _engine_server(tmp_path_factory, "tiny_engine:generate")
 
 
 @pytest.fixture(scope="module")
