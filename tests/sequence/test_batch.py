@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from skimage import data
 
 from joker.sequence.batch import STATE_NAME, read_batch, run_batch
 from joker_core.errors import JokerError
@@ -24,8 +23,8 @@ items:
 
 
 @pytest.fixture
-def batch_file(tmp_path):
-    (tmp_path / "ada.png").write_bytes(encode_png(data.astronaut()))
+def batch_file(tmp_path, photo):
+    (tmp_path / "ada.png").write_bytes(encode_png(photo))
     path = tmp_path / "heads.yaml"
     path.write_text(SPEC)
     return path

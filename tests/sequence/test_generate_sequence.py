@@ -5,7 +5,6 @@ import json
 
 import pytest
 import trimesh
-from skimage import data
 
 from joker.sequence import generate_sequence
 from joker_core.errors import JobCancelled, JokerError
@@ -20,16 +19,11 @@ SPEC = SequenceSpec.from_dict({"job": {"quality": "preview", "device": "cpu", "s
 
 
 @pytest.fixture(scope="module")
-def photo():
-    return data.astronaut()
-
-
-@pytest.fixture(scope="module")
 def finished(photo, tmp_path_factory):
-    events = []
-    result = generate_sequence(photo, spec=SPEC, out_dir=tmp_path_factory.mktemp("seq") / "out",
-                               progress=events.append, tuning=TINY_SEQUENCE)
-    return result, events
+    """The sequence, and every progress event it reported."""
+    reported = []
+    return generate_sequence(photo, spec=SPEC, out_dir=tmp_path_factory.mktemp("seq") / "out",
+                             progress=reported.append, tuning=TINY_SEQUENCE), reported
 
 
 def test_every_frame_gets_its_own_head_numbered_as_in_the_scene(finished):

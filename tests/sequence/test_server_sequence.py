@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-from skimage import data
 
 from joker_core.png import encode_png
 from joker_core.protocol import JobState, SequenceSpec
@@ -32,9 +31,9 @@ def server(tmp_path_factory):
     running.stop()
 
 
-def test_each_frame_is_published_while_the_sequence_runs_and_a_cancel_keeps_it(server, tmp_path):
+def test_each_frame_is_published_while_the_sequence_runs_and_a_cancel_keeps_it(server, photo, tmp_path):
     client = server.client()
-    job = client.submit(SPEC, encode_png(data.astronaut()))
+    job = client.submit(SPEC, encode_png(photo))
     first = "frames/frame_0001/head.glb"
     wait_until(lambda: first in client.status(job.id).artifacts, timeout=240)
     running = client.status(job.id)

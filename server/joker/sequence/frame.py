@@ -1,42 +1,26 @@
-"""One frame of a sequence: distil (warm or cold), mesh, and write its folder."""
+"""One distilled frame's files: the textured head (GLB, OBJ + texture) and its metrics."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from joker_core.errors import JobCancelled
 
-from ..distill.distiller import Distillation, Progress, distill
 from ..distill.field import SURFACE_DENSITY
 from ..generation import metrics
-from ..generation.job import PreparedJob
 from ..generation.output import write_json
 from ..mesh.export import write_glb, write_obj
 from ..mesh.fields import BoundingBox
 from ..mesh.pipeline import MeshSettings, MeshStats, build_textured_mesh
-from .budget import FrameBudget
+from .frames import DistilledFrame
 
 
-@dataclass(frozen=True)
-class FrameRun:
-    """What one frame did and cost (the manifest's entry, less its file names)."""
-
-    budget: FrameBudget
-    distillation: Distillation
-    figures: dict
-
-
-def run_frame(job: PreparedJob, budget: FrameBudget, previous: Distillation | None, folder: Path,
-              seed: int, mesh_settings: MeshSettings | None, on_progress: Callable[[Progress], None],
-              cancel: Callable[[], bool]) -> FrameRun:
-    """Distil the frame into `folder` (a staging folder): head.glb/.obj/.png, metrics.json."""
-    result = distill(job.prior, job.views, job.condition, budget.preset, seed=seed, device=job.device,
-                     box=job.box, preview_dir=folder / "previews", on_progress=on_progress, cancel=cancel,
-                     initial_field=previous.field if previous is not None else None,
-                     initial_targets=previous.targets if previous is not None and budget.reuse_targets else None)
+def write_frame(frame: DistilledFrame, folder: Path, mesh_settings: MeshSettings | None, seed: int,
+                cancel: Callable[[], bool]) -> dict:
+    """Mesh and bake the frame's field into `folder`: head.glb/.obj/.png, metrics.json."""
+    job, budget, result = frame.job, frame.budget, frame.distillation
     settings = dataclasses.replace(mesh_settings or MeshSettings(iso_level=SURFACE_DENSITY), device=str(job.device))
     stats = MeshStats()
     box = BoundingBox(tuple(job.box.minimum), tuple(job.box.maximum))
@@ -52,4 +36,4 @@ def run_frame(job: PreparedJob, budget: FrameBudget, previous: Distillation | No
         "held_out_psnr_db": metrics.held_out_psnr(job, result, seed), "mesh": stats.as_dict(),
     }
     write_json(folder / "metrics.json", figures)
-    return FrameRun(budget, result, figures)
+    return figures

@@ -1,0 +1,88 @@
+"""The distillation side of a sequence: frame after frame, each warm-started from the one
+before (or, for comparison, each from scratch). No files: engine.py writes the results.
+
+All frames share one prior, one head volume and one view rig, so a field carries over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from joker_core.errors import JobCancelled
+from joker_core.framing import bounding_sphere
+from joker_core.lbs import numpy_rig, pose
+from joker_core.protocol import SequenceSpec
+
+from ..distill.distiller import Distillation, Progress, distill
+from ..distill.field import Box
+from ..distill.schedule import Preset
+from ..generation.job import PreparedJob, load_model, prepare, rig_params
+from .budget import FrameBudget, cold_budget, frame_budget, rig_motion
+
+log = logging.getLogger("joker.sequence")
+
+
+@dataclass(frozen=True)
+class DistilledFrame:
+    index: int
+    job: PreparedJob
+    budget: FrameBudget
+    distillation: Distillation
+
+
+class FrameDistiller:
+    """Distils the frames of `spec` in order; `warm=False` runs each from scratch."""
+
+    def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path, model_path: str | None = None,
+                 preset: Preset | None = None, warm: bool = True):
+        self.photo, self.spec, self.inputs_dir, self.model_path = photo, spec, inputs_dir, model_path
+        self.preset, self.warm = preset, warm
+        model = load_model(model_path)
+        rig = numpy_rig(model)
+        self.posed = [pose(rig, rig_params(spec.frame_job(i), model)).vertices for i in range(len(spec.frames))]
+        # One volume for every frame, so frame k's field is valid in frame k+1's box.
+        centre, radius = bounding_sphere(np.concatenate([model.v_template, *self.posed]))
+        self.box = Box(center=tuple(float(c) for c in centre), half_size=float(radius) * 1.05)
+        self.prior = None
+        self.previous: DistilledFrame | None = None
+
+    def distil(self, index: int, preview_dir: Path | None = None,
+               on_progress: Callable[[Progress], None] | None = None,
+               cancel: Callable[[], bool] | None = None) -> DistilledFrame:
+        """Frame `index`, after frame `index - 1` (warm starts need their predecessor)."""
+        if cancel is not None and cancel():
+            raise JobCancelled()
+        job = prepare(self.photo, self.spec.frame_job(index), self.inputs_dir, self.model_path, self.preset,
+                      prior=self.prior)
+        job = dataclasses.replace(job, box=self.box)
+        self.prior = job.prior
+        budget = self._budget(index, job)
+        log.info("frame %d: motion %.4f m, %s budget %.2f%s", self.spec.frame_number(index), budget.motion_m,
+                 "warm" if budget.warm else "cold", budget.share, ", reusing targets" if budget.reuse_targets else "")
+        previous = self.previous.distillation if self.previous is not None and self.warm else None
+        result = distill(job.prior, job.views, job.condition, budget.preset, seed=self.spec.job.seed,
+                         device=job.device, box=job.box, preview_dir=preview_dir, on_progress=on_progress,
+                         cancel=cancel, initial_field=previous.field if previous is not None else None,
+                         initial_targets=previous.targets if previous is not None and budget.reuse_targets else None)
+        self.previous = DistilledFrame(index, job, budget, result)
+        return self.previous
+
+    def _budget(self, index: int, job: PreparedJob) -> FrameBudget:
+        if self.previous is None or not self.warm:
+            return cold_budget(job.preset)
+        budget = frame_budget(job.preset, job.prior.levels, rig_motion(self.posed[index - 1], self.posed[index]))
+        if budget.reuse_targets and not self._same_cameras(index):
+            budget = dataclasses.replace(budget, reuse_targets=False)
+        return budget
+
+    def _same_cameras(self, index: int) -> bool:
+        """Targets carry over only between identical views (the engine's own grid always is)."""
+        def cameras(i: int) -> list[dict]:
+            return [view.camera for view in self.spec.frames[i].blender_views]
+        return cameras(index) == cameras(index - 1)
