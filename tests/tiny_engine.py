@@ -31,3 +31,8 @@ SMALL = api.Tuning(
 def generate(reference, **kwargs):
     """joker.api.generate with the TINY tuning: the job function of server tests."""
     return api.generate(reference, tuning=TINY, **kwargs)
+
+
+def generate_head_sized(reference, **kwargs):
+    """joker.api.generate with the SMALL tuning, for tests that check the head's shape."""
+    return api.generate(reference, tuning=SMALL, **kwargs)
