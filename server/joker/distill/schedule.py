@@ -4,7 +4,8 @@ Stage 1 refreshes every view's target at decreasing noise (increasing DDIM level
 level 0 being the noisiest) with one prior step, every `refresh_interval` iterations. At
 level round(stage_fraction * levels) stage 2 makes the targets by a k-step DDIM descent from
 that level, and the field is fitted to them until `iterations`. "published" is design.md §3
-exactly; "preview", "standard" and "high" are ours (benchmarks/bench_distill.py).
+exactly (no rig supervision); "preview", "standard" and "high" are ours, with weak
+geometric supervision from the rig (rig_views.py), measured by benchmarks/bench_generate.py.
 """
 
 from __future__ import annotations
@@ -124,23 +125,25 @@ PRESETS: dict[str, Preset] = {
         guidance_scale=19.0, occupancy_grid=False),
     "preview": Preset(
         "preview",
-        Schedule(iterations=600, refresh_interval=50, level_stride=10, k_steps=4,
+        Schedule(iterations=900, refresh_interval=50, level_stride=10, k_steps=4,
                  resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
         ViewGrid(5, 3, size=128), samples_per_ray=32,
-        losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.01), lr_network=1e-2),
+        losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3, depth=1.0), lr_network=1e-2,
+        rig=RigSupervision(rays=1024)),
     "standard": Preset(
         "standard",
         Schedule(iterations=3000, refresh_interval=150, level_stride=5, k_steps=10,
                  resolutions=((0, 64), (300, 128), (1200, 256)), patches=8, patch_size=48),
         ViewGrid(7, 5, size=256), field=FieldConfig(resolutions=(32, 128, 256)), samples_per_ray=64,
-        losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.01), lr_network=1e-2),
+        losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3, depth=1.0), lr_network=1e-2,
+        rig=RigSupervision(rays=2048, size=96)),
     "high": Preset(
         "high",
         Schedule(iterations=8000, refresh_interval=200, level_stride=2, k_steps=20,
                  resolutions=((0, 64), (400, 128), (2000, 256), (4000, 512)), patches=16, patch_size=64),
         ViewGrid(10, 7, size=512), field=FieldConfig(resolutions=(64, 256, 512), channels=12),
-        samples_per_ray=96, losses=LossWeights(l1=1.0, ssim=0.2, lpips=0.5, sparsity=1e-4, mask=0.01),
-        lr_network=1e-2),
+        samples_per_ray=96, losses=LossWeights(l1=1.0, ssim=0.2, lpips=0.5, sparsity=1e-4, mask=0.3, depth=1.0),
+        lr_network=1e-2, rig=RigSupervision(rays=4096, elevations=(-50.0, -20.0, 10.0, 40.0), size=128)),
 }
 
 
