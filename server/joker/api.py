@@ -27,7 +27,6 @@ from joker_core.files import atomic_write_bytes
 from joker_core.png import encode_png
 from joker_core.protocol import JobSpec, ProgressEvent
 
-from .distill.field import SURFACE_DENSITY
 from .distill.schedule import Preset
 from .generation.output import LOG_NAME, job_folder, versions, write_json
 from .mesh.pipeline import MeshSettings
@@ -129,7 +128,7 @@ def _run(photo, spec, staging, inputs_dir, report, cancelled, tuning) -> dict:
                          nerf_steps=result.nerf_steps, message="extracting, unwrapping and baking the mesh"))
     stats = MeshStats()
     box = BoundingBox(tuple(job.box.minimum), tuple(job.box.maximum))
-    mesh_settings = tuning.mesh or MeshSettings(iso_level=SURFACE_DENSITY)
+    mesh_settings = tuning.mesh or MeshSettings(iso_level=job.preset.surface_density)
     mesh_settings = dataclasses.replace(mesh_settings, device=str(job.device))
     mesh = build_textured_mesh(result.field.density, result.field.color, box, mesh_settings, stats)
     if cancelled():

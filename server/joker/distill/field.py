@@ -43,8 +43,10 @@ class Box:
         return (points - points.new_tensor(self.center)) / self.half_size
 
 
-# Density at the head's surface, for mesh extraction: measured on preview fits of the demo
-# head, the density is ~35 at 0.9x the true surface radius, ~5 at 1.0x and 0 at 1.1x.
+# Density at the head's surface, for mesh extraction of a field fitted to images alone:
+# measured on preview fits of the demo head, the density is ~35 at 0.9x the true surface
+# radius, ~5 at 1.0x and 0 at 1.1x. Rig depth supervision sharpens the surface, so presets
+# that use it set their own (Preset.surface_density).
 SURFACE_DENSITY = 8.0
 
 
