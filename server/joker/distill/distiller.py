@@ -119,7 +119,7 @@ class _Run:
         if self.lpips is not None:
             self.lpips.to(device)
         self.cameras = CameraSet(views.cameras, device)
-        self.masks = views.normal_maps.to(device).amax(1, keepdim=True).gt(0).float()
+        self.masks = views.foreground().to(device)
         self.rig = rig.to(device) if rig is not None and preset.rig.rays else None
         self.rig_cameras = CameraSet(rig.orbit.cameras, device) if self.rig is not None else None
         self.refreshes = self.schedule.refreshes(prior.levels)

@@ -76,19 +76,24 @@ def _preset_for(spec: JobSpec, override: Preset | None) -> Preset:
 
 def _training_views(spec: JobSpec, preset: Preset, view_rig: ViewRig, model: HeadModel, params: RigParams,
                     inputs_dir: Path, normal_mode: str) -> Views:
-    """Blender's views when the job brings them, else the preset's grid rendered here."""
+    """Blender's views when the job brings them, else the preset's grid rendered here;
+    either way with the posed rig's full-head silhouettes (Blender's maps may be face-only)."""
     if spec.blender_views:
         cameras = [Camera.from_dict(view.camera) for view in spec.blender_views]
-        maps = [_read_normal_map(inputs_dir / view.normal_map, camera) for view, camera
-                in zip(spec.blender_views, cameras)]
-        return Views(cameras, torch.stack(maps))
-    if spec.views.count is not None:
+    elif spec.views.count is not None:
         cameras = ViewRig(view_rig.center, view_rig.distance, view_rig.fov_deg, preset.views.size).random(
             spec.views.count, spec.views.azimuth_range, spec.views.elevation_range, seed=spec.seed)
     else:
         cameras = preset.views.cameras(view_rig)
-    maps = render_head(model, params, cameras, mode=normal_mode)
-    return Views(cameras, torch.stack([m.as_image() for m in maps]))
+    full = render_head(model, params, cameras, mode="full")
+    silhouettes = torch.stack([m.mask[None].float() for m in full])
+    if spec.blender_views:
+        normal_maps = [_read_normal_map(inputs_dir / view.normal_map, camera)
+                       for view, camera in zip(spec.blender_views, cameras)]
+    else:
+        chosen = full if normal_mode == "full" else render_head(model, params, cameras, mode=normal_mode)
+        normal_maps = [m.as_image() for m in chosen]
+    return Views(cameras, torch.stack(normal_maps), silhouettes)
 
 
 def _read_normal_map(path: Path, camera: Camera) -> torch.Tensor:

@@ -77,6 +77,9 @@ class Views:
 
     cameras: Sequence[Camera]
     normal_maps: torch.Tensor  # V x 3 x H x W in [0, 1], encoded as conventions.encode_normals / 255
+    # V x 1 x H x W full-head silhouettes of the posed rig, for geometric supervision; when
+    # absent they are read off the normal maps, which in "face" mode show only the face.
+    silhouettes: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.normal_maps.ndim != 4 or self.normal_maps.shape[1] != 3:
@@ -85,12 +88,24 @@ class Views:
         if len(self.cameras) != self.normal_maps.shape[0]:
             raise JokerError(f"{len(self.cameras)} cameras for {self.normal_maps.shape[0]} normal maps",
                              "pass exactly one camera per normal map")
+        expected = (self.normal_maps.shape[0], 1, *self.normal_maps.shape[2:])
+        if self.silhouettes is not None and tuple(self.silhouettes.shape) != expected:
+            raise JokerError(f"silhouettes are {tuple(self.silhouettes.shape)}, expected {expected}",
+                             "pass one 1-channel silhouette per view, at the normal maps' size")
 
     def __len__(self) -> int:
         return len(self.cameras)
 
+    def foreground(self) -> torch.Tensor:
+        """V x 1 x H x W float: the silhouettes, or the normal maps' non-background pixels."""
+        if self.silhouettes is not None:
+            return self.silhouettes.float()
+        return self.normal_maps.amax(1, keepdim=True).gt(0).float()
+
     def subset(self, index: Sequence[int]) -> "Views":
-        return Views([self.cameras[i] for i in index], self.normal_maps[list(index)])
+        index = list(index)
+        return Views([self.cameras[i] for i in index], self.normal_maps[index],
+                     None if self.silhouettes is None else self.silhouettes[index])
 
 
 @dataclass
