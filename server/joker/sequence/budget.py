@@ -22,6 +22,7 @@ REUSE_TARGETS_BELOW_M = 0.001  # the previous frame's prior targets still fit: s
 FULL_SHARE_AT_M = 0.01         # displacement that earns the largest warm share
 COLD_ABOVE_M = 0.03            # a cut, not a motion: distil as a first frame would
 MIN_SHARE, MAX_SHARE = 0.15, 0.35
+WARM_LEARNING_RATE = 0.3       # of the cold rates: a warm field is fine-tuned, not refitted
 
 
 @dataclass(frozen=True)
@@ -65,4 +66,6 @@ def warm_preset(cold: Preset, levels: NoiseLevels, share: float) -> Preset:
         first_level=max(0, switch - refreshes * schedule.level_stride),
         k_steps=max(1, math.floor(share * schedule.k_steps)),
         resolutions=((0, schedule.resolutions[-1][1]),))  # the field is already sharp
-    return dataclasses.replace(cold, name=f"{cold.name} warm {share:.2f}", schedule=warm)
+    return dataclasses.replace(cold, name=f"{cold.name} warm {share:.2f}", schedule=warm,
+                               lr_grid=cold.lr_grid * WARM_LEARNING_RATE,
+                               lr_network=cold.lr_network * WARM_LEARNING_RATE)

@@ -66,18 +66,18 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
 
     report = progress or (lambda event: None)
     cancelled = should_cancel or (lambda: False)
-    folder = _fresh_folder(Path(out_dir), overwrite)
     if inputs_dir is None and isinstance(reference, (str, Path)):
         inputs_dir = Path(reference).parent
     photo = load_photo(reference)
+    folder = _fresh_folder(Path(out_dir), overwrite)
     atomic_write_bytes(folder / "inputs" / "reference.png", encode_png(photo))
     write_json(folder / "inputs" / "spec.json", spec.to_dict())
-    write_json(folder / "versions.json", {**versions(), "model": model_path or "demo head"})
+    write_json(folder / "versions.json", {**versions(), "model": model_path or spec.job.model or "demo head"})
     manifest = Manifest(folder / MANIFEST_NAME, spec)
     manifest.write()
-    frames = _Frames(photo, spec, inputs_dir or Path.cwd(), model_path, tuning or Tuning(), folder, report,
-                     cancelled)
     try:
+        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), model_path, tuning or Tuning(), folder, report,
+                         cancelled)
         for index in range(len(spec.frames)):
             frames.run(index, manifest)
     except JobCancelled:

@@ -43,7 +43,7 @@ class FrameDistiller:
                  preset: Preset | None = None, warm: bool = True):
         self.photo, self.spec, self.inputs_dir, self.model_path = photo, spec, inputs_dir, model_path
         self.preset, self.warm = preset, warm
-        model = load_model(model_path)
+        model = load_model(model_path or spec.job.model)
         rig = numpy_rig(model)
         self.posed = [pose(rig, rig_params(spec.frame_job(i), model)).vertices for i in range(len(spec.frames))]
         # One volume for every frame, so frame k's field is valid in frame k+1's box.
@@ -68,7 +68,7 @@ class FrameDistiller:
         previous = self.previous.distillation if self.previous is not None and self.warm else None
         result = distill(job.prior, job.views, job.condition, budget.preset, seed=self.spec.job.seed,
                          device=job.device, box=job.box, preview_dir=preview_dir, on_progress=on_progress,
-                         cancel=cancel, initial_field=previous.field if previous is not None else None,
+                         cancel=cancel, rig=job.rig, initial_field=previous.field if previous is not None else None,
                          initial_targets=previous.targets if previous is not None and budget.reuse_targets else None)
         self.previous = DistilledFrame(index, job, budget, result)
         return self.previous
