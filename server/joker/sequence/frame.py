@@ -8,7 +8,6 @@ from typing import Callable
 
 from joker_core.errors import JobCancelled
 
-from ..distill.field import SURFACE_DENSITY
 from ..generation import metrics
 from ..generation.output import write_json
 from ..mesh.export import write_glb, write_obj
@@ -21,7 +20,8 @@ def write_frame(frame: DistilledFrame, folder: Path, mesh_settings: MeshSettings
                 cancel: Callable[[], bool]) -> dict:
     """Mesh and bake the frame's field into `folder`: head.glb/.obj/.png, metrics.json."""
     job, budget, result = frame.job, frame.budget, frame.distillation
-    settings = dataclasses.replace(mesh_settings or MeshSettings(iso_level=SURFACE_DENSITY), device=str(job.device))
+    settings = mesh_settings or MeshSettings(iso_level=job.preset.surface_density)
+    settings = dataclasses.replace(settings, device=str(job.device))
     stats = MeshStats()
     box = BoundingBox(tuple(job.box.minimum), tuple(job.box.maximum))
     mesh = build_textured_mesh(result.field.density, result.field.color, box, settings, stats)
