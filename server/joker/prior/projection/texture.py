@@ -257,7 +257,7 @@ def _project(points: np.ndarray, normals: np.ndarray, photo: np.ndarray, camera:
 
 def _bilinear(photo: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     """Photo colours (float in [0, 1]) at pixel coordinates (pixel centres at +0.5)."""
-    image = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)[None].float() / 255.0
+    image = torch.tensor(photo).permute(2, 0, 1)[None].float() / 255.0
     height, width = photo.shape[:2]
     grid = torch.from_numpy(np.stack([pixels[:, 0] / width * 2 - 1, pixels[:, 1] / height * 2 - 1], 1))
     sampled = F.grid_sample(image, grid.float()[None, None], mode="bilinear",
