@@ -124,11 +124,11 @@ def open_prior(spec: JobSpec, photo: np.ndarray, model: HeadModel, params: RigPa
     return open_diffusion_prior(Path(spec.prior.weights), *optional, device=str(device))
 
 
-def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path, model_path: str | None = None,
+def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
             preset_override: Preset | None = None, prior: Prior | None = None) -> PreparedJob:
     """`prior`: one already opened for this photo (a sequence's frames share it)."""
     device = choose_device(spec.device)
-    model = load_model(model_path or spec.model)
+    model = load_model(spec.model)
     params = rig_params(spec, model)
     posed = pose(numpy_rig(model), params).vertices
     preset = _preset_for(spec, preset_override)

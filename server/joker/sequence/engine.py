@@ -57,8 +57,8 @@ class SequenceResult:
 
 def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
                       progress: Callable[[ProgressEvent], None] | None = None,
-                      should_cancel: Callable[[], bool] | None = None, model_path: str | None = None,
-                      inputs_dir: Path | None = None, overwrite: bool = False, tuning=None) -> SequenceResult:
+                      should_cancel: Callable[[], bool] | None = None, inputs_dir: Path | None = None,
+                      overwrite: bool = False, tuning=None) -> SequenceResult:
     """Run a sequence job; arguments as joker.api.generate's. Raises JokerError for bad
     input and JobCancelled on cancel, in both cases after the finished frames are written."""
     from ..api import Tuning
@@ -72,12 +72,11 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
     folder = _fresh_folder(Path(out_dir), overwrite)
     atomic_write_bytes(folder / "inputs" / "reference.png", encode_png(photo))
     write_json(folder / "inputs" / "spec.json", spec.to_dict())
-    write_json(folder / "versions.json", {**versions(), "model": model_path or spec.job.model or "demo head"})
+    write_json(folder / "versions.json", {**versions(), "model": spec.job.model or "demo head"})
     manifest = Manifest(folder / MANIFEST_NAME, spec)
     manifest.write()
     try:
-        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), model_path, tuning or Tuning(), folder, report,
-                         cancelled)
+        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), tuning or Tuning(), folder, report, cancelled)
         for index in range(len(spec.frames)):
             frames.run(index, manifest)
     except JobCancelled:
@@ -109,9 +108,9 @@ def _fresh_folder(folder: Path, overwrite: bool) -> Path:
 class _Frames:
     """Distils, writes and reports the frames of one sequence, in order."""
 
-    def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path, model_path: str | None,
-                 tuning, folder: Path, report: Callable[[ProgressEvent], None], cancelled: Callable[[], bool]):
-        self.distiller = FrameDistiller(photo, spec, inputs_dir, model_path, tuning.preset)
+    def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path, tuning, folder: Path,
+                 report: Callable[[ProgressEvent], None], cancelled: Callable[[], bool]):
+        self.distiller = FrameDistiller(photo, spec, inputs_dir, tuning.preset)
         self.spec, self.mesh, self.folder, self.report, self.cancelled = spec, tuning.mesh, folder, report, cancelled
         self.results: list[FrameResult] = []
         self.prior_evaluations = self.nerf_steps = 0

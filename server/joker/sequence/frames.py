@@ -39,11 +39,11 @@ class DistilledFrame:
 class FrameDistiller:
     """Distils the frames of `spec` in order; `warm=False` runs each from scratch."""
 
-    def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path, model_path: str | None = None,
+    def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path,
                  preset: Preset | None = None, warm: bool = True):
-        self.photo, self.spec, self.inputs_dir, self.model_path = photo, spec, inputs_dir, model_path
+        self.photo, self.spec, self.inputs_dir = photo, spec, inputs_dir
         self.preset, self.warm = preset, warm
-        model = load_model(model_path or spec.job.model)
+        model = load_model(spec.job.model)
         rig = numpy_rig(model)
         self.posed = [pose(rig, rig_params(spec.frame_job(i), model)).vertices for i in range(len(spec.frames))]
         # One volume for every frame, so frame k's field is valid in frame k+1's box.
@@ -58,8 +58,7 @@ class FrameDistiller:
         """Frame `index`, after frame `index - 1` (warm starts need their predecessor)."""
         if cancel is not None and cancel():
             raise JobCancelled()
-        job = prepare(self.photo, self.spec.frame_job(index), self.inputs_dir, self.model_path, self.preset,
-                      prior=self.prior)
+        job = prepare(self.photo, self.spec.frame_job(index), self.inputs_dir, self.preset, prior=self.prior)
         job = dataclasses.replace(job, box=self.box)
         self.prior = job.prior
         budget = self._budget(index, job)
