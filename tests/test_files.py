@@ -33,3 +33,16 @@ def test_atomic_directory_appears_only_on_success(tmp_path):
     with pytest.raises(JokerError, match="not empty"):
         with atomic_directory(tmp_path / "result"):
             pass
+
+
+def test_a_failed_block_can_be_kept_for_inspection(tmp_path):
+    kept = tmp_path / "result.failed"
+    kept.mkdir()
+    (kept / "older.txt").write_text("an earlier failure")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(tmp_path / "result", keep_failed_at=kept) as staging:
+            (staging / "log.txt").write_text("what happened")
+            raise RuntimeError("boom")
+    assert not (tmp_path / "result").exists()
+    assert sorted(p.name for p in kept.iterdir()) == ["log.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["result.failed"]  # no staging folder left

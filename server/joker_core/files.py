@@ -51,10 +51,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, overwrite: bool = False,
+                     keep_failed_at: Path | None = None) -> Iterator[Path]:
     """Yield a staging folder that becomes `path` only if the block finishes.
 
-    On any exception the staging folder is removed and `path` is left as it was.
+    On any exception `path` is left as it was, and the staging folder is removed, or moved
+    to `keep_failed_at` (replacing what was there) so a failure can be inspected.
     """
     path = Path(path)
     if path.exists() and not overwrite and any(path.iterdir()):
@@ -69,7 +71,11 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     try:
         yield staging
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if keep_failed_at is None:
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            shutil.rmtree(keep_failed_at, ignore_errors=True)
+            os.replace(staging, keep_failed_at)
         raise
     if path.exists():
         shutil.rmtree(path)

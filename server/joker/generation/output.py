@@ -11,14 +11,11 @@ import contextlib
 import json
 import logging
 import platform
-import shutil
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
-from joker_core.errors import JokerError
-from joker_core.files import atomic_write_bytes
+from joker_core.files import atomic_directory, atomic_write_bytes
 
 LOG_NAME = "log.txt"
 _VERSIONED = ("joker-blender", "torch", "numpy", "diffusers", "trimesh", "xatlas", "PyMCubes", "opencv-python-headless")
@@ -30,28 +27,11 @@ def failed_folder(destination: Path) -> Path:
 
 @contextlib.contextmanager
 def job_folder(destination: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a staging folder that becomes `destination` on success, `<dest>.failed` on error."""
-    if destination.exists() and any(destination.iterdir()) and not overwrite:
-        raise JokerError(f"output folder {destination} exists and is not empty",
-                         "choose a new folder, or pass --overwrite")
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent))
-    except OSError as exc:
-        raise JokerError(f"cannot write into {destination.parent} ({exc.strerror})",
-                         "choose an output folder on a writable disk with free space") from exc
-    with _logging_to(staging / LOG_NAME):
-        try:
+    """Yield a staging folder, logged to, that becomes `destination` on success and
+    `<dest>.failed` on error."""
+    with atomic_directory(destination, overwrite, keep_failed_at=failed_folder(destination)) as staging:
+        with _logging_to(staging / LOG_NAME):
             yield staging
-        except BaseException:
-            logging.getLogger("joker").exception("job failed")
-            failed = failed_folder(destination)
-            shutil.rmtree(failed, ignore_errors=True)
-            staging.replace(failed)
-            raise
-    if destination.exists():
-        shutil.rmtree(destination)
-    staging.replace(destination)
 
 
 @contextlib.contextmanager
@@ -64,6 +44,9 @@ def _logging_to(path: Path) -> Iterator[None]:
     logger.setLevel(logging.INFO)
     try:
         yield
+    except BaseException:
+        logger.exception("job failed")
+        raise
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
