@@ -88,9 +88,10 @@ def run(spec: SequenceSpec, warm: bool, tuned) -> list[dict]:
     return rows
 
 
-def flicker(rows: list[dict]) -> float:
-    """Mean |render_k - render_k-1| (0..255) over unchanged, on-head pixels, over all pairs."""
-    total, count = 0.0, 0
+def flicker(rows: list[dict]) -> tuple[float, list[float]]:
+    """Mean |render_k - render_k-1| (0..255) over unchanged, on-head pixels: over all
+    consecutive pairs, and per pair (frame k against k-1, k = 2..)."""
+    total, count, pairs = 0.0, 0, []
     for before, after in zip(rows, rows[1:]):
         unchanged = (np.abs(before["normals"].astype(int) - after["normals"].astype(int)).max(-1) <= UNCHANGED_NORMAL)
         on_head = (before["normals"].max(-1) > 0) & (after["normals"].max(-1) > 0)
@@ -98,7 +99,8 @@ def flicker(rows: list[dict]) -> float:
         difference = (after["renders"] - before["renders"]).abs().mean(1) * 255.0
         total += float(difference[region].sum())
         count += int(region.sum())
-    return total / max(count, 1)
+        pairs.append(float(difference[region].mean()) if region.any() else 0.0)
+    return total / max(count, 1), pairs
 
 
 def main() -> None:
@@ -116,10 +118,12 @@ def main() -> None:
     print(f"{args.frames} frames, quality {args.quality}{' (quick)' if args.quick else ''}, "
           f"{torch.get_num_threads()} threads, device {args.device}")
     warm, cold = run(spec, True, tuned), run(spec, False, tuned)
-    print("\nframe  motion_mm  share  warm_dB  cold_dB  delta_dB  evals_share  steps_share")
+    (warm_flicker, warm_pairs), (cold_flicker, cold_pairs) = flicker(warm), flicker(cold)
+    print("\nframe  motion_mm  share  warm_dB  cold_dB  delta_dB  evals_share  steps_share  flicker_warm  flicker_cold")
     for index, (w, c) in enumerate(zip(warm, cold)):
+        pair = f"{warm_pairs[index - 1]:12.2f}  {cold_pairs[index - 1]:12.2f}" if index else f"{'':12}  {'':12}"
         print(f"{index + 1:5d}  {1000 * w['motion']:9.2f}  {w['share']:5.2f}  {w['psnr']:7.2f}  {c['psnr']:7.2f}  "
-              f"{w['psnr'] - c['psnr']:+8.2f}  {w['evals'] / c['evals']:11.2f}  {w['steps'] / c['steps']:11.2f}")
+              f"{w['psnr'] - c['psnr']:+8.2f}  {w['evals'] / c['evals']:11.2f}  {w['steps'] / c['steps']:11.2f}  {pair}")
     later = list(zip(warm, cold))[1:]  # frame 1 is cold in both runs
     print(f"\nwarm frames 2..{args.frames}: worst PSNR delta {min(w['psnr'] - c['psnr'] for w, c in later):+.2f} dB, "
           f"mean {np.mean([w['psnr'] - c['psnr'] for w, c in later]):+.2f} dB")
@@ -130,8 +134,8 @@ def main() -> None:
           f"({sum(w['steps'] for w, _ in later) / sum(c['steps'] for _, c in later):.0%}), worst frame "
           f"{max(w['steps'] / c['steps'] for w, c in later):.0%}")
     print(f"  distill wall time {sum(w['seconds'] for w in warm):.0f} s warm vs {sum(c['seconds'] for c in cold):.0f} s cold")
-    print(f"flicker (mean abs difference of unchanged regions, 0..255): warm {flicker(warm):.2f}, "
-          f"independent {flicker(cold):.2f}")
+    print(f"flicker (mean abs difference of unchanged regions, 0..255): warm {warm_flicker:.2f}, "
+          f"independent {cold_flicker:.2f}")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ import pytest
 
 from joker.distill.schedule import PRESETS
 from joker.prior.base import NoiseLevels
-from joker.sequence.budget import (COLD_ABOVE_M, MAX_SHARE, MIN_SHARE, REUSE_TARGETS_BELOW_M, frame_budget,
-                                   rig_motion, warm_preset)
+from joker.sequence.budget import (COLD_ABOVE_M, HOLD_BELOW_M, MAX_SHARE, MIN_SHARE, REUSE_TARGETS_BELOW_M,
+                                   frame_budget, rig_motion, warm_preset)
 
 LEVELS = NoiseLevels()
 
@@ -36,10 +36,19 @@ def test_a_warm_preset_skips_the_noisiest_levels_and_keeps_the_switch():
 
 def test_the_share_grows_with_motion_and_a_cut_is_cold():
     cold = PRESETS["preview"]
-    shares = [frame_budget(cold, LEVELS, motion).share for motion in (0.0, 0.002, 0.005, 0.02)]
+    shares = [frame_budget(cold, LEVELS, motion, same_prompt=False).share for motion in (0.0, 0.002, 0.005, 0.02)]
     assert shares == sorted(shares) and shares[0] == MIN_SHARE and shares[-1] == MAX_SHARE
     cut = frame_budget(cold, LEVELS, COLD_ABOVE_M * 1.5)
     assert not cut.warm and cut.preset == cold
+
+
+def test_a_pose_held_under_the_same_prompt_costs_nothing_and_a_new_prompt_a_short_run():
+    cold = PRESETS["preview"]
+    held = frame_budget(cold, LEVELS, 0.0)
+    assert held.held and held.warm and held.share == 0.0 and not held.reuse_targets
+    reprompted = frame_budget(cold, LEVELS, 0.0, same_prompt=False)
+    assert not reprompted.held and reprompted.share == MIN_SHARE and reprompted.reuse_targets
+    assert not frame_budget(cold, LEVELS, HOLD_BELOW_M * 2).held
 
 
 def test_targets_are_reused_only_when_the_rig_barely_moved():

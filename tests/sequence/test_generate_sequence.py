@@ -11,7 +11,7 @@ from joker_core.errors import JobCancelled, JokerError
 from joker_core.protocol import SequenceSpec
 from sequence_engine import TINY_SEQUENCE
 
-# neutral -> neutral (nothing moved: targets reused) -> a small smile (a warm frame that follows it)
+# neutral -> neutral (nothing moved: the same head, held) -> a small smile (a warm frame that follows it)
 SPEC = SequenceSpec.from_dict({"job": {"quality": "preview", "device": "cpu", "seed": 5},
                                "frames": [{"preset": "neutral"}, {"preset": "neutral"},
                                           {"preset": "crooked_smile", "prompt": "a crooked smile"}],
@@ -51,15 +51,22 @@ def test_the_manifest_lists_the_frames_and_what_they_cost(finished):
 def test_warm_frames_cost_less_and_follow_the_motion(finished):
     first, still, smile = (frame.figures for frame in finished[0].frames)
     assert not first["warm"] and still["warm"] and smile["warm"]
-    assert still["rig_motion_m"] == 0.0 and still["reused_targets"]
-    assert smile["rig_motion_m"] > 0.005 and not smile["reused_targets"]
-    assert still["budget_share"] < smile["budget_share"] <= 0.35
-    for warm in (still, smile):
-        assert warm["prior_evaluations"] <= 0.35 * first["prior_evaluations"]
-        assert warm["nerf_steps"] <= 0.35 * first["nerf_steps"]
-    # Starting from the first frame's field, the short runs are as good as the long one.
-    assert still["held_out_psnr_db"] > first["held_out_psnr_db"] - 0.5
+    assert smile["rig_motion_m"] > 0.005 and not smile["reused_targets"] and not smile["held"]
+    assert 0 < smile["budget_share"] <= 0.35
+    assert 0 < smile["prior_evaluations"] <= 0.35 * first["prior_evaluations"]
+    assert 0 < smile["nerf_steps"] <= 0.35 * first["nerf_steps"]
+    # Starting from the first frame's field, the short run is as good as the long one.
     assert smile["held_out_psnr_db"] > first["held_out_psnr_db"] - 0.5
+
+
+def test_a_held_pose_is_the_previous_head_at_no_cost(finished):
+    frames = finished[0].frames
+    first, still = frames[0].figures, frames[1].figures
+    assert still["held"] and still["rig_motion_m"] == 0.0 and still["budget_share"] == 0.0
+    assert still["prior_evaluations"] == 0 and still["nerf_steps"] == 0
+    assert still["held_out_psnr_db"] == first["held_out_psnr_db"]
+    before, after = (trimesh.load(frame.glb, force="mesh") for frame in frames[:2])
+    assert (before.vertices == after.vertices).all() and (before.faces == after.faces).all()
 
 
 def test_progress_is_reported_per_frame_and_ends_at_one(finished):

@@ -31,6 +31,7 @@ from .rays import CameraSet
 from .render import render_images, render_rays
 from .rig_views import RigGeometry
 from .schedule import Preset, Refresh
+from .warm_start import WarmStart
 
 OCCUPANCY_WARMUP = 32     # iterations before empty space may be skipped
 OCCUPANCY_UPDATE = 16     # iterations between occupancy-grid updates
@@ -73,19 +74,19 @@ def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
             preview_dir: str | Path | None = None,
             on_progress: Callable[[Progress], None] | None = None,
             cancel: Callable[[], bool] | None = None,
-            initial_field: RadianceField | None = None,
-            initial_targets: torch.Tensor | None = None,
+            warm_start: WarmStart | None = None,
             rig: RigGeometry | None = None) -> Distillation:
     """Distil `prior`'s idea of the head seen from `views` into a radiance field; `rig`
     adds depth targets to the training rays and `preset.rig.rays` orbit rays of weak
     geometric supervision to every step.
 
-    Warm start (sequences): `initial_field`'s weights are copied into the new field, and
-    `initial_targets` (N x 3 x H x W, one per view) replace the first refresh's."""
+    `warm_start` (sequences, warm_start.py) begins from a copy of a previous run's field;
+    its targets, if any, stand in for the first refresh's, and its anchor's images replace
+    every target, given or refreshed, where the anchor is weighted."""
     run = _Run(prior, views, condition, preset, seed, torch.device(device), box,
                Path(preview_dir) if preview_dir else None, on_progress, cancel, rig)
-    if initial_field is not None:
-        run.start_from(initial_field, initial_targets)
+    if warm_start is not None:
+        run.start_from(warm_start)
     return run.run()
 
 
@@ -135,17 +136,20 @@ class _Run:
         self.last_report = 0.0
         self.progress = 0.0
         self.targets_given = False
+        self.anchor = None
 
-    def start_from(self, field: RadianceField, targets: torch.Tensor | None) -> None:
-        if field.config != self.field.config or field.box != self.field.box:
+    def start_from(self, warm: WarmStart) -> None:
+        if warm.field.config != self.field.config or warm.field.box != self.field.box:
             raise JokerError("the warm-start field has another size or volume than this run's",
                              "warm-start only from a field distilled with the same preset and box")
-        self.field.load_state_dict(field.state_dict())  # a copy: the previous result stays as it was
-        if targets is not None:
-            if targets.shape[0] != len(self.views) or targets.shape[-2:] != self.views.normal_maps.shape[-2:]:
+        self.field.load_state_dict(warm.field.state_dict())  # a copy: the previous result stays as it was
+        self.anchor = warm.anchor
+        if warm.targets is not None:
+            if warm.targets.shape[0] != len(self.views) or warm.targets.shape[-2:] != self.views.normal_maps.shape[-2:]:
                 raise JokerError("the warm-start targets do not match this run's views",
                                  "reuse targets only between runs with the same cameras")
-            self.targets, self.targets_given = targets.to(self.device), True
+            self.targets = self._anchored(warm.targets.to(self.device), range(len(self.views)))
+            self.targets_given = True
 
     def run(self) -> Distillation:
         due = {refresh.iteration: refresh for refresh in self.refreshes}
@@ -196,12 +200,15 @@ class _Run:
                 clean = self.prior.predict_clean(noisy, subset, self.condition)
             else:
                 clean = self.prior.denoise(noisy, subset, self.condition, self.schedule.k_steps)
-            targets.append(clean.to(self.device).clamp(0, 1))
+            targets.append(self._anchored(clean.to(self.device).clamp(0, 1), index))
         self.targets = torch.cat(targets)
         self._sized.clear()
         if self.preview_dir is not None:
             self._write_preview(refresh, torch.cat(renders)[:PREVIEW_VIEWS])
         self._report(iteration, force=True)
+
+    def _anchored(self, targets: torch.Tensor, views) -> torch.Tensor:
+        return targets if self.anchor is None else self.anchor.blend(targets, views)
 
     def _sized_targets(self, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Targets and rig masks at the render size (area-averaged), cached per refresh."""

@@ -4,7 +4,8 @@ A frame that starts from its predecessor's field only has to follow the motion: 
 the noisiest levels (they would wash out what the field already knows, and flicker), runs
 the last few stage-1 levels and a shorter stage 2, and fewer iterations. The share of the
 cold budget grows with the rig's largest vertex displacement; a cut (a jump bigger than
-COLD_ABOVE_M) gets the whole cold schedule.
+COLD_ABOVE_M) gets the whole cold schedule, and a held pose (no motion, same prompt) gets
+none: the previous frame's head is this frame's, identical.
 """
 
 from __future__ import annotations
@@ -18,23 +19,28 @@ import numpy as np
 from ..distill.schedule import Preset
 from ..prior.base import NoiseLevels
 
+HOLD_BELOW_M = 1e-6            # the rig did not move (float rounding): nothing to distil
 REUSE_TARGETS_BELOW_M = 0.001  # the previous frame's prior targets still fit: skip the first refresh
 FULL_SHARE_AT_M = 0.01         # displacement that earns the largest warm share
 COLD_ABOVE_M = 0.03            # a cut, not a motion: distil as a first frame would
 MIN_SHARE, MAX_SHARE = 0.15, 0.35
-WARM_LEARNING_RATE = 0.3       # of the cold rates: a warm field is fine-tuned, not refitted
+WARM_LEARNING_RATE = 0.5       # of the cold rates: a warm field is fine-tuned, not refitted
 
 
 @dataclass(frozen=True)
 class FrameBudget:
     motion_m: float       # largest vertex displacement since the previous frame (0 for the first)
-    share: float          # of the cold budget (1.0: cold)
+    share: float          # of the cold budget (1.0: cold, 0.0: held, the previous frame's field as it is)
     reuse_targets: bool
     preset: Preset
 
     @property
     def warm(self) -> bool:
         return self.share < 1.0
+
+    @property
+    def held(self) -> bool:
+        return self.share == 0.0
 
 
 def rig_motion(previous: np.ndarray, current: np.ndarray) -> float:
@@ -46,9 +52,13 @@ def cold_budget(preset: Preset) -> FrameBudget:
     return FrameBudget(0.0, 1.0, False, preset)
 
 
-def frame_budget(cold: Preset, levels: NoiseLevels, motion_m: float) -> FrameBudget:
+def frame_budget(cold: Preset, levels: NoiseLevels, motion_m: float, same_prompt: bool = True) -> FrameBudget:
+    """The budget of a frame after one whose rig was `motion_m` away; a changed prompt
+    needs a (short) run even when the rig held still."""
     if motion_m > COLD_ABOVE_M:
         return dataclasses.replace(cold_budget(cold), motion_m=motion_m)
+    if motion_m < HOLD_BELOW_M and same_prompt:
+        return FrameBudget(motion_m, 0.0, False, cold)
     share = MIN_SHARE + (MAX_SHARE - MIN_SHARE) * min(1.0, motion_m / FULL_SHARE_AT_M)
     return FrameBudget(motion_m, share, motion_m < REUSE_TARGETS_BELOW_M, warm_preset(cold, levels, share))
 

@@ -30,7 +30,7 @@ def write_frame(frame: DistilledFrame, folder: Path, mesh_settings: MeshSettings
     write_glb(mesh, folder / "head.glb")
     write_obj(mesh, folder, "head")
     figures = {
-        "warm": budget.warm, "budget_share": budget.share, "rig_motion_m": budget.motion_m,
+        "warm": budget.warm, "held": budget.held, "budget_share": budget.share, "rig_motion_m": budget.motion_m,
         "reused_targets": budget.reuse_targets, "prior_evaluations": result.prior_evaluations,
         "nerf_steps": result.nerf_steps, "distill_seconds": result.seconds, "final_loss": result.final_loss,
         "held_out_psnr_db": metrics.held_out_psnr(job, result, seed), "mesh": stats.as_dict(),

@@ -22,6 +22,7 @@ from joker_core.protocol import SequenceSpec
 from ..distill.distiller import Distillation, Progress, distill
 from ..distill.field import Box
 from ..distill.schedule import Preset
+from ..distill.warm_start import WarmStart, anchor_to_previous, same_cameras
 from ..generation.job import PreparedJob, load_model, prepare, rig_params
 from .budget import FrameBudget, cold_budget, frame_budget, rig_motion
 
@@ -64,24 +65,35 @@ class FrameDistiller:
         budget = self._budget(index, job)
         log.info("frame %d: motion %.4f m, %s budget %.2f%s", self.spec.frame_number(index), budget.motion_m,
                  "warm" if budget.warm else "cold", budget.share, ", reusing targets" if budget.reuse_targets else "")
-        previous = self.previous.distillation if self.previous is not None and self.warm else None
-        result = distill(job.prior, job.views, job.condition, budget.preset, seed=self.spec.job.seed,
-                         device=job.device, box=job.box, preview_dir=preview_dir, on_progress=on_progress,
-                         cancel=cancel, rig=job.rig, initial_field=previous.field if previous is not None else None,
-                         initial_targets=previous.targets if previous is not None and budget.reuse_targets else None)
+        if budget.held:  # the same head as the frame before, at no cost
+            result = dataclasses.replace(self.previous.distillation, prior_evaluations=0, nerf_steps=0,
+                                         seconds=0.0, refreshes=[], previews=[])
+        else:
+            result = distill(job.prior, job.views, job.condition, budget.preset, seed=self.spec.job.seed,
+                             device=job.device, box=job.box, preview_dir=preview_dir, on_progress=on_progress,
+                             cancel=cancel, rig=job.rig, warm_start=self._warm_start(job, budget))
         self.previous = DistilledFrame(index, job, budget, result)
         return self.previous
+
+    def _warm_start(self, job: PreparedJob, budget: FrameBudget) -> WarmStart | None:
+        if self.previous is None or not self.warm:
+            return None
+        previous = self.previous.distillation
+        # Unchanged pixels keep the previous frame's look: warm frames must not flicker.
+        anchor = anchor_to_previous(previous.field, previous.occupancy, self.previous.job.views, job.views,
+                                    budget.preset.samples_per_ray)
+        return WarmStart(previous.field, previous.targets if budget.reuse_targets else None, anchor)
 
     def _budget(self, index: int, job: PreparedJob) -> FrameBudget:
         if self.previous is None or not self.warm:
             return cold_budget(job.preset)
-        budget = frame_budget(job.preset, job.prior.levels, rig_motion(self.posed[index - 1], self.posed[index]))
-        if budget.reuse_targets and not self._same_cameras(index):
-            budget = dataclasses.replace(budget, reuse_targets=False)
+        same_prompt = _prompts(self.spec.frame_job(index)) == _prompts(self.spec.frame_job(index - 1))
+        budget = frame_budget(job.preset, job.prior.levels, rig_motion(self.posed[index - 1], self.posed[index]),
+                              same_prompt)
+        if budget.reuse_targets and not same_cameras(self.previous.job.views, job.views):
+            budget = dataclasses.replace(budget, reuse_targets=False)  # a pixel of one is not of the other
         return budget
 
-    def _same_cameras(self, index: int) -> bool:
-        """Targets carry over only between identical views (the engine's own grid always is)."""
-        def cameras(i: int) -> list[dict]:
-            return [view.camera for view in self.spec.frames[i].blender_views]
-        return cameras(index) == cameras(index - 1)
+
+def _prompts(job) -> tuple[str, str]:
+    return job.prompt, job.negative_prompt
