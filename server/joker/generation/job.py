@@ -139,7 +139,7 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
     views = _training_views(spec, preset, view_rig, model, params, inputs_dir, normal_mode)
     log.info("prepared %d views of %s at %d px on %s", len(views), model.name, preset.views.size, device)
     prior = prior or open_prior(spec, reference, model, params, device)
-    condition = Condition(reference=torch.from_numpy(reference).permute(2, 0, 1)[None].float() / 255.0,
+    condition = Condition(reference=torch.tensor(reference).permute(2, 0, 1)[None].float() / 255.0,
                           prompt=spec.prompt, negative_prompt=spec.negative_prompt,
                           rig_vertices=torch.from_numpy(posed).float())
     centre, radius = bounding_sphere(np.concatenate([model.v_template, posed]))
