@@ -88,7 +88,8 @@ def import_result(glb_path: str | Path, name: str = "Joker Head Result",
     """Import a result GLB (e.g. from an earlier job's folder) onto the scene's rig."""
     with _context(scene):
         rig = rig_ops.find_rig(bpy.context)
-        return results.import_result(bpy.context.scene, Path(glb_path), name, rig[1] if rig else None)
+        return results.import_result(bpy.context.scene, Path(glb_path), name,
+                                     rig[1].matrix_world if rig else None)
 
 
 def write_normal_maps(folder: str | Path, scene: bpy.types.Scene | None = None, **settings) -> Path:

@@ -53,24 +53,48 @@ def results_folder(setting: str) -> Path:
     return Path(bpy.path.abspath(setting))
 
 
-def build_submission(context) -> Submission:
-    """Read the scene into a job: rig parameters, settings, in-scene normal maps."""
-    settings, prefs = context.scene.joker, preferences.get(context)
-    mesh, armature, model = rig_with_model(context)
+def _reference(settings) -> Path:
     reference = Path(bpy.path.abspath(settings.reference_path))
     if not settings.reference_path or not reference.is_file():
         raise JokerError(f"reference photo {str(reference)!r} cannot be read", "choose a photo in the Reference panel")
-    spec = {"rig": read_params(mesh, armature, model), "prompt": settings.prompt,
-            "negative_prompt": settings.negative_prompt, "quality": settings.quality, "seed": settings.seed,
-            "prior": {"name": settings.prior, "weights": settings.prior_weights or None},
+    return reference
+
+
+def _shared_settings(settings) -> dict:
+    """The job's settings apart from the rig and normal maps (a sequence's frames share them)."""
+    return {"prompt": settings.prompt, "negative_prompt": settings.negative_prompt, "quality": settings.quality,
+            "seed": settings.seed, "prior": {"name": settings.prior, "weights": settings.prior_weights or None},
             "views": {"grid": [settings.views_azimuth, settings.views_elevation],
                       "azimuth_range": settings.azimuth_range, "elevation_range": settings.elevation_range,
                       "size": settings.view_size}}
+
+
+def _posed(context, mesh, armature, model, prefix: str = "") -> tuple[dict, dict[str, bytes]]:
+    """The rig as it stands now: its parameters and, if the scene sends them, its normal
+    maps (uploaded under `prefix`view_NNN.png)."""
+    spec: dict = {"rig": read_params(mesh, armature, model)}
     normal_maps: dict[str, bytes] = {}
-    if settings.send_normal_maps:
+    if context.scene.joker.send_normal_maps:
         cameras, maps = render_views(context, mesh, model)
-        spec["blender_views"] = [{"camera": camera.to_dict(), "normal_map": f"view_{i:03d}.png"}
-                                 for i, camera in enumerate(cameras)]
-        normal_maps = {f"view_{i:03d}.png": encode_png(m.rgb) for i, m in enumerate(maps)}
-    return Submission(JobSpec.from_dict(spec), reference, normal_maps, results_folder(prefs.results_dir),
-                      prefs.server_url, prefs.token or None, rig=armature.name)
+        names = [f"{prefix}view_{i:03d}.png" for i in range(len(cameras))]
+        spec["blender_views"] = [{"camera": camera.to_dict(), "normal_map": name}
+                                 for camera, name in zip(cameras, names)]
+        normal_maps = {name: encode_png(normal_map.rgb) for name, normal_map in zip(names, maps)}
+    return spec, normal_maps
+
+
+def _submission(context, spec: JobSpec, reference: Path, normal_maps: dict[str, bytes],
+                armature) -> Submission:
+    prefs = preferences.get(context)
+    return Submission(spec, reference, normal_maps, results_folder(prefs.results_dir), prefs.server_url,
+                      prefs.token or None, rig=armature.name)
+
+
+def build_submission(context) -> Submission:
+    """Read the scene into a job: rig parameters, settings, in-scene normal maps."""
+    settings = context.scene.joker
+    mesh, armature, model = rig_with_model(context)
+    reference = _reference(settings)
+    posed, normal_maps = _posed(context, mesh, armature, model)
+    spec = JobSpec.from_dict({**posed, **_shared_settings(settings)})
+    return _submission(context, spec, reference, normal_maps, armature)
