@@ -3,7 +3,8 @@
 A worker thread does all network I/O (submit, follow the event stream, download) and puts
 plain messages on a queue; a `bpy.app.timers` callback drains the queue on the main thread,
 where all bpy access happens. In background mode (`blender -b`) `run_blocking` does the
-same steps in order, so scripts get their result when the operator returns.
+same steps in order, so scripts get their result when the operator returns. A sequence
+job's runner also hands over each frame's head as soon as the server lists it.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from typing import Callable
 
 from joker_core.client import JobFailed, JokerClient
 from joker_core.errors import JokerError
-from joker_core.protocol import JobSpec, JobState, JobStatus, ProgressEvent
+from joker_core.protocol import (SEQUENCE_MANIFEST, JobSpec, JobState, JobStatus, ProgressEvent, SequenceSpec,
+                                 frame_artifact)
 
-WATCH_S = 0.2  # how often the watcher passes a cancel on (and looks at the running job)
+WATCH_S = 0.2  # how often the watcher passes a cancel on (and a sequence runner looks for frames)
 
 
 @dataclass
 class Submission:
     """Everything the worker thread needs; built on the main thread from the scene."""
 
-    spec: JobSpec
+    spec: JobSpec | SequenceSpec
     reference: Path
     normal_maps: dict[str, bytes]
     results_dir: Path
@@ -148,6 +150,45 @@ class JobRunner:
                 except JokerError:
                     pass  # it finished meanwhile; the event stream reports the end
             self._while_running(client)
+
+
+class SequenceRunner(JobRunner):
+    """A sequence job's runner: each frame's head is downloaded and handed over ("frame"
+    message) as soon as the server lists it, not at the end; a cancelled or failed
+    sequence still hands over the frames it finished."""
+
+    POLL_S = 0.5
+
+    def __init__(self, submission: Submission):
+        super().__init__(submission)
+        spec = submission.spec
+        self._pending = {frame_artifact(spec.frame_number(i)): spec.frame_number(i) for i in range(len(spec.frames))}
+        self._polled = 0.0
+
+    def _while_running(self, client: JokerClient) -> None:
+        if time.monotonic() - self._polled < self.POLL_S:
+            return
+        self._polled = time.monotonic()
+        try:
+            self._collect_frames(client, client.status(self.job_id).artifacts)
+        except JokerError:
+            pass  # the server is restarting: a later poll, or the end, collects them
+
+    def _results(self, client: JokerClient, status: JobStatus) -> list[Path]:
+        self._collect_frames(client, status.artifacts)
+        return [client.download(self.job_id, SEQUENCE_MANIFEST, self.folder / SEQUENCE_MANIFEST)]
+
+    def _keep_finished(self, client: JokerClient, status: JobStatus) -> None:
+        try:
+            self._collect_frames(client, status.artifacts)
+        except JokerError:
+            pass  # the job's own error is the one to show
+
+    def _collect_frames(self, client: JokerClient, artifacts) -> None:
+        listed = set(artifacts)
+        for name in [name for name in self._pending if name in listed]:
+            path = client.download(self.job_id, name, self.folder / name)
+            self.messages.put(Message("frame", self.job_id, files=[path], frame=self._pending.pop(name)))
 
 
 def drain(runner: JobRunner, handle: Callable[[Message], None], budget_s: float = 0.02) -> None:
