@@ -6,6 +6,7 @@
     api.apply_preset("scream", keyframe=True)
     api.set_reference("/photos/me.jpg")
     head = api.generate(quality="preview")   # blocks until the head is imported
+    heads = api.generate_sequence(1, 24, 2)  # one head per 2nd frame, keyed to show on its frames
 
 Every call works on the current scene (or the `scene` given) and raises
 joker_core.errors.JokerError, with the fix, when something is wrong. `generate` blocks its
@@ -22,12 +23,12 @@ import bpy
 
 from joker_core.errors import JokerError
 
-from . import generate_ops, preferences, reference_ops, results, rig_ops, submission
+from . import generate_ops, preferences, reference_ops, results, rig_ops, sequence_ops, submission
 from .model_cache import DEMO_SOURCE
 
 _SETTINGS = ("prompt", "negative_prompt", "quality", "prior", "prior_weights", "seed", "views_azimuth",
              "views_elevation", "azimuth_range", "elevation_range", "view_size", "normal_mode",
-             "send_normal_maps")
+             "send_normal_maps", "sequence_use_scene_range", "sequence_start", "sequence_end", "sequence_step")
 
 
 def _context(scene: bpy.types.Scene | None):
@@ -83,12 +84,47 @@ def generate(scene: bpy.types.Scene | None = None, **settings) -> bpy.types.Obje
         return generate_ops.run_job(bpy.context)
 
 
+def generate_sequence(frame_start: int | None = None, frame_end: int | None = None, frame_step: int | None = None,
+                      scene: bpy.types.Scene | None = None, **settings) -> bpy.types.Collection:
+    """Generate one head per frame as one sequence job and return the sequence's collection
+    (heads keyed to show on their frames). Frames: the scene's frame range and step, or
+    frame_start..frame_end (included) every frame_step frames when any of them is given
+    (the others then come from the scene's range). Keyword arguments as generate's."""
+    with _context(scene):
+        scene = bpy.context.scene
+        if (frame_start, frame_end, frame_step) != (None, None, None):
+            settings = {**settings, "sequence_use_scene_range": False,
+                        "sequence_start": scene.frame_start if frame_start is None else frame_start,
+                        "sequence_end": scene.frame_end if frame_end is None else frame_end,
+                        "sequence_step": scene.frame_step if frame_step is None else frame_step}
+        _apply_settings(scene.joker, settings)
+        return sequence_ops.run_sequence(bpy.context)
+
+
+def regenerate_frame(frame: int | None = None, scene: bpy.types.Scene | None = None,
+                     **settings) -> bpy.types.Object:
+    """Generate again the frame of the scene's sequence whose head shows at `frame`
+    (default: the current frame) from the rig as keyed there; only that head is replaced.
+    Returns the new head."""
+    with _context(scene):
+        scene = bpy.context.scene
+        _apply_settings(scene.joker, settings)
+        current = scene.frame_current
+        if frame is not None:
+            scene.frame_set(frame)
+        try:
+            return sequence_ops.run_regenerate(bpy.context)
+        finally:
+            scene.frame_set(current)
+
+
 def import_result(glb_path: str | Path, name: str = "Joker Head Result",
                   scene: bpy.types.Scene | None = None) -> bpy.types.Object:
     """Import a result GLB (e.g. from an earlier job's folder) onto the scene's rig."""
     with _context(scene):
         rig = rig_ops.find_rig(bpy.context)
-        return results.import_result(bpy.context.scene, Path(glb_path), name, rig[1] if rig else None)
+        return results.import_result(bpy.context.scene, Path(glb_path), name,
+                                     rig[1].matrix_world if rig else None)
 
 
 def write_normal_maps(folder: str | Path, scene: bpy.types.Scene | None = None, **settings) -> Path:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import bpy
 from bpy.app.handlers import persistent
@@ -20,11 +21,14 @@ from .rig_ops import find_rig, poll_rig
 from .submission import build_submission
 
 TIMER_INTERVAL_S = 0.1
-_runners: dict[str, JobRunner] = {}  # scene name -> the job it is running
+Handle = Callable[[Message], None]
+_runners: dict[str, tuple[JobRunner, Handle]] = {}  # scene name -> the job it follows, and what applies its messages
 
 
-def _handler(scene_name: str, rig_name: str):
-    """What each worker message does to the scene, on the main thread."""
+def job_handler(scene_name: str, on_done: Callable[[bpy.types.Scene, Message], None],
+                on_frame: Callable[[bpy.types.Scene, Message], None] | None = None) -> Handle:
+    """What each worker message does to the scene, on the main thread: the job's state for
+    the panels; `on_done` imports the finished job, `on_frame` a sequence's frame."""
     def handle(message: Message) -> None:
         scene = bpy.data.scenes.get(scene_name)
         if scene is None:  # the scene was deleted mid-job: nothing to update or import into
@@ -37,39 +41,47 @@ def _handler(scene_name: str, rig_name: str):
             event = message.event
             settings.job_state, settings.job_stage, settings.job_progress = "running", event.stage, event.progress
             settings.job_eta = -1.0 if event.eta_s is None else event.eta_s
+        elif message.kind == "frame":
+            if on_frame is not None:
+                on_frame(scene, message)
         elif message.kind == "done":
             settings.job_state, settings.job_progress = "succeeded", 1.0
-            _import_files(scene, message.files, settings, rig_name)
+            on_done(scene, message)
         else:  # failed, interrupted or cancelled; a cancel the user asked for is no error
             settings.job_state = message.kind
             settings.last_error = "" if message.kind == "cancelled" else message.error
     return handle
 
 
-def _import_files(scene, files, settings, rig_name: str) -> None:
-    glbs = [path for path in files if path.suffix == ".glb"]
-    if not glbs:
-        settings.last_error = "the job finished without a GLB result; see its files in the results folder"
-        return
-    rig = bpy.data.objects.get(rig_name)
-    if rig is None or rig.name not in scene.objects:
-        settings.last_error = (f"the rig {rig_name!r} was deleted during the job, so the head was imported "
-                               "where an unmoved rig stands")
-        rig = None
-    try:
-        head = import_result(scene, glbs[0], f"Joker f{scene.frame_current:04d} {settings.job_id[:8]}", rig)
-        settings.last_result = head.name
-    except JokerError as error:
-        settings.last_error = str(error)
+def _import_files(rig_name: str) -> Callable[[bpy.types.Scene, Message], None]:
+    """A single job's end: its GLB onto the rig it was made from."""
+    def on_done(scene, message: Message) -> None:
+        settings = scene.joker
+        glbs = [path for path in message.files if path.suffix == ".glb"]
+        if not glbs:
+            settings.last_error = "the job finished without a GLB result; see its files in the results folder"
+            return
+        rig = bpy.data.objects.get(rig_name)
+        if rig is None or rig.name not in scene.objects:
+            settings.last_error = (f"the rig {rig_name!r} was deleted during the job, so the head was imported "
+                                   "where an unmoved rig stands")
+            rig = None
+        try:
+            head = import_result(scene, glbs[0], f"Joker f{scene.frame_current:04d} {settings.job_id[:8]}",
+                                 rig.matrix_world if rig else None)
+            settings.last_result = head.name
+        except JokerError as error:
+            settings.last_error = str(error)
+    return on_done
 
 
 def tick(scene_name: str) -> float | None:
     """The timer callback: apply what the worker reported, redraw, and come back later
     while the job runs (None ends the timer)."""
-    runner = _runners.get(scene_name)
+    runner, handle = _runners.get(scene_name, (None, None))
     if runner is None:
         return None
-    drain(runner, _handler(scene_name, runner.submission.rig))
+    drain(runner, handle)
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
             if area.type in {"VIEW_3D", "STATUSBAR"}:
@@ -85,35 +97,44 @@ def _reset_job_state(settings) -> None:
     settings.job_progress, settings.job_eta, settings.last_error, settings.last_result = 0.0, -1.0, "", ""
 
 
-def start_job(context) -> JobRunner:
-    """Send the scene's job from a worker thread; a timer applies its progress and result."""
-    submission = build_submission(context)
+def follow(context, runner: JobRunner, handle: Handle) -> JobRunner:
+    """Start `runner`'s worker thread; a timer applies its messages with `handle`."""
     _reset_job_state(context.scene.joker)
-    runner = JobRunner(submission).start()
     scene_name = context.scene.name
-    _runners[scene_name] = runner
+    _runners[scene_name] = (runner.start(), handle)
     bpy.app.timers.register(lambda: tick(scene_name), first_interval=TIMER_INTERVAL_S)
     return runner
 
 
-def run_job(context) -> bpy.types.Object:
-    """Run the scene's job to its end on this thread (background mode and scripts) and
-    return the imported head; JokerError if it did not succeed."""
+def follow_blocking(context, runner: JobRunner, handle: Handle) -> None:
+    """Run `runner` to its end on this thread (background mode and scripts); JokerError
+    if the job did not succeed or its result could not be imported as asked."""
     settings = context.scene.joker
-    submission = build_submission(context)
     _reset_job_state(settings)
-    run_blocking(JobRunner(submission), _handler(context.scene.name, submission.rig))
+    run_blocking(runner, handle)
     if settings.job_state != "succeeded":
         raise JokerError(settings.last_error or f"job {settings.job_id} {settings.job_state}",
                          None if settings.last_error else "see the job on the server")
-    if settings.last_error:  # succeeded, but the result could not be imported as asked
+    if settings.last_error:  # succeeded, but a result could not be imported as asked
         raise JokerError(settings.last_error)
-    return bpy.data.objects[settings.last_result]
+
+
+def start_job(context) -> JobRunner:
+    """Send the scene's job from a worker thread; a timer applies its progress and result."""
+    submission = build_submission(context)
+    return follow(context, JobRunner(submission), job_handler(context.scene.name, _import_files(submission.rig)))
+
+
+def run_job(context) -> bpy.types.Object:
+    """Run the scene's job to its end on this thread and return the imported head."""
+    submission = build_submission(context)
+    follow_blocking(context, JobRunner(submission), job_handler(context.scene.name, _import_files(submission.rig)))
+    return bpy.data.objects[context.scene.joker.last_result]
 
 
 def running_job(scene: bpy.types.Scene) -> JobRunner | None:
     """The job the scene is following, if any."""
-    return _runners.get(scene.name)
+    return _runners.get(scene.name, (None, None))[0]
 
 
 @persistent
@@ -123,11 +144,9 @@ def _forget_jobs(*_args) -> None:
     _runners.clear()
 
 
-class JOKER_OT_generate(bpy.types.Operator):
-    """Render the rig's normal maps, send a job to the Joker server and import the result"""
-
-    bl_idname = "joker.generate"
-    bl_label = "Generate Head"
+class JobOperator:
+    """An operator that sends a job: refused while the scene follows one; in background
+    mode (scripts) it blocks until the result is imported, else a timer follows it."""
 
     @classmethod
     def poll(cls, context):
@@ -136,17 +155,25 @@ class JOKER_OT_generate(bpy.types.Operator):
             return False
         return poll_rig(cls, context, reference=True)
 
+    run: Callable  # (context): the job to its end on this thread
+    start: Callable  # (context): the job followed by a timer
+
     @reports_errors
     def execute(self, context):
         try:
-            if bpy.app.background:  # scripts get their result when the operator returns
-                run_job(context)
-            else:
-                start_job(context)
+            (self.run if bpy.app.background else self.start)(context)
         except JokerError as error:
             context.scene.joker.last_error = str(error)
             raise
         return {"FINISHED"}
+
+
+class JOKER_OT_generate(JobOperator, bpy.types.Operator):
+    """Render the rig's normal maps, send a job to the Joker server and import the result"""
+
+    bl_idname = "joker.generate"
+    bl_label = "Generate Head"
+    run, start = staticmethod(run_job), staticmethod(start_job)
 
 
 class JOKER_OT_cancel(bpy.types.Operator):
@@ -189,7 +216,7 @@ class JOKER_OT_reimport(_OnActiveResult, bpy.types.Operator):
         if not glbs:
             raise JokerError(f"no GLB in {folder}", "generate again; the job folder was emptied")
         rig = find_rig(context)
-        import_result(context.scene, glbs[0], context.active_object.name, rig[1] if rig else None)
+        import_result(context.scene, glbs[0], context.active_object.name, rig[1].matrix_world if rig else None)
         return {"FINISHED"}
 
 

@@ -3,7 +3,8 @@
 A worker thread does all network I/O (submit, follow the event stream, download) and puts
 plain messages on a queue; a `bpy.app.timers` callback drains the queue on the main thread,
 where all bpy access happens. In background mode (`blender -b`) `run_blocking` does the
-same steps in order, so scripts get their result when the operator returns.
+same steps in order, so scripts get their result when the operator returns. A sequence
+job's runner also hands over each frame's head as soon as the server lists it.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from typing import Callable
 
 from joker_core.client import JobFailed, JokerClient
 from joker_core.errors import JokerError
-from joker_core.protocol import JobSpec, JobState, JobStatus, ProgressEvent
+from joker_core.protocol import (SEQUENCE_MANIFEST, JobSpec, JobState, JobStatus, ProgressEvent, SequenceSpec,
+                                 frame_artifact)
+
+WATCH_S = 0.2  # how often the watcher passes a cancel on (and a sequence runner looks for frames)
 
 
 @dataclass
 class Submission:
     """Everything the worker thread needs; built on the main thread from the scene."""
 
-    spec: JobSpec
+    spec: JobSpec | SequenceSpec
     reference: Path
     normal_maps: dict[str, bytes]
     results_dir: Path
@@ -35,11 +39,12 @@ class Submission:
 
 @dataclass
 class Message:
-    kind: str              # "submitted" | "progress" | "done" | "failed" | "cancelled" | "interrupted"
+    kind: str              # "submitted" | "progress" | "frame" | "done" | "failed" | "cancelled" | "interrupted"
     job_id: str = ""
     event: ProgressEvent | None = None
     files: list[Path] = field(default_factory=list)
     error: str = ""
+    frame: int | None = None  # "frame": the scene frame whose head is in `files`
 
 
 class JobRunner:
@@ -50,6 +55,7 @@ class JobRunner:
         self.messages: queue.Queue[Message] = queue.Queue()
         self.job_id = ""
         self._cancel = threading.Event()
+        self._ended = threading.Event()  # the job ended: the watcher stops
         self._thread = threading.Thread(target=self._run, name="joker-job", daemon=True)
 
     def start(self) -> "JobRunner":
@@ -69,19 +75,27 @@ class JobRunner:
     def _client(self) -> JokerClient:
         return JokerClient(self.submission.url, token=self.submission.token or None)
 
+    @property
+    def folder(self) -> Path:
+        """Where this job's files are downloaded to."""
+        return self.submission.results_dir / self.job_id
+
     def _run(self) -> None:
         try:
             client = self._client()
             job = client.submit(self.submission.spec, self.submission.reference, self.submission.normal_maps)
             self.job_id = job.id
             self.messages.put(Message("submitted", job.id))
-            watcher = threading.Thread(target=self._cancel_when_asked, args=(client,), daemon=True)
+            watcher = threading.Thread(target=self._watch, args=(client,), daemon=True)
             watcher.start()
-            status = self._follow(client, job.id)
-            folder = self.submission.results_dir / job.id
-            files = [client.download(job.id, name, folder / name) for name in status.artifacts]
-            self.messages.put(Message("done", job.id, files=files))
+            try:
+                status = self._follow(client, job.id)
+            finally:
+                self._ended.set()
+                watcher.join()  # so nothing it sends comes after the end
+            self.messages.put(Message("done", job.id, files=self._results(client, status)))
         except JobFailed as failure:
+            self._keep_finished(client, failure.status)
             self.messages.put(Message(failure.status.state.value, self.job_id, error=self._with_logs(client, failure)))
         except JokerError as error:
             kind = "cancelled" if self._cancel.is_set() else "failed"
@@ -106,7 +120,7 @@ class JobRunner:
     def _with_logs(self, client: JokerClient, failure: JobFailed) -> str:
         """The server's error, and where the job's logs were downloaded to (if it has any)."""
         logs = [name for name in failure.status.artifacts if name.startswith("logs/")]
-        folder = self.submission.results_dir / self.job_id
+        folder = self.folder
         try:
             for name in logs:
                 client.download(self.job_id, name, folder / name)
@@ -115,14 +129,66 @@ class JobRunner:
         where = f"its log is in {folder / 'logs'}" if logs else f"the server keeps its files under jobs/{self.job_id}"
         return f"{failure} ({where})"
 
-    def _cancel_when_asked(self, client: JokerClient) -> None:
-        while not self._cancel.wait(0.2):
-            if not self._thread.is_alive():
-                return
+    def _results(self, client: JokerClient, status: JobStatus) -> list[Path]:
+        """A finished job's files, downloaded."""
+        return [client.download(self.job_id, name, self.folder / name) for name in status.artifacts]
+
+    def _keep_finished(self, client: JokerClient, status: JobStatus) -> None:
+        """What a job that did not succeed leaves worth keeping (a single head: nothing)."""
+
+    def _while_running(self, client: JokerClient) -> None:
+        """Called by the watcher every WATCH_S while the job runs."""
+
+    def _watch(self, client: JokerClient) -> None:
+        """Beside the event stream, until the job ends: pass a cancel on to the server."""
+        cancel_sent = False
+        while not self._ended.wait(WATCH_S):
+            if self._cancel.is_set() and not cancel_sent:
+                cancel_sent = True
+                try:
+                    client.cancel(self.job_id)
+                except JokerError:
+                    pass  # it finished meanwhile; the event stream reports the end
+            self._while_running(client)
+
+
+class SequenceRunner(JobRunner):
+    """A sequence job's runner: each frame's head is downloaded and handed over ("frame"
+    message) as soon as the server lists it, not at the end; a cancelled or failed
+    sequence still hands over the frames it finished."""
+
+    POLL_S = 0.5
+
+    def __init__(self, submission: Submission):
+        super().__init__(submission)
+        spec = submission.spec
+        self._pending = {frame_artifact(spec.frame_number(i)): spec.frame_number(i) for i in range(len(spec.frames))}
+        self._polled = 0.0
+
+    def _while_running(self, client: JokerClient) -> None:
+        if time.monotonic() - self._polled < self.POLL_S:
+            return
+        self._polled = time.monotonic()
         try:
-            client.cancel(self.job_id)
+            self._collect_frames(client, client.status(self.job_id).artifacts)
         except JokerError:
-            pass  # it finished meanwhile; the event stream reports the end
+            pass  # the server is restarting: a later poll, or the end, collects them
+
+    def _results(self, client: JokerClient, status: JobStatus) -> list[Path]:
+        self._collect_frames(client, status.artifacts)
+        return [client.download(self.job_id, SEQUENCE_MANIFEST, self.folder / SEQUENCE_MANIFEST)]
+
+    def _keep_finished(self, client: JokerClient, status: JobStatus) -> None:
+        try:
+            self._collect_frames(client, status.artifacts)
+        except JokerError:
+            pass  # the job's own error is the one to show
+
+    def _collect_frames(self, client: JokerClient, artifacts) -> None:
+        listed = set(artifacts)
+        for name in [name for name in self._pending if name in listed]:
+            path = client.download(self.job_id, name, self.folder / name)
+            self.messages.put(Message("frame", self.job_id, files=[path], frame=self._pending.pop(name)))
 
 
 def drain(runner: JobRunner, handle: Callable[[Message], None], budget_s: float = 0.02) -> None:

@@ -7,6 +7,7 @@ import bpy
 from . import model_cache
 from .rig_build import shape_key_names
 from .rig_ops import find_rig
+from .sequence_results import frame_heads, is_sequence
 from .view_ops import VIEWS_COLLECTION
 
 
@@ -109,15 +110,30 @@ class JOKER_PT_generate(_JokerPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("joker.generate", icon="PLAY")
         row.operator("joker.cancel", text="", icon="CANCEL")
-        if settings.job_state in ACTIVE_STATES:
-            layout.progress(factor=settings.job_progress, text=_progress_text(settings))
-        elif settings.job_state:
-            layout.label(text=f"Last job: {settings.job_state}")
-        if settings.last_error:
-            box = layout.box()
-            box.label(text="Error", icon="ERROR")
-            for line in _wrap(settings.last_error, 48):
-                box.label(text=line)
+        _draw_job(layout, settings)
+
+
+class JOKER_PT_sequence(_JokerPanel, bpy.types.Panel):
+    bl_label = "Sequence"
+    bl_parent_id = "JOKER_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        settings, layout = context.scene.joker, self.layout
+        layout.prop(settings, "sequence_use_scene_range")
+        row = layout.row(align=True)
+        if settings.sequence_use_scene_range:
+            scene = context.scene
+            row.label(text=f"Frames {scene.frame_start} to {scene.frame_end}, step {scene.frame_step}")
+        else:
+            for name in ("sequence_start", "sequence_end", "sequence_step"):
+                row.prop(settings, name)
+        row = layout.row(align=True)
+        row.operator("joker.generate_sequence", icon="RENDER_ANIMATION")
+        row.operator("joker.cancel", text="", icon="CANCEL")
+        layout.prop_search(settings, "sequence", bpy.data, "collections")
+        layout.operator("joker.regenerate_frame", icon="FILE_REFRESH")
+        _draw_job(layout, settings)
 
 
 class JOKER_PT_results(_JokerPanel, bpy.types.Panel):
@@ -131,12 +147,27 @@ class JOKER_PT_results(_JokerPanel, bpy.types.Panel):
         for obj in (collection.objects if collection else ()):
             latest = obj.name == context.scene.joker.last_result
             column.label(text=obj.name, icon="SOLO_ON" if latest else "OUTLINER_OB_MESH")
+        for sequence in (child for child in (collection.children if collection else ()) if is_sequence(child)):
+            column.label(text=f"{sequence.name}: {len(frame_heads(sequence))} frames", icon="RENDER_ANIMATION")
         row = self.layout.row(align=True)
         row.operator("joker.reimport", icon="IMPORT")
         row.operator("joker.open_folder", icon="FILE_FOLDER")
 
 
 ACTIVE_STATES = ("submitting", "queued", "running")
+
+
+def _draw_job(layout, settings) -> None:
+    """The scene's job (single or sequence): progress while it runs, else how it ended, and its error."""
+    if settings.job_state in ACTIVE_STATES:
+        layout.progress(factor=settings.job_progress, text=_progress_text(settings))
+    elif settings.job_state:
+        layout.label(text=f"Last job: {settings.job_state}")
+    if settings.last_error:
+        box = layout.box()
+        box.label(text="Error", icon="ERROR")
+        for line in _wrap(settings.last_error, 48):
+            box.label(text=line)
 
 
 def _progress_text(settings) -> str:
@@ -157,7 +188,7 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 CLASSES = (JOKER_PT_main, JOKER_PT_rig, JOKER_PT_reference, JOKER_PT_prompt, JOKER_PT_views,
-           JOKER_PT_generate, JOKER_PT_results)
+           JOKER_PT_generate, JOKER_PT_sequence, JOKER_PT_results)
 
 
 def register() -> None:

@@ -45,6 +45,15 @@ class JokerSettings(bpy.types.PropertyGroup):
                               description="Region of the head the normal maps show")
     send_normal_maps: BoolProperty(name="Send Blender normal maps", default=True,
                                    description="Render normal maps here and send them; off lets the server render")
+    sequence_use_scene_range: BoolProperty(name="Scene frame range", default=True,
+                                           description="Generate the scene's frame range with its frame step; "
+                                                       "off: the start, end and step below")
+    sequence_start: IntProperty(name="Start", default=1, description="First frame of the sequence")
+    sequence_end: IntProperty(name="End", default=24, description="Last frame of the sequence (included)")
+    sequence_step: IntProperty(name="Step", default=1, min=1,
+                               description="Generate every Nth frame; each head holds until the next")
+    sequence: StringProperty(name="Sequence", default="",
+                             description="Collection of the scene's generated sequence (Regenerate Frame works on it)")
     # Job state, written only on the main thread by the job watcher.
     job_id: StringProperty(name="Job", default="")
     job_state: StringProperty(name="State", default="")

@@ -23,13 +23,14 @@ def results_collection(scene: bpy.types.Scene) -> bpy.types.Collection:
     return collection
 
 
-def import_result(scene: bpy.types.Scene, glb_path: Path, name: str,
-                  rig_armature: bpy.types.Object | None) -> bpy.types.Object:
-    """Import `glb_path` as one object named `name` in the results collection.
+def import_result(scene: bpy.types.Scene, glb_path: Path, name: str, rig_matrix: Matrix | None,
+                  collection: bpy.types.Collection | None = None) -> bpy.types.Object:
+    """Import `glb_path` as one object named `name` in `collection` (default: the results
+    collection), placed by `rig_matrix`, the rig armature's world matrix.
 
     The GLB is in the FLAME frame and Blender's glTF importer turns it Z-up, which is the
-    rig's own orientation, so the result lands on an unmoved rig as is; a moved rig's
-    transform is carried over. Nothing stays in the scene if the import fails."""
+    rig's own orientation, so the result lands on an unmoved rig as is (None: unmoved); a
+    moved rig's transform is carried over. Nothing stays in the scene if the import fails."""
     if not glb_path.is_file():
         raise JokerError(f"result file {glb_path} is missing", "re-import from the job folder or generate again")
     before = set(bpy.data.objects)
@@ -50,12 +51,12 @@ def import_result(scene: bpy.types.Scene, glb_path: Path, name: str,
     for obj in new_objects:
         if obj is not head:
             bpy.data.objects.remove(obj)
-    collection = results_collection(scene)
+    collection = collection or results_collection(scene)
     for owner in list(head.users_collection):
         owner.objects.unlink(head)
     collection.objects.link(head)
     head.name = name
-    if rig_armature is not None:
-        head.matrix_world = rig_armature.matrix_world @ Matrix(BLENDER_TO_FLAME.tolist()) @ head.matrix_world
+    if rig_matrix is not None:
+        head.matrix_world = rig_matrix @ Matrix(BLENDER_TO_FLAME.tolist()) @ head.matrix_world
     head[JOB_FOLDER_KEY] = str(glb_path.parent)
     return head

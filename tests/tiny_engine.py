@@ -11,6 +11,7 @@ from joker.distill.field import SURFACE_DENSITY, FieldConfig
 from joker.distill.losses import LossWeights
 from joker.distill.schedule import Preset, Schedule, ViewGrid
 from joker.mesh.pipeline import MeshSettings
+from joker.sequence import generate_sequence as engine_sequence
 
 TINY = api.Tuning(
     preset=Preset("test", Schedule(iterations=60, refresh_interval=12, level_stride=15, k_steps=2,
@@ -36,3 +37,9 @@ def generate(reference, **kwargs):
 def generate_head_sized(reference, **kwargs):
     """joker.api.generate with the SMALL tuning, for tests that check the head's shape."""
     return api.generate(reference, tuning=SMALL, **kwargs)
+
+
+def generate_sequence(reference, **kwargs):
+    """The engine's sequences with the SMALL tuning: what a server running this module's
+    job functions does with sequence jobs (its worker looks for this name)."""
+    return engine_sequence(reference, tuning=SMALL, **kwargs)

@@ -1,12 +1,15 @@
 """Headless batch example: one Joker head per expression preset, keyed on successive frames.
 
     python docs/examples/batch_presets.py --photo me.jpg --out /tmp/joker-batch
+    python docs/examples/batch_presets.py --photo me.jpg --out /tmp/joker-batch --sequence
     python docs/examples/batch_presets.py --photo me.jpg --out /tmp/joker-batch --offline
 
 Runs with the `bpy` module (pip install bpy) or inside Blender
 (`blender -b -P docs/examples/batch_presets.py -- --photo ...`). With a server running
-(`joker serve`), each preset is generated and imported; with --offline it stops before the
-network and writes the in-scene normal maps each job would send. The .blend is saved in --out.
+(`joker serve`), each preset is generated and imported; --sequence sends the keyed frames
+as one sequence job instead (warm-started frame to frame, heads keyed to show on their
+frames); with --offline it stops before the network and writes the in-scene normal maps
+each job would send. The .blend is saved in --out.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--token", default=None, help="access token (default: the local server's token file)")
     parser.add_argument("--views", default="4x3", help="view grid, azimuth x elevation (default 4x3)")
     parser.add_argument("--size", type=int, default=256, help="normal-map size in pixels (default 256)")
+    parser.add_argument("--sequence", action="store_true", help="one sequence job over the keyed frames")
     parser.add_argument("--offline", action="store_true", help="no server: write the normal maps instead")
     return parser.parse_args(argv)
 
@@ -63,15 +67,22 @@ def main() -> int:
     try:
         api.add_head(args.flame)
         api.set_reference(args.photo)
-        for frame, preset in enumerate(args.presets.split(","), start=1):
+        presets = [preset.strip() for preset in args.presets.split(",")]
+        for frame, preset in enumerate(presets, start=1):
             scene.frame_set(frame)
-            api.apply_preset(preset.strip(), keyframe=True)
+            api.apply_preset(preset, keyframe=True)
             if args.offline:
                 folder = api.write_normal_maps(args.out / f"normals_{preset}", **views)
                 print(f"frame {frame} {preset}: normal maps in {folder}")
-            else:
+            elif not args.sequence:
                 head = api.generate(quality="preview", **views)
                 print(f"frame {frame} {preset}: {head.name} from {head['joker_job_folder']}")
+        if args.sequence and not args.offline:
+            # One prompt for every frame (each preset's own prompt would fit only its frame).
+            heads = api.generate_sequence(1, len(presets), 1, quality="preview", prompt="", **views)
+            for head in sorted(heads.objects, key=lambda obj: obj["joker_frame"]):
+                print(f"frame {head['joker_frame']} {presets[head['joker_frame'] - 1]}: {head.name} "
+                      f"from {head['joker_job_folder']}")
     except JokerError as error:
         print(f"joker: {error}", file=sys.stderr)
         return 1

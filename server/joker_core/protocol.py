@@ -370,6 +370,18 @@ class JobStatus:
 
 MAX_FRAMES = 1000
 _FRAME_FIELDS = ("preset", "rig", "prompt", "blender_views")
+SEQUENCE_MANIFEST = "sequence.json"  # a sequence job's manifest artifact
+
+
+def frame_folder_name(number: int) -> str:
+    """The folder of scene frame `number` among a sequence job's outputs (under frames/)."""
+    return f"frame_{number:04d}"
+
+
+def frame_artifact(number: int, name: str = "head.glb") -> str:
+    """The artifact name of one file of scene frame `number`, e.g. frames/frame_0012/head.glb:
+    listed by the server as soon as that frame is finished."""
+    return f"frames/{frame_folder_name(number)}/{name}"
 
 
 @dataclass(frozen=True)

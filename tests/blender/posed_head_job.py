@@ -2,7 +2,7 @@
 posed_head_job:generate`): it poses the demo head with the job's rig parameters, textures it
 with the reference photo through the head's UVs and writes `head.glb` with the engine's
 exporter, so where the add-on puts the result and which texture it shows can be checked
-exactly. `joker.api.generate` replaces it once that lands.
+exactly; `generate_sequence` does the same for every frame of a sequence job.
 
 Words in the prompt steer it: steps=N progress events (default 4) of step_s=S seconds
 (default 0.02); fail=1 ends the job with a JokerError.
@@ -17,11 +17,13 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from joker.generation.output import job_folder
 from joker.mesh.export import TexturedMesh, write_glb
+from joker.sequence.manifest import MANIFEST_NAME, Manifest, frame_folder_name
 from joker_core.demo_head import load_demo_head
 from joker_core.errors import JobCancelled, JokerError
 from joker_core.lbs import numpy_rig, pose
-from joker_core.protocol import JobSpec, ProgressEvent
+from joker_core.protocol import JobSpec, ProgressEvent, SequenceSpec
 from joker_core.rig_params import RigParams
 
 TEXTURE_SIZE = 64
@@ -45,20 +47,72 @@ def posed_textured_head(rig_params: dict | None, photo: Image.Image) -> Textured
                         uvs=model.uv_coords[pairs[:, 1]], normals=normals[pairs[:, 0]], texture=texture)
 
 
-def generate(reference, *, spec: JobSpec, out_dir: Path,
-             progress: Callable[[ProgressEvent], None] | None = None,
-             should_cancel: Callable[[], bool] | None = None) -> Path:
-    options = dict(word.split("=", 1) for word in spec.prompt.split() if "=" in word)
+def _options(prompt: str) -> dict[str, str]:
+    return dict(word.split("=", 1) for word in prompt.split() if "=" in word)
+
+
+def _work(options: dict[str, str], progress, should_cancel, stage: str = "distill", share=(0.0, 1.0)) -> None:
+    """steps=N progress events of step_s=S seconds, over `share` of the job's progress."""
     steps, step_s = int(options.get("steps", 4)), float(options.get("step_s", 0.02))
-    photo = Image.open(reference)
     for step in range(steps):
         if should_cancel is not None and should_cancel():
             raise JobCancelled()
         if progress is not None:
-            progress(ProgressEvent(stage="distill", progress=step / steps, message=f"step {step + 1}/{steps}",
-                                   eta_s=(steps - step) * step_s))
+            progress(ProgressEvent(stage=stage, progress=share[0] + (share[1] - share[0]) * step / steps,
+                                   message=f"step {step + 1}/{steps}", eta_s=(steps - step) * step_s))
         time.sleep(step_s)
+
+
+def generate(reference, *, spec: JobSpec, out_dir: Path,
+             progress: Callable[[ProgressEvent], None] | None = None,
+             should_cancel: Callable[[], bool] | None = None) -> Path:
+    options = _options(spec.prompt)
+    photo = Image.open(reference)
+    _work(options, progress, should_cancel)
     if options.get("fail") == "1":
         raise JokerError("the test job was told to fail", "leave fail=1 out of the prompt")
     write_glb(posed_textured_head(spec.rig, photo), Path(out_dir) / "head.glb")
     return out_dir
+
+
+def generate_sequence(reference, *, spec: SequenceSpec, out_dir: Path,
+                      progress: Callable[[ProgressEvent], None] | None = None,
+                      should_cancel: Callable[[], bool] | None = None) -> Path:
+    """Each frame's posed head, published as the engine publishes them: frames/frame_NNNN/
+    written whole, one after the other, and sequence.json. Besides the words above,
+    wait_for=PATH holds every frame after the first until PATH exists (up to 60 s), so a
+    test can see the first frame arrive while the job still runs; every frame must come
+    with its own normal maps when the spec has any."""
+    options = _options(spec.job.prompt)
+    photo, folder = Image.open(reference), Path(out_dir)
+    manifest = Manifest(folder / MANIFEST_NAME, spec)
+    count = len(spec.frames)
+    try:
+        for index in range(count):
+            if index > 0 and "wait_for" in options:
+                _wait_for(Path(options["wait_for"]), should_cancel)
+            _work(options, progress, should_cancel, f"frame {spec.frame_number(index)}",
+                  (index / count, (index + 1) / count))
+            job = spec.frame_job(index)
+            if spec.blender_views and not all(Path(view.normal_map).is_file() for view in job.blender_views):
+                raise JokerError(f"frame {spec.frame_number(index)} came without its normal maps", "upload them")
+            with job_folder(folder / "frames" / frame_folder_name(spec.frame_number(index))) as staging:
+                write_glb(posed_textured_head(job.rig, photo), staging / "head.glb")
+            manifest.add_frame(index, {"prior_evaluations": 0, "nerf_steps": 0, "distill_seconds": 0.0})
+            if progress is not None:
+                progress(ProgressEvent(f"frame {spec.frame_number(index)} finished", (index + 1) / count))
+    except JobCancelled:
+        manifest.end("cancelled")
+        raise
+    manifest.end("finished")
+    return folder
+
+
+def _wait_for(path: Path, should_cancel, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if should_cancel is not None and should_cancel():
+            raise JobCancelled()
+        if time.monotonic() > deadline:
+            raise JokerError(f"{path} did not appear within {timeout_s:g} s", "create it from the test")
+        time.sleep(0.02)

@@ -2,9 +2,7 @@
 token), from real Blender: round trip, the timer path's UI-thread cost, and every way a job
 can go wrong while an artist waits."""
 
-import json
 import os
-import socket
 import threading
 import time
 
@@ -12,15 +10,16 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from blender_runner import ENABLE_ADDON, REPORT, run_blender
+from blender_runner import ENABLE_ADDON, REPORT
 
 from .conftest import PHOTO_COLOUR
+from .job_scripts import DRIVE, WORLD_VERTICES, run_against
 
 pytestmark = pytest.mark.blender
 
 UI_BUDGET_MS = 50.0
 
-SETUP = REPORT + ENABLE_ADDON + """
+SETUP = REPORT + ENABLE_ADDON + WORLD_VERTICES + """
 import json, os, time
 import numpy as np
 from joker_blender import generate_ops
@@ -37,13 +36,6 @@ settings = scene.joker
 settings.reference_path = args["photo"]
 settings.views_azimuth, settings.views_elevation, settings.view_size = 2, 1, 48
 out = {}
-
-def world_vertices(obj):
-    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
-    co = np.empty(len(evaluated.data.vertices) * 3, dtype=np.float64)
-    evaluated.data.vertices.foreach_get("co", co)
-    matrix = np.array(obj.matrix_world)
-    return co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
 
 def result_objects():
     collection = bpy.data.collections.get(RESULTS_COLLECTION)
@@ -65,25 +57,6 @@ out["state"] = settings.job_state
 """
 
 ROUND_TRIP = SETUP + "report(**out)\n"
-
-DRIVE = """
-def drive(runner_scene_name, on_first_tick=None, timeout=60.0):
-    # Background Blender has no event loop, so call the timer callback as Blender would,
-    # timing each call on this (the UI) thread.
-    durations, first, deadline = [], True, time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        start = time.perf_counter()
-        again = generate_ops.tick(runner_scene_name)
-        durations.append((time.perf_counter() - start) * 1000.0)
-        if first and on_first_tick:
-            on_first_tick()
-        first = False
-        if again is None:
-            return durations
-        time.sleep(again)
-    raise TimeoutError("job did not end")
-"""
-
 
 WHAT_GOES_WRONG = SETUP + DRIVE + """
 # The timer path, with a job long enough to report progress many times.
@@ -191,19 +164,6 @@ report(state=settings.job_state, error=settings.last_error, stages=stages,
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _run(script, server, photo, tmp_path, timeout=240, **extra):
-    args = {**extra, "url": server.url, "token": server.token_file.read_text().strip(), "photo": str(photo),
-            "results": str(tmp_path / "results"), "vertices": str(tmp_path / "vertices.npz"),
-            "dead_url": f"http://127.0.0.1:{_free_port()}"}
-    return run_blender(script, tmp_path, json.dumps(args), timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def server(serve):
     return serve("posed_head_job:generate")
@@ -212,7 +172,7 @@ def server(serve):
 @pytest.fixture(scope="module")
 def everything(server, photo, tmp_path_factory):
     folder = tmp_path_factory.mktemp("generate")
-    return _run(WHAT_GOES_WRONG, server, photo, folder), folder
+    return run_against(WHAT_GOES_WRONG, server, photo, folder), folder
 
 
 def _box_centre(points):
@@ -279,7 +239,7 @@ def test_a_job_survives_a_server_restart_and_its_head_arrives(serve, photo, tmp_
     restarter = threading.Thread(target=restart_when_running)
     restarter.start()
     try:
-        out = _run(RESTART, server, photo, tmp_path, marker=str(marker))
+        out = run_against(RESTART, server, photo, tmp_path, marker=str(marker))
     finally:
         marker.touch()
         restarter.join()
@@ -305,7 +265,7 @@ def test_deleting_the_scene_or_the_rig_mid_job_leaves_nothing_half_imported(ever
 
 def test_round_trip_with_the_engine_running_the_projection_prior(serve, portrait, tmp_path):
     # The real engine (tests/tiny_engine.py: joker.api.generate at test size).
-    out = _run(ROUND_TRIP, serve("tiny_engine:generate_head_sized"), portrait, tmp_path, timeout=600)
+    out = run_against(ROUND_TRIP, serve("tiny_engine:generate_head_sized"), portrait, tmp_path, timeout=600)
     distance, texture = _assert_textured_head_on_the_rig(out, tmp_path)
     vertices = np.load(tmp_path / "vertices.npz")
     result, rig = vertices["result"], vertices["rig"]

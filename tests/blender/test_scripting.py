@@ -65,6 +65,19 @@ def test_example_generates_each_preset_against_a_real_server(serve, photo, tmp_p
     assert all(any(name.endswith(".glb") for name in os.listdir(folder)) for folder in job_folders)
 
 
+def test_example_generates_the_keyed_presets_as_one_sequence(serve, photo, tmp_path):
+    server = serve("posed_head_job:generate")
+    run = _example(tmp_path, photo, "--sequence", "--server", server.url,
+                   "--token", server.token_file.read_text().strip())
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [line for line in run.stdout.splitlines() if line.startswith("frame ")]
+    assert [line.split()[:3] for line in lines] == [["frame", "1", "neutral:"], ["frame", "2", "scream:"]]
+    job_folders = {Path(line.rsplit(" from ", 1)[1]) for line in lines}
+    assert [folder.name for folder in sorted(job_folders)] == ["frame_0001", "frame_0002"]  # one job's frames
+    assert len({folder.parent.parent for folder in job_folders}) == 1
+    assert all((folder / "head.glb").is_file() for folder in job_folders)
+
+
 def test_example_generates_with_the_engine(serve, portrait, tmp_path):
     server = serve("tiny_engine:generate")  # the real engine at test size
     run = _example(tmp_path, portrait, "--presets", "scream", "--server", server.url,

@@ -8,16 +8,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from joker_core.protocol import SequenceSpec
+from joker_core.protocol import SEQUENCE_MANIFEST, SequenceSpec, frame_artifact, frame_folder_name
 
 from ..generation.output import write_json
 
-MANIFEST_NAME = "sequence.json"
+MANIFEST_NAME = SEQUENCE_MANIFEST
 FORMAT_VERSION = 1
-
-
-def frame_folder_name(number: int) -> str:
-    return f"frame_{number:04d}"
+__all__ = ["MANIFEST_NAME", "Manifest", "frame_folder_name"]
 
 
 @dataclass
@@ -31,9 +28,9 @@ class Manifest:
 
     def add_frame(self, index: int, figures: dict) -> None:
         number = self.spec.frame_number(index)
-        folder = f"frames/{frame_folder_name(number)}"
-        self.frames.append({"index": index, "frame": number, "folder": folder, "glb": f"{folder}/head.glb",
-                            "obj": f"{folder}/head.obj", "texture": f"{folder}/head.png", **figures})
+        self.frames.append({"index": index, "frame": number, "folder": f"frames/{frame_folder_name(number)}",
+                            "glb": frame_artifact(number), "obj": frame_artifact(number, "head.obj"),
+                            "texture": frame_artifact(number, "head.png"), **figures})
         self.write()
 
     def end(self, state: str, error: str | None = None) -> None:

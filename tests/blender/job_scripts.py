@@ -1,0 +1,54 @@
+"""Pieces of the Blender scripts that run jobs against a real server (test_generate,
+test_sequence): running one with the server's address, and driving the job timer."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from blender_runner import run_blender
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_against(script, server, photo, tmp_path, timeout=240, **extra) -> dict:
+    """Run `script` in Blender with json args: the server's url and token, the photo, a
+    results folder, where to save vertices, a URL nothing answers at, and `extra`."""
+    args = {**extra, "url": server.url, "token": server.token_file.read_text().strip(), "photo": str(photo),
+            "results": str(tmp_path / "results"), "vertices": str(tmp_path / "vertices.npz"),
+            "dead_url": f"http://127.0.0.1:{_free_port()}"}
+    return run_blender(script, tmp_path, json.dumps(args), timeout=timeout)
+
+
+WORLD_VERTICES = """
+def world_vertices(obj):
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    co = np.empty(len(evaluated.data.vertices) * 3, dtype=np.float64)
+    evaluated.data.vertices.foreach_get("co", co)
+    matrix = np.array(obj.matrix_world)
+    return co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+"""
+
+DRIVE = """
+def drive(runner_scene_name, on_first_tick=None, timeout=60.0, on_tick=None):
+    # Background Blender has no event loop, so call the timer callback as Blender would,
+    # timing each call on this (the UI) thread; on_tick runs after every tick.
+    durations, first, deadline = [], True, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        start = time.perf_counter()
+        again = generate_ops.tick(runner_scene_name)
+        durations.append((time.perf_counter() - start) * 1000.0)
+        if first and on_first_tick:
+            on_first_tick()
+        if on_tick:
+            on_tick()
+        first = False
+        if again is None:
+            return durations
+        time.sleep(again)
+    raise TimeoutError("job did not end")
+"""
