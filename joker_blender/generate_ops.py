@@ -3,6 +3,7 @@ and the job's life on the main thread (timer ticks, or blocking in background mo
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from .submission import build_submission
 TIMER_INTERVAL_S = 0.1
 Handle = Callable[[Message], None]
 _runners: dict[str, tuple[JobRunner, Handle]] = {}  # scene name -> the job it follows, and what applies its messages
+_timers: dict[str, Callable[[], float | None]] = {}  # scene name -> its timer callback, removed on unregister
 
 
 def job_handler(scene_name: str, on_done: Callable[[bpy.types.Scene, Message], None],
@@ -102,8 +104,16 @@ def follow(context, runner: JobRunner, handle: Handle) -> JobRunner:
     _reset_job_state(context.scene.joker)
     scene_name = context.scene.name
     _runners[scene_name] = (runner.start(), handle)
-    bpy.app.timers.register(lambda: tick(scene_name), first_interval=TIMER_INTERVAL_S)
+    _remove_timer(scene_name)
+    _timers[scene_name] = functools.partial(tick, scene_name)
+    bpy.app.timers.register(_timers[scene_name], first_interval=TIMER_INTERVAL_S)
     return runner
+
+
+def _remove_timer(scene_name: str) -> None:
+    timer = _timers.pop(scene_name, None)
+    if timer is not None and bpy.app.timers.is_registered(timer):
+        bpy.app.timers.unregister(timer)
 
 
 def follow_blocking(context, runner: JobRunner, handle: Handle) -> None:
@@ -243,6 +253,10 @@ def register() -> None:
 
 
 def unregister() -> None:
+    # A disabled add-on leaves no timer calling into it. (The bpy 4.2 module also crashes at
+    # exit on a timer still registered; Blender disables its add-ons before it exits.)
+    for scene_name in list(_timers):
+        _remove_timer(scene_name)
     _runners.clear()
     if _forget_jobs in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_forget_jobs)

@@ -12,6 +12,7 @@ from pathlib import Path
 import bpy
 from mathutils import Matrix
 
+from .animation import assigned_fcurves
 from .results import import_result, results_collection
 
 FRAME_KEY = "joker_frame"       # on a head: the scene frame it was generated for
@@ -80,16 +81,7 @@ def _key_visibility(head: bpy.types.Object, start: int, end: int, current: int) 
 
 
 def _visibility_fcurves(obj: bpy.types.Object) -> list[bpy.types.FCurve]:
-    animation = obj.animation_data
-    if animation is None or animation.action is None:
-        return []
-    from bpy_extras import anim_utils
-    if hasattr(anim_utils, "action_get_channelbag_for_slot"):  # layered actions (Blender 4.4+)
-        bag = anim_utils.action_get_channelbag_for_slot(animation.action, animation.action_slot)
-        fcurves = bag.fcurves if bag is not None else ()
-    else:
-        fcurves = animation.action.fcurves
-    return [fcurve for fcurve in fcurves if fcurve.data_path in VISIBILITY]
+    return [fcurve for fcurve in assigned_fcurves(obj) if fcurve.data_path in VISIBILITY]
 
 
 def _remove(head: bpy.types.Object) -> None:

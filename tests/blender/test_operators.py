@@ -48,9 +48,8 @@ from joker_blender.rig_state import write_params
 write_params(mesh, armature, model, {"jaw_pose": [0.0, 0.0, 0.0]})  # an unkeyed edit, undone by frame_set
 scene.frame_set(5)
 out["keyed_at_5"] = read_params(mesh, armature, model)
-action = armature.animation_data.action  # layered actions (Blender 4.4+): fcurves live in channel bags
-out["keyed_frames"] = sorted({int(k.co[0]) for layer in action.layers for strip in layer.strips
-                              for bag in strip.channelbags for fc in bag.fcurves for k in fc.keyframe_points})
+from joker_blender.animation import assigned_fcurves  # flat (4.2, 4.3) or layered (4.4+) actions
+out["keyed_frames"] = sorted({int(k.co[0]) for fc in assigned_fcurves(armature) for k in fc.keyframe_points})
 
 out["generate_without_reference"] = attempt(bpy.ops.joker.generate)
 scene.joker.reference_path = "/nonexistent/photo.jpg"

@@ -4,7 +4,7 @@ engine's LBS, pose correctives included."""
 import numpy as np
 import pytest
 
-from blender_runner import REPORT, run_blender
+from blender_runner import ENABLE_ADDON, REPORT, run_blender
 from flame_fixtures import make_small_head_model, write_official_layout_pkl
 from joker_core.flame_format import save_head_model
 from joker_core.lbs import numpy_rig, pose
@@ -20,14 +20,10 @@ END = {"shape": [0.5] * N_SHAPE, "expression": [2.0, -1.0, 0.5, 0.0, 1.0, 0.0], 
        "neck_pose": [0.1, 0.4, 0.0], "eye_left_pose": [0.0, 0.2, 0.0], "global_pose": [0.0, 0.0, 0.2],
        "translation": [0.01, 0.02, 0.0]}
 
-BUILD_AND_EVALUATE = REPORT + """
-import sys, json
-repo, model_path, start, end = sys.argv[-4], sys.argv[-3], json.loads(sys.argv[-2]), json.loads(sys.argv[-1])
-sys.path.insert(0, repo)
-import bpy, numpy as np
-bpy.ops.wm.read_factory_settings(use_empty=True)
-import joker_blender
-joker_blender.register()
+BUILD_AND_EVALUATE = REPORT + ENABLE_ADDON + """
+import json
+model_path, start, end = sys.argv[-3], json.loads(sys.argv[-2]), json.loads(sys.argv[-1])
+import numpy as np
 from joker_blender import model_cache
 from joker_blender.rig_build import build_rig
 from joker_blender.rig_state import read_params, write_params
@@ -57,14 +53,13 @@ report(frames=out, bones=[b.name for b in armature.data.bones],
 @pytest.mark.parametrize("file_format, n_shape", [("npz", N_SHAPE), ("official_pkl", 300)])
 def test_keyframed_rig_evaluates_like_the_engines_lbs(tmp_path, file_format, n_shape):
     import json
-    import joker.packaging.extension as ext
     model = make_small_head_model(n_shape=n_shape, n_expr=N_EXPR)
     if file_format == "npz":
         path = save_head_model(model, tmp_path / "head.npz")
     else:
         path = tmp_path / "generic_model.pkl"
         model = write_official_layout_pkl(path, model)
-    out = run_blender(BUILD_AND_EVALUATE, tmp_path, str(ext.REPO_ROOT), str(path), json.dumps(START), json.dumps(END))
+    out = run_blender(BUILD_AND_EVALUATE, tmp_path, str(path), json.dumps(START), json.dumps(END))
     assert out["bones"] == ["global", "neck", "jaw", "eye_left", "eye_right"]
     assert out["groups"] == out["bones"]
     assert out["n_keys"] == 1 + n_shape + N_EXPR + 1  # basis, identity, expression, correctives

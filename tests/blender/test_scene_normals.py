@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from blender_runner import REPORT, run_blender
+from blender_runner import ENABLE_ADDON, REPORT, run_blender
 from joker_core.cameras import ViewRig
 from joker_core.conventions import decode_normals
 
@@ -76,15 +76,11 @@ HEAD_VIEWS = [(0.0, 0.0), (30.0, 10.0), (-40.0, -15.0)]
 HEAD_SIZE = 96
 POSE = "scream"  # open jaw, raised brows and a neck turn: correctives and bones both matter
 
-RENDER_HEAD = REPORT + """
-import sys, json
-repo, out_path, cams_path, preset, source = sys.argv[-5:]
-sys.path.insert(0, repo)
-import bpy, numpy as np
+RENDER_HEAD = REPORT + ENABLE_ADDON + """
+import json
+out_path, cams_path, preset, source = sys.argv[-4:]
+import numpy as np
 from joker_core.cameras import Camera
-bpy.ops.wm.read_factory_settings(use_empty=True)
-import joker_blender
-joker_blender.register()
 from joker_blender.rig_ops import add_head, apply_preset
 from joker_blender.scene_normals import render_normal_maps
 mesh, armature = add_head(bpy.context, source)
@@ -107,7 +103,6 @@ def test_blender_normal_maps_of_the_posed_head_match_the_engines_rasterizer(tmp_
     flipped axis costs > 40 degrees, a mirrored image > 1.8 degrees even head-on, a stale
     rig transform IoU 0.69, so the bounds below catch each of them."""
     import json
-    import joker.packaging.extension as ext
     from flame_fixtures import write_official_layout_pkl
     from joker.render.head_views import render_head
     from joker_core.demo_head import load_demo_head
@@ -126,7 +121,7 @@ def test_blender_normal_maps_of_the_posed_head_match_the_engines_rasterizer(tmp_
     cameras = [rig.camera(a, e) for a, e in HEAD_VIEWS]
     cams_file, out_file = tmp_path / "cams.json", tmp_path / "maps.npz"
     cams_file.write_text(json.dumps([c.to_dict() for c in cameras]))
-    run_blender(RENDER_HEAD, tmp_path, str(ext.REPO_ROOT), str(out_file), str(cams_file), POSE, source)
+    run_blender(RENDER_HEAD, tmp_path, str(out_file), str(cams_file), POSE, source)
     blender = np.load(out_file)
     params = get_preset(POSE).params_for(model)
     for mode in ("full", "face"):

@@ -25,6 +25,11 @@ def _example(tmp_path, photo, *args, timeout=240):
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
 
 
+def _token(server):
+    # One argument, as a token may start with "-" (which argparse takes for an option).
+    return f"--token={server.token_file.read_text().strip()}"
+
+
 def _decoded(folder, name):
     return np.asarray(Image.open(folder / name))
 
@@ -57,7 +62,7 @@ def test_example_reports_a_missing_photo_in_one_line_and_exits_1(tmp_path):
 def test_example_generates_each_preset_against_a_real_server(serve, photo, tmp_path):
     # The server runs the small posed-head job; the engine's own round trip is test_generate's.
     server = serve("posed_head_job:generate")
-    run = _example(tmp_path, photo, "--server", server.url, "--token", server.token_file.read_text().strip())
+    run = _example(tmp_path, photo, "--server", server.url, _token(server))
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.startswith("frame ")]
     assert [line.split()[:3] for line in lines] == [["frame", "1", "neutral:"], ["frame", "2", "scream:"]]
@@ -67,8 +72,7 @@ def test_example_generates_each_preset_against_a_real_server(serve, photo, tmp_p
 
 def test_example_generates_the_keyed_presets_as_one_sequence(serve, photo, tmp_path):
     server = serve("posed_head_job:generate")
-    run = _example(tmp_path, photo, "--sequence", "--server", server.url,
-                   "--token", server.token_file.read_text().strip())
+    run = _example(tmp_path, photo, "--sequence", "--server", server.url, _token(server))
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.startswith("frame ")]
     assert [line.split()[:3] for line in lines] == [["frame", "1", "neutral:"], ["frame", "2", "scream:"]]
@@ -80,8 +84,8 @@ def test_example_generates_the_keyed_presets_as_one_sequence(serve, photo, tmp_p
 
 def test_example_generates_with_the_engine(serve, portrait, tmp_path):
     server = serve("tiny_engine:generate")  # the real engine at test size
-    run = _example(tmp_path, portrait, "--presets", "scream", "--server", server.url,
-                   "--token", server.token_file.read_text().strip(), timeout=600)
+    run = _example(tmp_path, portrait, "--presets", "scream", "--server", server.url, _token(server),
+                   timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.startswith("frame ")]
     assert len(lines) == 1 and lines[0].startswith("frame 1 scream: ")
