@@ -55,6 +55,8 @@ out["generate_without_reference"] = attempt(bpy.ops.joker.generate)
 scene.joker.reference_path = "/nonexistent/photo.jpg"
 out["generate_missing_reference"] = attempt(bpy.ops.joker.generate)
 out["last_error"] = scene.joker.last_error
+from joker_blender.submission import results_folder
+out["unsaved_results"] = str(results_folder("//joker_results"))  # bpy.utils.user_resource
 out["engine_modules"] = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "joker", "diffusers"))
 report(**out)
 """
@@ -116,6 +118,11 @@ def test_operators_refuse_with_reasons_when_something_is_missing(operators):
     status, message = out["generate_missing_reference"]
     assert status == ["ERROR"] and "/nonexistent/photo.jpg" in message and "Fix: choose a photo" in message
     assert out["last_error"] in message
+
+
+def test_results_of_an_unsaved_file_go_to_blenders_user_data_folder(operators):
+    out, official, *_ = operators
+    assert out["unsaved_results"] == str(official.parent / "blender_user" / "datafiles" / "joker_results")
 
 
 def test_the_addon_never_imports_the_engine_or_torch(operators):
