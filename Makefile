@@ -41,5 +41,6 @@ $(BPY_LTS_STAMP): pyproject.toml
 test-blender-lts: $(STAMP) $(BPY_LTS_STAMP)
 	rm -rf build/lts-dist
 	$(VENV)/bin/joker build-extension --out build/lts-dist
+	$(BPY_LTS_VENV)/bin/python -c 'import bpy; print("testing with Blender", bpy.app.version_string)'
 	JOKER_EXTENSION_ZIP="$$(ls $(CURDIR)/build/lts-dist/*.zip)" PYTHONPATH=$(CURDIR)/server:$(CURDIR) \
 		$(BPY_LTS_VENV)/bin/python -m pytest -q tests/blender tests/mesh/test_mesh_blender.py
