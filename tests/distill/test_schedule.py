@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -67,3 +69,12 @@ def test_every_preset_has_a_valid_schedule_and_unknown_names_are_refused():
         assert named.schedule.refreshes(PUBLISHED_LEVELS)[-1].iteration < named.schedule.iterations
     with pytest.raises(JokerError, match="preview"):
         preset("ultra")
+
+
+def test_learning_rates_fall_along_a_half_cosine_to_lr_end_or_stay_constant():
+    annealed = dataclasses.replace(preset("preview"), lr_end=0.1)
+    iterations = annealed.schedule.iterations
+    shares = [annealed.rate_share(i) for i in range(0, iterations + 1, iterations // 10)]
+    assert shares[0] == 1.0 and shares[-1] == pytest.approx(0.1) and shares == sorted(shares, reverse=True)
+    assert annealed.rate_share(iterations // 2) == pytest.approx(0.55)
+    assert {preset("preview").rate_share(i) for i in (0, iterations // 2, iterations)} == {1.0}

@@ -6,7 +6,7 @@ import pytest
 from joker.distill.schedule import PRESETS
 from joker.prior.base import NoiseLevels
 from joker.sequence.budget import (COLD_ABOVE_M, HOLD_BELOW_M, MAX_SHARE, MIN_SHARE, REUSE_TARGETS_BELOW_M,
-                                   frame_budget, rig_motion, warm_preset)
+                                   WARM_RATE_END, frame_budget, rig_motion, warm_preset)
 
 LEVELS = NoiseLevels()
 
@@ -24,6 +24,8 @@ def test_a_warm_preset_costs_at_most_its_share_of_the_cold_one(name, share):
     assert evaluations(warm) <= share * evaluations(cold) + 1  # +1: a warm frame refreshes at least once
     assert warm.schedule.iterations <= round(share * cold.schedule.iterations) + 1
     assert warm.views == cold.views and warm.field == cold.field  # the field carries over
+    assert (warm.lr_grid, warm.lr_network) == (cold.lr_grid, cold.lr_network) and cold.lr_end == 1.0
+    assert warm.rate_share(warm.schedule.iterations) == pytest.approx(WARM_RATE_END)  # annealed, to rest
 
 
 def test_a_warm_preset_skips_the_noisiest_levels_and_keeps_the_switch():

@@ -114,6 +114,7 @@ class _Run:
             [{"params": self.field.grid_parameters(), "lr": preset.lr_grid},
              {"params": self.field.network_parameters(), "lr": preset.lr_network}],
             betas=(0.9, 0.99), eps=1e-15, weight_decay=0.0)
+        self.rates = [preset.lr_grid, preset.lr_network]
         self.occupancy = OccupancyGrid(device=device) if preset.occupancy_grid else None
         # LPIPS joins only when its weights are on disk; `losses_used` says whether it did.
         self.lpips = load_local_lpips() if preset.losses.lpips else None
@@ -232,6 +233,7 @@ class _Run:
         schedule, weights = self.schedule, self.preset.losses
         if self.occupancy is not None and iteration >= OCCUPANCY_WARMUP and iteration % OCCUPANCY_UPDATE == 0:
             self.occupancy.update(self.field, self.generator)
+        self._anneal(iteration)
         width = schedule.width_at(iteration)
         targets, masks = self._sized_targets(width)
         pixels = self.cameras.patch_pixels(schedule.patches, schedule.patch_size, width, self.generator)
@@ -264,6 +266,11 @@ class _Run:
         self.optimizer.step()
         self.nerf_steps += 1
         self.loss = loss.item()
+
+    def _anneal(self, iteration: int) -> None:
+        share = self.preset.rate_share(iteration)
+        for group, rate in zip(self.optimizer.param_groups, self.rates):
+            group["lr"] = rate * share
 
     def _rig_loss(self, warm: bool) -> torch.Tensor:
         """Silhouette, depth and (where a prior rendered them) colour on random orbit rays."""

@@ -10,6 +10,7 @@ geometric supervision from the rig (rig_views.py), measured by benchmarks/bench_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from joker_core.cameras import Camera, ViewRig
@@ -104,6 +105,7 @@ class ViewGrid:
 
 @dataclass(frozen=True)
 class Preset:
+
     name: str
     schedule: Schedule
     views: ViewGrid
@@ -112,10 +114,17 @@ class Preset:
     losses: LossWeights = LossWeights()
     lr_grid: float = 1e-2
     lr_network: float = 1e-3
+    lr_end: float = 1.0  # the rates fall along a half cosine to this share of themselves (1: constant)
     guidance_scale: float | None = None  # overrides the condition's CFG during distillation
     occupancy_grid: bool = True
     rig: RigSupervision = RigSupervision()  # weak geometric supervision (off: rays 0)
     surface_density: float = SURFACE_DENSITY  # iso level of the mesh
+
+    def rate_share(self, iteration: int) -> float:
+        """The learning rates' share at `iteration`: a half cosine from 1 down to `lr_end`.
+        A field that ends on small steps stops moving where its targets did not (sequences)."""
+        progress = iteration / self.schedule.iterations
+        return self.lr_end + (1 - self.lr_end) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 # Iso level for fields with rig depth supervision, measured on preview (bench_generate.py
