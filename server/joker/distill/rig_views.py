@@ -26,17 +26,25 @@ from ..render.raster import rasterize, world_to_camera
 @dataclass(frozen=True)
 class RigSupervision:
     """Orbit views (every `360 / azimuths` degrees at each elevation, `size` px) and the
-    rays per iteration drawn from them; `rays` 0 turns rig supervision off."""
+    rays per iteration drawn from them; `rays` 0 turns rig supervision off. With loss
+    weights for them, `space_points` points per iteration inside the rig and as many in
+    free space near it (`space_margin` metres or more off its surface: rig_space.py) are
+    held above and well below `solid_density`."""
 
     rays: int = 0
     azimuths: int = 8
     elevations: tuple[float, ...] = (-35.0, 0.0, 35.0)
     size: int = 64
+    space_points: int = 2048
+    space_margin: float = 0.006
+    solid_density: float = 50.0
 
     def __post_init__(self):
-        if self.rays < 0 or self.azimuths < 1 or not self.elevations or self.size < 8:
+        if (self.rays < 0 or self.azimuths < 1 or not self.elevations or self.size < 8
+                or self.space_points < 0 or self.space_margin < 0 or self.solid_density <= 0):
             raise JokerError(f"invalid rig supervision {self}",
-                             "use rays >= 0, azimuths >= 1, one or more elevations and size >= 8")
+                             "use rays >= 0, azimuths >= 1, one or more elevations, size >= 8, "
+                             "space points >= 0, margin >= 0 and a positive solid density")
 
     def cameras(self, rig: ViewRig) -> list[Camera]:
         sized = ViewRig(rig.center, rig.distance, rig.fov_deg, self.size)
