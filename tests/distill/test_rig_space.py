@@ -62,16 +62,22 @@ def test_free_cells_lie_outside_and_near_cells_hug_the_head(ellipsoid_cells):
     assert near.sum() < free.sum() and near_distance.max() < MARGIN + 3.5 * cell
 
 
-def test_a_cavity_seen_from_the_front_is_free_not_interior():
-    """A view into a hollow (here: the inside of an open bowl, like an open mouth) sees
-    free space in it; the bowl's wall behind stays out of the free cells."""
-    shell_vertices, shell_faces = ellipsoid_mesh()
-    front = shell_vertices[:, 2] > 0.03
-    kept = ~front[shell_faces].any(axis=1)  # the ellipsoid with its front cut away
-    cameras = [ViewRig(size=48).camera(0.0, 0.0)]
-    interior, free = rig_cells([rig_views(shell_vertices, shell_faces[kept], cameras)], BOX, MARGIN, RESOLUTION)
+@pytest.mark.parametrize("lined", [True, False])
+def test_a_cavity_is_free_where_its_lining_faces_the_view(lined):
+    """An ellipsoid with its front cut away, seen from the front. Wound inward, it is a
+    lined cavity (as the demo head's mouth pouch lines an open mouth): the space in it is
+    free. Wound outward, the view looks through a hole at the inside of the head (FLAME's
+    open mouth or neck): that space is neither free nor interior."""
+    vertices, faces = ellipsoid_mesh()
+    front = vertices[:, 2] > 0.03
+    bowl = faces[~front[faces].any(axis=1)]
+    if lined:
+        bowl = bowl[:, ::-1].copy()
+    views = rig_views(vertices, bowl, [ViewRig(size=48).camera(0.0, 0.0)])
+    assert views.facing[0, 24, 24] == lined and views.masks[0, 24, 24]  # the back of the bowl
+    interior, free = rig_cells([views], BOX, MARGIN, RESOLUTION)
     centre_cell = tuple([RESOLUTION // 2] * 3)
-    assert free[centre_cell] and not interior[centre_cell]
+    assert free[centre_cell] == lined and not interior[centre_cell]
 
 
 def test_samples_fall_in_their_cells():

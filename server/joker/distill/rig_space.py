@@ -4,7 +4,9 @@ density at points in these cells (distiller.py) shape the volume directly where 
 shape it through their composite: the inside of the head, which no picture shows and which
 the field may otherwise leave at any density opaque enough, and free space such as the
 open mouth, which a ray's expected depth lets the field fill with fog. A margin keeps both
-off the surface layer, which the images and depths shape.
+off the surface layer, which the images and depths shape: a cell counts when its centre is
+that far off the surface along the views' rays, and points are drawn anywhere in it (64
+cells across the box: ~5 mm for a head), so they may come half a cell diagonal closer.
 
 Only the rig's depth maps are used, so open FLAME meshes (neck, eye holes) work too: a
 point seen through a hole is in front of some view's surface and so not interior.
@@ -37,9 +39,11 @@ def rig_cells(views: list[RigViews], box: Box, margin: float,
     for rig in views:
         masks, distances = rig.masks.cpu() > 0, rig.distances.cpu()
         # Pixels at the silhouette say little about free space: beside it the head may
-        # still cover part of the pixel, on it the surface runs along the ray.
+        # still cover part of the pixel, on it the surface runs along the ray. Nor do pixels
+        # that see the inside of the surface through a hole (RigViews.facing).
         grown = F.max_pool2d(masks[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
-        shrunk = -F.max_pool2d(-masks[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+        facing = masks if rig.facing is None else rig.facing.cpu()
+        shrunk = -F.max_pool2d(-(masks & facing)[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
         for camera, mask, near, core, distance in zip(rig.cameras, masks, grown, shrunk, distances):
             col, row, along = _pixels_of(camera, points)
             framed = (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
