@@ -273,7 +273,7 @@ class _Run:
 
     def _rig_loss(self, warm: bool) -> torch.Tensor:
         """Silhouette, depth and (where a prior rendered them) colour on random orbit rays;
-        density inside the rig."""
+        density inside the rig and in the free space around it."""
         weights, rig, width = self.preset.losses, self.rig.orbit, self.rig_cameras.width
         pixels = self.rig_cameras.patch_pixels(self.preset.rig.rays, 1, width, self.generator)
         out = render_rays(self.field, self.rig_cameras.rays(pixels, width), self.preset.samples_per_ray,

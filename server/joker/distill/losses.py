@@ -1,6 +1,7 @@
 """Losses of the distillation: photometric (L1, SSIM, LPIPS where its weights are on disk),
 sparsity of the accumulated opacity, and weak geometric supervision from the rig: its
-silhouette and its depth (rig_views.py), a solid inside and free space where views see through (rig_space.py)."""
+silhouette and its depth (rig_views.py), a solid inside and empty free space around it
+(rig_space.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class LossWeights:
     free: float = 0.0       # density in free space near the rig that some view sees through
 
     def __post_init__(self):
-        if min(self.l1, self.ssim, self.lpips, self.sparsity, self.mask, self.depth, self.interior, self.free) < 0:
+        weights = (self.l1, self.ssim, self.lpips, self.sparsity, self.mask, self.depth, self.interior, self.free)
+        if min(weights) < 0:
             raise JokerError(f"negative loss weight in {self}", "use loss weights >= 0")
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from joker_core.cameras import Camera
+
 from .field import Box
 from .rig_views import RigViews
 
@@ -63,7 +65,7 @@ def near_the_head(free: torch.Tensor, cells: int = NEAR_CELLS) -> torch.Tensor:
     return free & near
 
 
-def _pixels_of(camera, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _pixels_of(camera: Camera, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pixel column and row each world point falls in, and its distance from the camera."""
     c2w = torch.as_tensor(camera.c2w, dtype=torch.float32)
     offset = points - c2w[:3, 3]
