@@ -141,6 +141,7 @@ def _run(photo, spec, staging, inputs_dir, report, cancelled, tuning) -> dict:
         "distill_seconds": result.seconds, "final_loss": result.final_loss,
         "views": len(job.views), "view_size": job.preset.views.size, "quality": spec.quality,
         "held_out_psnr_db": metrics.held_out_psnr(job, result, spec.seed),
+        "back_psnr_db": metrics.back_psnr(job, result),
         **metrics.face_chamfer(mesh.vertices, job.model, job.posed_vertices, job.views.cameras),
         "mouth_opening_rig_m": metrics.mouth_opening(job.posed_vertices, job.model.faces, job.model, job.posed_vertices),
         "mouth_opening_mesh_m": metrics.mouth_opening(mesh.vertices, mesh.faces, job.model, job.posed_vertices),

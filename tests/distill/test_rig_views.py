@@ -41,6 +41,7 @@ def test_rig_views_give_the_silhouette_and_the_distance_along_each_ray():
     cameras = ViewRig(distance=0.5, size=48).orbit(3, elevation_deg=20)
     views = rig_views(*ellipsoid_mesh(), cameras)
     assert views.masks.shape == views.distances.shape == (3, 48, 48) and views.colors is None
+    assert torch.equal(views.facing, views.masks > 0)  # a closed, outward-wound surface
     for camera, mask, distance in zip(cameras, views.masks, views.distances):
         truth = analytic_distances(camera)
         inside = ~np.isnan(truth)

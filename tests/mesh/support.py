@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 
 from joker.mesh import BoundingBox, MeshSettings
-from joker.mesh.analytic import SURFACE_LEVEL, Sphere
+from joker.mesh.analytic import SURFACE_LEVEL, HandledSphere, Sphere
 
 SPHERE = Sphere(center=(0.01, -0.02, 0.03), radius=0.1)
+HANDLED_SPHERE = HandledSphere(center=SPHERE.center, radius=SPHERE.radius)
 SPHERE_BOX = BoundingBox((-0.15, -0.16, -0.13), (0.17, 0.14, 0.18))
 # Small enough to mesh in about a second, large enough to have seams and several charts.
 SMALL = MeshSettings(resolution=64, iso_level=SURFACE_LEVEL, texture_size=256, face_budget=4000)

@@ -11,12 +11,18 @@ from joker.mesh.analytic import SURFACE_LEVEL
 from joker.mesh.extract import marching_cubes, sample_density_grid
 from joker_core.errors import JokerError
 
-from .support import SPHERE, SPHERE_BOX
+from .support import HANDLED_SPHERE, SPHERE, SPHERE_BOX
 
 
 @pytest.fixture(scope="module")
 def sphere_surface():
     grid = sample_density_grid(SPHERE.density, SPHERE_BOX, 48, iso_level=SURFACE_LEVEL)
+    return marching_cubes(grid, SURFACE_LEVEL, SPHERE_BOX)
+
+
+@pytest.fixture(scope="module")
+def handled_sphere_surface():
+    grid = sample_density_grid(HANDLED_SPHERE.density, SPHERE_BOX, 64, iso_level=SURFACE_LEVEL)
     return marching_cubes(grid, SURFACE_LEVEL, SPHERE_BOX)
 
 
@@ -45,12 +51,29 @@ def test_inward_winding_is_flipped(sphere_surface):
     assert cleanup.signed_volume(vertices, cleanup.orient_outward(vertices, inward)) > 0
 
 
-def test_small_hole_is_filled(sphere_surface):
+def test_a_hole_is_closed(sphere_surface):
     vertices, faces = sphere_surface
-    holed = np.delete(faces, 10, axis=0)
+    holed = np.delete(faces, [10, 11, 12], axis=0)
     assert not trimesh.Trimesh(vertices, holed, process=False).is_watertight
-    filled_vertices, filled_faces = cleanup.fill_small_holes(vertices, holed)
-    assert trimesh.Trimesh(filled_vertices, filled_faces, process=False).is_watertight
+    closed_vertices, closed_faces = cleanup.close_surface(vertices, holed)
+    assert trimesh.Trimesh(closed_vertices, closed_faces, process=False).is_watertight
+    assert cleanup.signed_volume(closed_vertices, closed_faces) == pytest.approx(
+        cleanup.signed_volume(vertices, faces), rel=1e-3)
+
+
+def test_a_surface_decimation_tore_is_closed(handled_sphere_surface):
+    """Quadric decimation collapses thin handles into duplicate faces and edges of four
+    faces (as it does to the demo head's field); closing makes the surface watertight
+    again without losing the sphere."""
+    vertices, faces = handled_sphere_surface
+    small_vertices, small_faces = cleanup.decimate(vertices, faces, 2000)
+    assert not trimesh.Trimesh(small_vertices, small_faces, process=False).is_watertight
+    closed_vertices, closed_faces = cleanup.close_surface(small_vertices, small_faces)
+    closed = trimesh.Trimesh(closed_vertices, closed_faces, process=False)
+    assert closed.is_watertight
+    assert len(closed_faces) >= 0.9 * len(small_faces)
+    assert cleanup.signed_volume(closed_vertices, closed_faces) == pytest.approx(
+        cleanup.signed_volume(vertices, faces), rel=0.05)
 
 
 @pytest.mark.parametrize("budget", [500, 2000])

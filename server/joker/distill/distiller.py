@@ -29,6 +29,7 @@ from .lpips import load_local_lpips
 from .occupancy import OccupancyGrid
 from .rays import CameraSet
 from .render import render_images, render_rays
+from .rig_space import near_the_head, rig_cells, sample_cells
 from .rig_views import RigGeometry
 from .schedule import Preset, Refresh
 from .warm_start import WarmStart
@@ -124,6 +125,7 @@ class _Run:
         self.masks = views.foreground().to(device)
         self.rig = rig.to(device) if rig is not None and preset.rig.rays else None
         self.rig_cameras = CameraSet(rig.orbit.cameras, device) if self.rig is not None else None
+        self.space = self._space(box)
         self.refreshes = self.schedule.refreshes(prior.levels)
         self.targets: torch.Tensor | None = None
         self._sized: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -138,6 +140,16 @@ class _Run:
         self.progress = 0.0
         self.targets_given = False
         self.anchor = None
+
+    def _space(self, box: Box) -> dict[str, torch.Tensor]:
+        """Cell indices (rig_space.py) for the volume losses the preset weights: interior, free."""
+        weights, settings = self.preset.losses, self.preset.rig
+        if self.rig is None or not settings.space_points or not (weights.interior or weights.free):
+            return {}
+        interior, free = rig_cells([self.rig.training, self.rig.orbit], box, settings.space_margin)
+        cells = {"interior": interior, "free": near_the_head(free)}
+        return {name: marked.nonzero() for name, marked in cells.items()
+                if getattr(weights, name) and marked.any()}
 
     def start_from(self, warm: WarmStart) -> None:
         if warm.field.config != self.field.config or warm.field.box != self.field.box:
@@ -172,6 +184,7 @@ class _Run:
         used = [name for name in ("l1", "ssim", "sparsity", "mask") if getattr(weights, name)]
         if self.rig is not None and weights.depth:
             used.append("depth")
+        used += list(self.space)
         return tuple(used + ["lpips"] * (self.lpips is not None))
 
     def _check_cancel(self) -> None:
@@ -273,7 +286,8 @@ class _Run:
             group["lr"] = rate * share
 
     def _rig_loss(self, warm: bool) -> torch.Tensor:
-        """Silhouette, depth and (where a prior rendered them) colour on random orbit rays."""
+        """Silhouette, depth and (where a prior rendered them) colour on random orbit rays;
+        density inside the rig and in the free space around it."""
         weights, rig, width = self.preset.losses, self.rig.orbit, self.rig_cameras.width
         pixels = self.rig_cameras.patch_pixels(self.preset.rig.rays, 1, width, self.generator)
         out = render_rays(self.field, self.rig_cameras.rays(pixels, width), self.preset.samples_per_ray,
@@ -286,6 +300,12 @@ class _Run:
         if rig.colors is not None:
             colour = rig.colors[pixels.view, :, pixels.row, pixels.col]
             loss = loss + weights.l1 * (out.rgb - colour).abs().mean()
+        settings = self.preset.rig
+        for name, cells in self.space.items():
+            points = sample_cells(cells, settings.space_points, self.generator)
+            density = self.field.query_unit(points.to(self.device))[0]
+            space_loss = losses.interior_loss if name == "interior" else losses.free_loss
+            loss = loss + getattr(weights, name) * space_loss(density, settings.solid_density)
         return loss
 
     def _report(self, done_iterations: int, force: bool = False) -> None:

@@ -1,6 +1,7 @@
 """Losses of the distillation: photometric (L1, SSIM, LPIPS where its weights are on disk),
 sparsity of the accumulated opacity, and weak geometric supervision from the rig: its
-silhouette and its depth (rig_views.py)."""
+silhouette and its depth (rig_views.py), a solid inside and empty free space around it
+(rig_space.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ class LossWeights:
     sparsity: float = 1e-6
     mask: float = 0.0       # opacity vs the rig's silhouette (normal maps' foreground, rig views)
     depth: float = 0.0      # rendered vs rig distance on the rig views' head pixels
+    interior: float = 0.0   # density inside the rig, behind every view's surface (rig_space.py)
+    free: float = 0.0       # density in free space near the rig that some view sees through
 
     def __post_init__(self):
-        if min(self.l1, self.ssim, self.lpips, self.sparsity, self.mask, self.depth) < 0:
+        weights = (self.l1, self.ssim, self.lpips, self.sparsity, self.mask, self.depth, self.interior, self.free)
+        if min(weights) < 0:
             raise JokerError(f"negative loss weight in {self}", "use loss weights >= 0")
 
 
@@ -64,6 +68,16 @@ def mask_loss(opacity: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def depth_loss(rendered: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean absolute distance error over the rays that hit the rig (0 if none does)."""
     return ((rendered - target).abs() * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def interior_loss(density: torch.Tensor, solid: float) -> torch.Tensor:
+    """How far densities fall short of `solid` (relative); denser costs nothing."""
+    return F.relu(1.0 - density / solid).mean()
+
+
+def free_loss(density: torch.Tensor, solid: float) -> torch.Tensor:
+    """Density where there should be none, relative to `solid`."""
+    return (density / solid).mean()
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -26,17 +26,25 @@ from ..render.raster import rasterize, world_to_camera
 @dataclass(frozen=True)
 class RigSupervision:
     """Orbit views (every `360 / azimuths` degrees at each elevation, `size` px) and the
-    rays per iteration drawn from them; `rays` 0 turns rig supervision off."""
+    rays per iteration drawn from them; `rays` 0 turns rig supervision off. With loss
+    weights for them, `space_points` points per iteration inside the rig and as many in
+    free space near it (in cells `space_margin` metres or more off its surface: rig_space.py)
+    are held above and well below `solid_density`."""
 
     rays: int = 0
     azimuths: int = 8
     elevations: tuple[float, ...] = (-35.0, 0.0, 35.0)
     size: int = 64
+    space_points: int = 2048
+    space_margin: float = 0.006
+    solid_density: float = 50.0
 
     def __post_init__(self):
-        if self.rays < 0 or self.azimuths < 1 or not self.elevations or self.size < 8:
+        if (self.rays < 0 or self.azimuths < 1 or not self.elevations or self.size < 8
+                or self.space_points < 0 or self.space_margin < 0 or self.solid_density <= 0):
             raise JokerError(f"invalid rig supervision {self}",
-                             "use rays >= 0, azimuths >= 1, one or more elevations and size >= 8")
+                             "use rays >= 0, azimuths >= 1, one or more elevations, size >= 8, "
+                             "space points >= 0, margin >= 0 and a positive solid density")
 
     def cameras(self, rig: ViewRig) -> list[Camera]:
         sized = ViewRig(rig.center, rig.distance, rig.fov_deg, self.size)
@@ -46,17 +54,21 @@ class RigSupervision:
 @dataclass
 class RigViews:
     """The posed rig seen from `cameras`: silhouette (V x H x W, 0/1), distance from the
-    camera along each pixel's ray in metres (V x H x W, 0 off the head) and, when a prior
-    rendered them, colour (V x 3 x H x W in [0, 1])."""
+    camera along each pixel's ray in metres (V x H x W, 0 off the head), when a prior
+    rendered them, colour (V x 3 x H x W in [0, 1]), and whether the surface a pixel sees
+    faces the camera (V x H x W bool; None: assume it does). A pixel that sees the inside of
+    the surface looks through a hole of an open mesh (FLAME's neck or open mouth), so the
+    space before it is inside the head, not free."""
 
     cameras: Sequence[Camera]
     masks: torch.Tensor
     distances: torch.Tensor
     colors: torch.Tensor | None = None
+    facing: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> "RigViews":
-        colors = None if self.colors is None else self.colors.to(device)
-        return RigViews(self.cameras, self.masks.to(device), self.distances.to(device), colors)
+        colors, facing = (None if image is None else image.to(device) for image in (self.colors, self.facing))
+        return RigViews(self.cameras, self.masks.to(device), self.distances.to(device), colors, facing)
 
 
 @dataclass
@@ -80,13 +92,22 @@ def rig_views(vertices: np.ndarray, faces: np.ndarray, cameras: Sequence[Camera]
     cameras)` (e.g. ProjectionPrior.render) adds what it looks like."""
     points = torch.as_tensor(vertices, dtype=torch.float32)
     triangles = torch.as_tensor(faces, dtype=torch.int64)
-    masks, distances = [], []
+    masks, distances, facing = [], [], []
     for camera in cameras:
-        fragments = rasterize(world_to_camera(points, camera), triangles, camera)
+        local = world_to_camera(points, camera)
+        fragments = rasterize(local, triangles, camera)
         masks.append(fragments.mask.float())
         distances.append(fragments.depth * _ray_length_per_depth(camera))
+        facing.append(fragments.mask & _faces_camera(local, triangles)[fragments.triangle_id.clamp_min(0)])
     colors = None if color is None else color(points, cameras).float()
-    return RigViews(list(cameras), torch.stack(masks), torch.stack(distances), colors)
+    return RigViews(list(cameras), torch.stack(masks), torch.stack(distances), colors, torch.stack(facing))
+
+
+def _faces_camera(local: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """F bools: the triangle's outward side (counter-clockwise winding) faces the camera,
+    which sits at the origin of the camera-space vertices `local`."""
+    a, b, c = (local[faces[:, i]] for i in range(3))
+    return (torch.linalg.cross(b - a, c - a) * a).sum(-1) < 0
 
 
 def _ray_length_per_depth(camera: Camera) -> torch.Tensor:

@@ -10,6 +10,7 @@ geometric supervision from the rig (rig_views.py), measured by benchmarks/bench_
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -127,13 +128,22 @@ class Preset:
         return self.lr_end + (1 - self.lr_end) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-# Iso level for fields with rig depth supervision, measured on preview (bench_generate.py
-# --iso; face Chamfer over all / seen face vertices, % of head height): at 8 the mesh lies a
-# median 2.3 mm outside the rig, 1.90 / 1.38; at 16: 1.67 / 1.21; at 30: 1.54 / 1.24.
-RIG_SURFACE_DENSITY = 20.0
+# Iso level for fields with rig supervision, measured on preview (bench_generate.py --iso;
+# face Chamfer over all / seen face vertices, % of head height). Depth alone: at 8 the mesh
+# lies a median 2.3 mm outside the rig, 1.90 / 1.38; at 16: 1.67 / 1.21; at 20: 1.54 / 1.15;
+# at 30 the half-dense inside of the head opens up behind the mouth: 2.03 / 1.59. With the
+# volume losses (interior and free, rig_space.py) the inside is solid; seed 1: at 20: 1.52 /
+# 1.07; at 25: 1.44 / 1.02; at 30: 1.39 / 1.00; at 35: 1.38 / 1.03 (seed 0 at 30: 1.40 / 1.03).
+RIG_SURFACE_DENSITY = 30.0
 # Preview's depth weight, measured the same way (held-out PSNR dB / Chamfer seen, all % /
 # mouth opening of 8.7 cm): 0.3: 29.5 / 1.52, 1.84 / 3.6 cm; 0.5: 28.9 / 1.42, 1.87 / 3.6;
 # 0.7: 28.5 / 1.19, 1.59 / 7.2; 1.0: 27.7 / ~1.2, ~1.6 / 7.7. Standard and high inherit it.
+# The volume losses' weights (Chamfer all / seen at iso 30, seed 0, mouth opening; measured
+# before free cells left out silhouette pixels): none:
+# 2.03 / 1.59, 7.4 cm; interior 0.3 alone holds the mouth shut: 1.80 / 1.35, 3.9 cm; free 0.3
+# alone: 1.61 / 1.28, 8.3 cm; interior 0.3 and free 0.1: 1.41 / 1.05, 7.3 cm; both 0.3: 1.37 /
+# 1.01, 8.1 cm. Held-out PSNR with both, seeds 0 / 1: 28.3 / 28.5 dB (without: 28.5 / 28.2).
+RIG_LOSSES = LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3, depth=0.7, interior=0.3, free=0.3)
 
 PRESETS: dict[str, Preset] = {
     "published": Preset(
@@ -146,21 +156,21 @@ PRESETS: dict[str, Preset] = {
         Schedule(iterations=900, refresh_interval=50, level_stride=10, k_steps=4,
                  resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
         ViewGrid(5, 3, size=128), samples_per_ray=32,
-        losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3, depth=0.7), lr_network=1e-2,
+        losses=RIG_LOSSES, lr_network=1e-2,
         rig=RigSupervision(rays=1024), surface_density=RIG_SURFACE_DENSITY),
     "standard": Preset(
         "standard",
         Schedule(iterations=3000, refresh_interval=150, level_stride=5, k_steps=10,
                  resolutions=((0, 64), (300, 128), (1200, 256)), patches=8, patch_size=48),
         ViewGrid(7, 5, size=256), field=FieldConfig(resolutions=(32, 128, 256)), samples_per_ray=64,
-        losses=LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3, depth=0.7), lr_network=1e-2,
+        losses=RIG_LOSSES, lr_network=1e-2,
         rig=RigSupervision(rays=2048, size=96), surface_density=RIG_SURFACE_DENSITY),
     "high": Preset(
         "high",
         Schedule(iterations=8000, refresh_interval=200, level_stride=2, k_steps=20,
                  resolutions=((0, 64), (400, 128), (2000, 256), (4000, 512)), patches=16, patch_size=64),
         ViewGrid(10, 7, size=512), field=FieldConfig(resolutions=(64, 256, 512), channels=12),
-        samples_per_ray=96, losses=LossWeights(l1=1.0, ssim=0.2, lpips=0.5, sparsity=1e-4, mask=0.3, depth=0.7),
+        samples_per_ray=96, losses=dataclasses.replace(RIG_LOSSES, lpips=0.5),
         lr_network=1e-2, rig=RigSupervision(rays=4096, elevations=(-50.0, -20.0, 10.0, 40.0), size=128),
         surface_density=RIG_SURFACE_DENSITY),
 }

@@ -1,7 +1,8 @@
 """How faithful a result is, measured against what it was asked to be.
 
 - Held-out PSNR: field renders vs the prior's answer on views NOT used as targets (only for
-  priors that can render any view exactly: the projection prior, the fidelity oracle).
+  priors that can render any view exactly: the projection prior, the fidelity oracle); and
+  the same from behind, where no training view looks.
 - Face Chamfer distance between the extracted mesh and the posed rig over the face region,
   in metres and in % of the head's height; once over all its vertices, once over those some
   training view sees (eyeballs behind the lids and the inside of the mouth are in the face
@@ -31,17 +32,33 @@ from .job import PreparedJob
 
 HELD_OUT_VIEWS = 4
 HELD_OUT_SIZE = 128
+BACK_AZIMUTHS = (150.0, 180.0, 210.0)  # degrees; the face looks along azimuth 0
 MOUTH_DEPTH = 0.01  # metres behind the lips that count as "inside the open mouth"
 VISIBLE_DEPTH = 0.002  # metres a vertex may lie behind the nearest surface and still count as seen
 
 
 def held_out_psnr(job: PreparedJob, result: Distillation, seed: int) -> float | None:
+    grid = job.preset.views
+    cameras = _metric_rig(job).random(HELD_OUT_VIEWS, grid.azimuth_range, grid.elevation_range, seed=seed + 7919)
+    return _psnr_against_prior(job, result, cameras)
+
+
+def back_psnr(job: PreparedJob, result: Distillation) -> float | None:
+    """PSNR of the back of the head (no training view sees it) against the prior's render:
+    where a ghost of the face shows, the tri-plane let front colours leak behind."""
+    cameras = [_metric_rig(job).camera(azimuth, 0.0) for azimuth in BACK_AZIMUTHS]
+    return _psnr_against_prior(job, result, cameras)
+
+
+def _metric_rig(job: PreparedJob) -> ViewRig:
+    return ViewRig(job.view_rig.center, job.view_rig.distance, job.view_rig.fov_deg, HELD_OUT_SIZE)
+
+
+def _psnr_against_prior(job: PreparedJob, result: Distillation, cameras: Sequence[Camera]) -> float | None:
+    """Field renders vs the prior's (None for a prior that cannot render any view)."""
     render = getattr(job.prior, "render", None)
     if render is None:
         return None
-    grid = job.preset.views
-    rig = ViewRig(job.view_rig.center, job.view_rig.distance, job.view_rig.fov_deg, HELD_OUT_SIZE)
-    cameras = rig.random(HELD_OUT_VIEWS, grid.azimuth_range, grid.elevation_range, seed=seed + 7919)
     fitted = render_images(result.field, CameraSet(cameras, job.device), range(len(cameras)), HELD_OUT_SIZE,
                            job.preset.samples_per_ray, occupancy=result.occupancy).cpu()
     expected = render(torch.from_numpy(job.posed_vertices).float(), cameras).cpu()

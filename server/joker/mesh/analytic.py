@@ -43,6 +43,32 @@ class Sphere:
         return density_from_sdf(ellipsoid_sdf(points, self.center, (self.radius,) * 3))
 
 
+def torus_sdf(points: torch.Tensor, center, radius: float, tube: float) -> torch.Tensor:
+    """Signed distance to a torus around the z axis through `center`."""
+    offset = points - points.new_tensor(center)
+    ring = offset[:, :2].square().sum(dim=-1).sqrt() - radius
+    return (ring.square() + offset[:, 2].square()).sqrt() - tube
+
+
+@dataclass(frozen=True)
+class HandledSphere:
+    """A sphere with `handles` thin rings through its equator: tunnels that quadric
+    decimation collapses into non-manifold edges, as it does to thin parts of a field."""
+
+    center: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius: float = 0.1
+    handles: int = 6
+    tube: float = 0.005
+
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        distance = ellipsoid_sdf(points, self.center, (self.radius,) * 3)
+        for angle in torch.arange(self.handles) * (2 * torch.pi / self.handles):
+            ring_centre = torch.tensor(self.center) + self.radius * torch.stack(
+                [angle.cos(), angle.sin(), torch.tensor(0.0)])
+            distance = torch.minimum(distance, torus_sdf(points, ring_centre.tolist(), 0.4 * self.radius, self.tube))
+        return density_from_sdf(distance, edge=0.002)
+
+
 # (center, radii, blend) in the FLAME frame: +y up, the face looks along +z.
 HEAD_PARTS = (
     ((0.0, 0.02, 0.0), (0.078, 0.100, 0.095), 0.0),    # cranium

@@ -1,10 +1,9 @@
-"""Mesh cleanup after marching cubes: components, holes, face budget, winding."""
+"""Mesh cleanup after marching cubes: components, face budget, closing the decimated surface, winding."""
 
 from __future__ import annotations
 
 import fast_simplification
 import numpy as np
-import trimesh
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -59,12 +58,60 @@ def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return faces[:, ::-1].copy() if signed_volume(vertices, faces) < 0 else faces
 
 
-def fill_small_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Close the triangle and quad holes (all trimesh fills cheaply); larger ones stay."""
-    mesh = trimesh.Trimesh(vertices, faces, process=False)
-    if not mesh.is_watertight:
-        trimesh.repair.fill_holes(mesh)
-    return np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)
+def _face_edges(faces: np.ndarray) -> np.ndarray:
+    """3F x 2 directed edges: all first edges, then all second, then all third."""
+    return np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+
+
+def _edge_use(faces: np.ndarray) -> np.ndarray:
+    """3F: how many faces share each face edge (as `_face_edges` orders them)."""
+    _, inverse, counts = np.unique(np.sort(_face_edges(faces), axis=1), axis=0,
+                                   return_inverse=True, return_counts=True)
+    return counts[inverse.ravel()]
+
+
+def _drop_duplicate_faces(faces: np.ndarray) -> np.ndarray:
+    """Faces over the same three vertices come in back-to-back pairs (a collapsed tube):
+    both go."""
+    _, inverse, counts = np.unique(np.sort(faces, axis=1), axis=0, return_inverse=True, return_counts=True)
+    return faces[counts[inverse.ravel()] == 1]
+
+
+def _fill_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Close every hole with a fan of triangles around its centroid, wound like its rim."""
+    edges = _face_edges(faces)
+    rim = edges[_edge_use(faces) == 1]
+    if not len(rim):
+        return vertices, faces
+    graph = coo_matrix((np.ones(len(rim), bool), (rim[:, 0], rim[:, 1])), shape=(len(vertices),) * 2)
+    _, vertex_hole = connected_components(graph, directed=False)
+    _, hole = np.unique(vertex_hole[rim[:, 0]], return_inverse=True)
+    centres = np.zeros((hole.max() + 1, 3))
+    np.add.at(centres, hole, vertices[rim[:, 0]])
+    centres /= np.bincount(hole)[:, None]
+    fan = np.stack([rim[:, 1], rim[:, 0], len(vertices) + hole], axis=1)
+    return np.concatenate([vertices, centres]), np.concatenate([faces, fan])
+
+
+def close_surface(vertices: np.ndarray, faces: np.ndarray,
+                  max_rounds: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Make the surface watertight (every edge between exactly two faces) after decimation.
+
+    Quadric decimation collapses thin tubes of the marching-cubes surface into back-to-back
+    duplicate faces and edges shared by four faces. Those faces go, and so do the faces at
+    rim vertices where two holes touch, until every hole has a simple rim; the holes (a
+    few triangles each) are then closed with fans.
+    """
+    faces = _drop_duplicate_faces(faces)
+    for _ in range(max_rounds):
+        use = _edge_use(faces)
+        rim = _face_edges(faces)[use == 1]
+        pinched = np.bincount(rim[:, 0], minlength=len(vertices)) > 1
+        bad = (use > 2).reshape(3, -1).any(axis=0) | pinched[faces].any(axis=1)
+        if not bad.any():
+            break
+        faces = _drop_duplicate_faces(faces[~bad])
+    return compact(*_fill_holes(vertices, faces))
 
 
 def check_face_budget(face_budget: int) -> None:

@@ -95,7 +95,10 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: BoundingB
         stats.marching_cubes_faces = len(faces)
         vertices, faces = cleanup.keep_large_components(vertices, faces, settings.min_component_fraction)
         vertices, faces = cleanup.decimate(vertices, faces, settings.face_budget)
-        vertices, faces = cleanup.fill_small_holes(vertices, cleanup.orient_outward(vertices, faces))
+        vertices, faces = cleanup.close_surface(vertices, faces)
+        # Closing may cut off slivers that hung on by a pinched edge.
+        vertices, faces = cleanup.keep_large_components(vertices, faces, settings.min_component_fraction)
+        faces = cleanup.orient_outward(vertices, faces)
         welded = trimesh.Trimesh(vertices, faces, process=False)
         stats.watertight = bool(welded.is_watertight)
         stats.volume_m3 = cleanup.signed_volume(vertices, faces)

@@ -1,0 +1,85 @@
+"""The head box as the rig views see it, cell by cell: interior (behind the rig's surface
+in every view, by a margin) and free (some view sees through it). Losses on the field's
+density at points in these cells (distiller.py) shape the volume directly where rays only
+shape it through their composite: the inside of the head, which no picture shows and which
+the field may otherwise leave at any density opaque enough, and free space such as the
+open mouth, which a ray's expected depth lets the field fill with fog. A margin keeps both
+off the surface layer, which the images and depths shape: a cell counts when its centre is
+that far off the surface along the views' rays, and points are drawn anywhere in it (64
+cells across the box: ~5 mm for a head), so they may come half a cell diagonal closer.
+
+Only the rig's depth maps are used, so open FLAME meshes (neck, eye holes) work too: a
+point seen through a hole is in front of some view's surface and so not interior.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from joker_core.cameras import Camera
+
+from .field import Box
+from .rig_views import RigViews
+
+RESOLUTION = 64  # cells per axis over the box (~5 mm for a head)
+NEAR_CELLS = 4   # free cells count when within this many cells of a non-free one
+
+
+def rig_cells(views: list[RigViews], box: Box, margin: float,
+              resolution: int = RESOLUTION) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two resolution^3 bool grids (x, y, z over [-1, 1]^3 in box units): interior, the cell
+    centre lies at least `margin` metres behind the rig's surface along the ray of every view
+    that has it in its image (and some view does); free, some view sees it off the rig or at
+    least `margin` in front of its surface."""
+    axis = (torch.arange(resolution) + 0.5) / resolution * 2 - 1
+    unit = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+    points = unit * box.half_size + torch.tensor(box.center)
+    inside = torch.ones(len(points), dtype=torch.bool)
+    seen = torch.zeros(len(points), dtype=torch.bool)
+    free = torch.zeros(len(points), dtype=torch.bool)
+    for rig in views:
+        masks, distances = rig.masks.cpu() > 0, rig.distances.cpu()
+        # Pixels at the silhouette say little about free space: beside it the head may
+        # still cover part of the pixel, on it the surface runs along the ray. Nor do pixels
+        # that see the inside of the surface through a hole (RigViews.facing).
+        grown = F.max_pool2d(masks[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+        facing = masks if rig.facing is None else rig.facing.cpu()
+        shrunk = -F.max_pool2d(-(masks & facing)[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+        for camera, mask, near, core, distance in zip(rig.cameras, masks, grown, shrunk, distances):
+            col, row, along = _pixels_of(camera, points)
+            framed = (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
+            col, row = col.clamp(0, camera.width - 1), row.clamp(0, camera.height - 1)
+            surface = distance[row, col]
+            inside &= (mask[row, col] & (along >= surface + margin)) | ~framed
+            free |= framed & (~near[row, col] | (core[row, col] & (along <= surface - margin)))
+            seen |= framed
+    shape = (resolution,) * 3
+    return (inside & seen).reshape(shape), free.reshape(shape)
+
+
+def near_the_head(free: torch.Tensor, cells: int = NEAR_CELLS) -> torch.Tensor:
+    """The free cells within `cells` cells of a non-free one: where carving matters."""
+    solid = (~free).float()[None, None]
+    near = F.max_pool3d(solid, 2 * cells + 1, stride=1, padding=cells)[0, 0] > 0
+    return free & near
+
+
+def _pixels_of(camera: Camera, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixel column and row each world point falls in, and its distance from the camera."""
+    c2w = torch.as_tensor(camera.c2w, dtype=torch.float32)
+    offset = points - c2w[:3, 3]
+    local = offset @ c2w[:3, :3]  # camera axes: x right, y up, looking along -z
+    depth = (-local[:, 2]).clamp_min(1e-6)
+    col = torch.floor(camera.fx * local[:, 0] / depth + camera.cx).long()
+    row = torch.floor(-camera.fy * local[:, 1] / depth + camera.cy).long()
+    return col, row, offset.norm(dim=-1)
+
+
+def sample_cells(marked: torch.Tensor, count: int, generator: torch.Generator,
+                 resolution: int = RESOLUTION) -> torch.Tensor:
+    """`count` random points (box units) uniformly within random `marked` cells (M x 3
+    indices, as `cells.nonzero()` gives them)."""
+    pick = marked[torch.randint(len(marked), (count,), generator=generator)]
+    jitter = torch.rand((count, 3), generator=generator)
+    return (pick + jitter) / resolution * 2 - 1
