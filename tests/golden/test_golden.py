@@ -8,6 +8,7 @@ the result (not timings), and a summary of each GLB's geometry and texture."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -68,7 +69,7 @@ def _summary(folder: Path) -> dict:
 def results(tmp_path_factory) -> dict:
     photo = data.astronaut()
     root = tmp_path_factory.mktemp("golden")
-    job = generate(photo, spec=JOB, out_dir=root / "job", tuning=TINY)
+    job = generate(photo, spec=JOB, out_dir=root / "job", tuning=dataclasses.replace(TINY, benchmark_metrics=True))
     sequence = generate_sequence(photo, spec=SEQUENCE, out_dir=root / "sequence", tuning=TINY_SEQUENCE)
     found = {"job": _summary(job.folder), "sequence": [_summary(frame.folder) for frame in sequence.frames]}
     if UPDATE:
