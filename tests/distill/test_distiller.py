@@ -1,4 +1,5 @@
 import dataclasses
+import logging
 import threading
 import time
 
@@ -45,7 +46,7 @@ def test_refreshes_follow_the_schedule_and_stage2_descends_k_steps(recorded_run)
     # Stage 1 asks for 6 views in one call; stage 2 one view per call (8 view-steps at most).
     assert [(c.kind, c.level, c.steps, c.views) for c in oracle.calls] == \
         [("predict_clean", level, 1, 6) for level in (0, 20, 40)] + [("denoise", 60, 5, 1)] * 6
-    assert [LEVELS.timestep(c.level) for c in oracle.calls[:4]] == [991, 791, 591, 391]
+    assert [LEVELS.timestep(c.level) for c in oracle.calls[:4]] == [999, 799, 599, 400]
     expected = chosen.schedule.prior_evaluations(LEVELS, len(views))
     assert result.prior_evaluations == oracle.evaluations.total == expected == 6 * (3 + 5)
     assert result.nerf_steps == chosen.schedule.iterations
@@ -124,13 +125,21 @@ def test_cuda_without_cuda_is_refused():
         distill(oracle, oracle.views(chosen.views.cameras()), CONDITION, chosen, device="cuda")
 
 
-def test_lpips_joins_the_loss_only_when_its_weights_are_on_disk(tmp_path, monkeypatch):
+def test_lpips_is_an_explicit_setting_and_its_absence_is_said(tmp_path, monkeypatch, caplog):
     oracle = EllipsoidOracle(levels=LEVELS)
     chosen = dataclasses.replace(tiny_preset(iterations=4, interval=1),
                                  losses=LossWeights(l1=1.0, lpips=1.0, sparsity=0.0))
     views = oracle.views(chosen.views.cameras())
     weights = tmp_path / "lpips_vgg.safetensors"
-    monkeypatch.setenv("JOKER_LPIPS_WEIGHTS", str(weights))
-    assert distill(oracle, views, CONDITION, chosen).losses_used == ("l1",)
     save_file(Lpips().state_dict(), str(weights))
-    assert distill(oracle, views, CONDITION, chosen).losses_used == ("l1", "lpips")
+    monkeypatch.setenv("JOKER_LPIPS_WEIGHTS", str(weights))  # no longer looked at
+    with caplog.at_level(logging.WARNING, logger="joker.distill"):
+        missing = distill(oracle, views, CONDITION, chosen)
+    assert (missing.losses_used, missing.lpips) == (("l1",), "missing")
+    assert "no LPIPS weights were given" in caplog.text
+    used = distill(oracle, views, CONDITION, chosen, lpips_weights=weights)
+    assert (used.losses_used, used.lpips) == (("l1", "lpips"), "used")
+    with pytest.raises(JokerError, match="weights LPIPS 1.0 but no LPIPS weights"):
+        distill(oracle, views, CONDITION, chosen, lpips_required=True)
+    plain = dataclasses.replace(chosen, losses=LossWeights(l1=1.0, sparsity=0.0))
+    assert distill(oracle, views, CONDITION, plain).lpips == "off"
