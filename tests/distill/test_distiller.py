@@ -143,3 +143,18 @@ def test_lpips_is_an_explicit_setting_and_its_absence_is_said(tmp_path, monkeypa
         distill(oracle, views, CONDITION, chosen, lpips_required=True)
     plain = dataclasses.replace(chosen, losses=LossWeights(l1=1.0, sparsity=0.0))
     assert distill(oracle, views, CONDITION, plain).lpips == "off"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_marching_preset_distils_on_cuda_with_nerfaccs_estimator():
+    from joker.distill.occupancy import NerfaccGrid
+
+    oracle = EllipsoidOracle(levels=LEVELS)
+    chosen = dataclasses.replace(tiny_preset(iterations=120, interval=20, resolutions=((0, 32),), patches=2),
+                                 march=True, samples_per_ray=32)
+    result = distill(oracle, oracle.views(chosen.views.cameras()), CONDITION, chosen, device="cuda")
+    assert isinstance(result.occupancy, NerfaccGrid), "nerfacc's CUDA extension did not build"
+    held_out = ViewRig(size=32).random(3, azimuth_range=40, elevation_range=15, seed=11)
+    renders = render_images(result.field, CameraSet(held_out, "cuda"), range(3), 32, 32, result.occupancy)
+    assert psnr(renders.cpu(), oracle.render(held_out)[0]) > 20.0
+    assert 0 < result.samples_per_ray < 32

@@ -49,15 +49,17 @@ class OccupancyGrid:
 
     def occupied(self, unit_points: torch.Tensor) -> torch.Tensor:
         """Boolean mask of points (box units) whose cell is occupied."""
-        index = ((unit_points + 1) * 0.5 * self.resolution).long().clamp(0, self.resolution - 1)
-        return self.mask[index[:, 0], index[:, 1], index[:, 2]]
+        size = self.resolution
+        index = ((unit_points + 1) * (0.5 * size)).long().clamp(0, size - 1)
+        return self.mask.reshape(-1)[(index[:, 0] * size + index[:, 1]) * size + index[:, 2]]
 
     def samples(self, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
                 samples: int, generator: torch.Generator | None) -> Samples:
         """The candidate samples (render.ray_samples) that lie in occupied cells."""
-        candidates = ray_samples(near, far, samples, generator, self.march)
-        points = origins[candidates.ray] + candidates.t[:, None] * directions[candidates.ray]
-        return candidates.where(self.occupied(points))
+        def occupied(t: torch.Tensor) -> torch.Tensor:
+            points = origins[:, None, :] + t[..., None] * directions[:, None, :]
+            return self.occupied(points.reshape(-1, 3)).reshape(t.shape)
+        return ray_samples(near, far, samples, generator, self.march, keep=occupied)
 
     @property
     def occupied_fraction(self) -> float:

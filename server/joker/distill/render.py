@@ -42,9 +42,6 @@ class Samples:
     def __len__(self) -> int:
         return self.ray.shape[0]
 
-    def where(self, keep: torch.Tensor) -> "Samples":
-        return Samples(self.ray[keep], self.t[keep], self.length[keep], self.rays)
-
 
 def box_interval(origins: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry and exit distances of rays (box units) through [-1, 1]^3; equal where they miss."""
@@ -56,11 +53,12 @@ def box_interval(origins: torch.Tensor, directions: torch.Tensor) -> tuple[torch
 
 
 def ray_samples(near: torch.Tensor, far: torch.Tensor, samples: int, generator: torch.Generator | None,
-                march: bool = False) -> Samples:
+                march: bool = False, keep=None) -> Samples:
     """Candidate samples between each ray's entry and exit: `samples` strata spread over the
     ray's chord, or (`march`) a fixed step of BOX_DIAGONAL / `samples`, as nerfacc marches,
     so short chords get fewer. With a generator each sample is jittered within its
-    interval (training); without, it sits at the centre (evaluation)."""
+    interval (training); without, it sits at the centre (evaluation). `keep(t)` (rays x
+    samples distances -> bools) drops candidates before they are packed."""
     count, device = near.shape[0], near.device
     if generator is None:
         offsets = torch.full((count, samples), 0.5, device=device)
@@ -71,9 +69,10 @@ def ray_samples(near: torch.Tensor, far: torch.Tensor, samples: int, generator: 
     starts = torch.arange(samples, device=device) * step[:, None]
     t = near[:, None] + starts + offsets * step[:, None]
     inside = starts < chord[:, None] if march else (chord > 0)[:, None].expand(count, samples)
-    rays = torch.arange(count, device=device)[:, None].expand(count, samples)
-    length = step[:, None].expand(count, samples)
-    return Samples(rays[inside], t[inside], length[inside], count)
+    if keep is not None:
+        inside = inside & keep(t)
+    ray, index = inside.nonzero(as_tuple=True)
+    return Samples(ray, t[ray, index], step[ray], count)
 
 
 def composite_weights(samples: Samples, density: torch.Tensor) -> torch.Tensor:
