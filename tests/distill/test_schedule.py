@@ -40,7 +40,7 @@ def test_published_preset_is_the_papers_table():
     assert not published.rig.rays
     # nerfacc's grid, alpha threshold 0.01 at the render step 1.732 * 2 * 0.25 / 200 (world) of a box
     # of radius 0.25, i.e. BOX_DIAGONAL / 200 in box units
-    assert published.occupancy_grid and published.march
+    assert published.occupancy_grid and published.march and not published.occupancy_dilation
     assert published.occupancy_alpha() == pytest.approx(0.01)
     assert BOX_DIAGONAL / published.samples_per_ray * 0.25 == pytest.approx(1.732 * 2 * 0.25 / 200, rel=1e-4)
     assert schedule.resolutions == ((0, 64), (200, 128), (3000, 256), (4500, 384), (7000, 512))

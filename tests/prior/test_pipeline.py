@@ -132,7 +132,7 @@ def test_reference_latent_is_drawn_per_step_or_the_mean(tiny_model, make_views, 
     views, condition = make_views(1), make_condition()
     latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     drawn = DiffusionPrior(tiny_model)
-    mean = DiffusionPrior(tiny_model, reference_latent="mean")
+    mean = DiffusionPrior(tiny_model, vae_latents="mean")
     at_300 = drawn.predict_noise(latents, 300, views, condition)
     assert torch.equal(at_300, DiffusionPrior(tiny_model).predict_noise(latents, 300, views, condition))
     assert not torch.allclose(at_300, mean.predict_noise(latents, 300, views, condition), atol=1e-6)

@@ -160,7 +160,8 @@ class _Run:
             estimator = nerfacc_grid(self.device, OCCUPANCY_RESOLUTION, preset.occupancy_alpha(), preset.samples_per_ray)
             if estimator is not None:
                 return estimator
-        return OccupancyGrid(OCCUPANCY_RESOLUTION, preset.occupancy_threshold, device=self.device, march=preset.march)
+        return OccupancyGrid(OCCUPANCY_RESOLUTION, preset.occupancy_threshold, device=self.device, march=preset.march,
+                             dilate=preset.occupancy_dilation)
 
     def _space(self, box: Box) -> dict[str, torch.Tensor]:
         """Cell indices (rig_space.py) for the volume losses the preset weights: interior, free."""

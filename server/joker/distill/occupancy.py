@@ -29,8 +29,9 @@ class OccupancyGrid:
     `march`: samples at a fixed step (nerfacc's), else strata over each ray's chord."""
 
     def __init__(self, resolution: int = 32, threshold: float = 0.1, decay: float = 0.9,
-                 device: torch.device | str = "cpu", march: bool = False):
+                 device: torch.device | str = "cpu", march: bool = False, dilate: bool = True):
         self.resolution, self.threshold, self.decay, self.march = resolution, threshold, decay, march
+        self.dilate = dilate
         self.density = torch.full((resolution,) * 3, float("inf"), device=device)  # all occupied until updated
         self.mask = torch.ones((resolution,) * 3, dtype=torch.bool, device=device)
         axis = (torch.arange(resolution, device=device) + 0.5) / resolution * 2 - 1
@@ -43,9 +44,10 @@ class OccupancyGrid:
         density = field.query_unit(self._centres + jitter * (2.0 / self.resolution))[0]
         fresh = density.reshape(self.density.shape)
         self.density = torch.maximum(torch.nan_to_num(self.density * self.decay, posinf=0.0), fresh)
-        # Dilate by one cell, so the surface can grow into its empty neighbourhood.
-        occupied = (self.density > self.threshold).float()[None, None]
-        self.mask = F.max_pool3d(occupied, 3, stride=1, padding=1)[0, 0].bool()
+        occupied = self.density > self.threshold
+        # Dilated by one cell, the surface can grow into its empty neighbourhood.
+        self.mask = F.max_pool3d(occupied.float()[None, None], 3, stride=1, padding=1)[0, 0].bool() \
+            if self.dilate else occupied
 
     def occupied(self, unit_points: torch.Tensor) -> torch.Tensor:
         """Boolean mask of points (box units) whose cell is occupied."""

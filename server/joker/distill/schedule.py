@@ -122,6 +122,7 @@ class Preset:
     guidance_scale: float | None = None  # overrides the condition's CFG during distillation
     occupancy_grid: bool = True
     occupancy_threshold: float = 0.1  # density (per box half-size) below which a cell is empty
+    occupancy_dilation: bool = True   # occupied cells' neighbours count as occupied (ours)
     # Samples at a fixed step of BOX_DIAGONAL / samples_per_ray, as nerfacc marches (and
     # nerfacc's own estimator on CUDA); else samples_per_ray strata over each ray's chord.
     march: bool = False
@@ -166,8 +167,8 @@ PRESETS: dict[str, Preset] = {
         "published", Schedule(shared_patch=True), ViewGrid(),
         field=FieldConfig(resolutions=(64, 256, 512), channels=16, blob_radius=0.5),
         samples_per_ray=200, losses=LossWeights(l1=1.0, lpips=1.0, sparsity=1e-6),
-        guidance_scale=19.0, occupancy_threshold=-math.log(1 - 0.01) * 200 / BOX_DIAGONAL, march=True,
-        weight_decay=0.01),
+        guidance_scale=19.0, occupancy_threshold=-math.log(1 - 0.01) * 200 / BOX_DIAGONAL,
+        occupancy_dilation=False, march=True, weight_decay=0.01),
     "preview": Preset(
         "preview",
         Schedule(iterations=900, refresh_interval=50, level_stride=10, k_steps=4,

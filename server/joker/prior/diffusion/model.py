@@ -70,7 +70,7 @@ class JokerPriorModel(nn.Module):
     def encode_images(self, images: torch.Tensor, sample: bool = False,
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """B x 3 x H x W in [0, 1] -> scaled latents: the posterior mean, or a draw from it
-        (as published, for training and for the reference) when `sample` or a generator is given."""
+        (as published) when `sample` or a generator is given."""
         posterior = self.vae.encode(images.to(self.device, self.vae.dtype) * 2 - 1).latent_dist
         latents = posterior.sample(generator) if sample or generator is not None else posterior.mean
         return (latents * self.vae.config.scaling_factor).to(self.dtype)

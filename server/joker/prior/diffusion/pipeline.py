@@ -7,10 +7,10 @@ Guidance is on text only: both halves see the same reference and normal map, the
 unconditional half the negative prompt (the reference UNet sees each half's text, as in
 the published code).
 
-As the authors' code does, the reference latent is a draw from the VAE posterior, a new one
-at every denoising step (here: one per timestep and seed, so a timestep's reference
-features are still computed once for all views and chunks); `reference_latent="mean"`
-uses the posterior mean instead. Distillation descends by the authors' truncated DDIM
+As the authors' code does, VAE latents are draws from the posterior: the renders' with the
+generator `noise` is given, the reference's a new one at every denoising step (here: one
+per timestep and seed, so a timestep's reference features are still computed once for all
+views and chunks); `vae_latents="mean"` uses the posterior means instead. Distillation descends by the authors' truncated DDIM
 (NoiseLevels); plain 2D sampling uses PNDM with SD1.5's scheduler config, as their
 inference code does, or DDIM on request.
 """
@@ -33,18 +33,17 @@ from .reference_cache import ReferenceCache, tensor_digest
 
 
 SAMPLERS = ("pndm", "ddim")
-REFERENCE_LATENTS = ("sample", "mean")
+VAE_LATENTS = ("sample", "mean")
 
 
 class DiffusionPrior(Prior):
     def __init__(self, model: JokerPriorModel, levels: NoiseLevels | None = None, chunk_size: int = 8,
-                 cache: ReferenceCache | None = None, reference_latent: str = "sample", seed: int = 0) -> None:
+                 cache: ReferenceCache | None = None, vae_latents: str = "sample", seed: int = 0) -> None:
         if chunk_size < 1:
             raise JokerError(f"chunk size {chunk_size} is not positive", "use a chunk size >= 1")
-        if reference_latent not in REFERENCE_LATENTS:
-            raise JokerError(f"unknown reference latent {reference_latent!r}",
-                             f"use one of {', '.join(REFERENCE_LATENTS)}")
-        self.reference_latent, self.seed = reference_latent, seed
+        if vae_latents not in VAE_LATENTS:
+            raise JokerError(f"unknown VAE latents {vae_latents!r}", f"use one of {', '.join(VAE_LATENTS)}")
+        self.vae_latents, self.seed = vae_latents, seed
         self.model = model.eval()
         self.levels = levels or NoiseLevels(100, model.scheduler.config.num_train_timesteps)
         self.chunk_size = chunk_size
@@ -55,7 +54,8 @@ class DiffusionPrior(Prior):
     def noise(self, images: torch.Tensor, level: int, generator: torch.Generator | None = None) -> Noisy:
         self._check_size(images, "images to noise")
         timestep = self.levels.timestep(level)
-        latents = torch.cat([self.model.encode_images(chunk) for chunk in images.split(self.chunk_size)])
+        draw = generator if self.vae_latents == "sample" else None
+        latents = torch.cat([self.model.encode_images(chunk, generator=draw) for chunk in images.split(self.chunk_size)])
         noise = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
         timesteps = torch.full((len(latents),), timestep, device=latents.device)
         return Noisy(self.model.scheduler.add_noise(latents, noise, timesteps), level)
@@ -137,7 +137,7 @@ class DiffusionPrior(Prior):
                             embeddings: torch.Tensor) -> ReferenceFeatures:
         """Per layer len(texts) x tokens x C, each text's entry from the cache."""
         model = self.model
-        draw = timestep if self.reference_latent == "sample" else "mean"
+        draw = timestep if self.vae_latents == "sample" else "mean"
         latents = self.cache.get((reference_key, "latents", draw), lambda: self._reference_latents(reference, timestep))
         timesteps = torch.tensor([timestep], device=model.device)
         per_text = [self.cache.get((reference_key, draw, timestep, text),
@@ -147,7 +147,7 @@ class DiffusionPrior(Prior):
 
     def _reference_latents(self, reference: torch.Tensor, timestep: int) -> torch.Tensor:
         """The posterior mean, or the draw for this timestep (deterministic under the seed)."""
-        if self.reference_latent == "mean":
+        if self.vae_latents == "mean":
             return self.model.encode_images(reference)
         generator = torch.Generator(self.model.device).manual_seed(self.seed * 1000 + timestep)
         return self.model.encode_images(reference, generator=generator)
