@@ -187,7 +187,8 @@ OLD_PREVIEW = dataclasses.replace(
     preset("preview"),
     schedule=Schedule(iterations=900, refresh_interval=50, level_stride=10, k_steps=4,
                       resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
-    samples_per_ray=32, march=False, rig=dataclasses.replace(preset("preview").rig, rays=1024))
+    samples_per_ray=32, march=False, occupancy_threshold=0.1, occupancy_dilation=True,
+    rig=dataclasses.replace(preset("preview").rig, rays=1024))
 
 
 def run_job(chosen, seed: int = 0) -> dict:

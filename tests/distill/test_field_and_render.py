@@ -160,6 +160,10 @@ def test_occupancy_cuts_composited_samples_and_marching_fits_the_chord():
     skipping = render_rays(field, rays, 64, occupancy=grid)
     assert skipping.samples < 0.6 * dense.samples
     assert (dense.rgb - skipping.rgb).abs().max() < 0.02
+    undilated = OccupancyGrid(resolution=16, dilate=False)
+    undilated.update(field, torch.Generator().manual_seed(0))
+    assert undilated.occupied_fraction < grid.occupied_fraction
+    assert render_rays(field, rays, 64, occupancy=undilated).samples < skipping.samples
     marching = OccupancyGrid(resolution=16, march=True)  # never updated: every cell occupied
     marched = render_rays(field, rays, 64, occupancy=marching)
     origins = field.box.to_unit(rays.origins)
