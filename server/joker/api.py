@@ -101,6 +101,7 @@ def _run(photo, spec, staging, inputs_dir, report, cancelled, tuning) -> dict:
     from .distill.distiller import distill
     from .generation import metrics
     from .generation.job import prepare
+    from .generation.mesh_metrics import mesh_fidelity
     from .generation.turntable import turntable_strip
     from .mesh.fields import BoundingBox
     from .mesh.pipeline import MeshStats, build_textured_mesh
@@ -142,6 +143,7 @@ def _run(photo, spec, staging, inputs_dir, report, cancelled, tuning) -> dict:
         "views": len(job.views), "view_size": job.preset.views.size, "quality": spec.quality,
         "held_out_psnr_db": metrics.held_out_psnr(job, result, spec.seed),
         "back_psnr_db": metrics.back_psnr(job, result),
+        **mesh_fidelity(job, result, mesh, spec.seed),
         **metrics.face_chamfer(mesh.vertices, job.model, job.posed_vertices, job.views.cameras),
         "mouth_opening_rig_m": metrics.mouth_opening(job.posed_vertices, job.model.faces, job.model, job.posed_vertices),
         "mouth_opening_mesh_m": metrics.mouth_opening(mesh.vertices, mesh.faces, job.model, job.posed_vertices),
