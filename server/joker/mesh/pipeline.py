@@ -23,6 +23,7 @@ from .extract import check_grid, marching_cubes, sample_density_grid
 from .fields import BoundingBox, ColorField, DensityField
 from .unwrap import check_texture_size, unwrap
 
+CHARTINGS = ("head", "xatlas")
 FILE_STEM = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
@@ -38,12 +39,16 @@ class MeshSettings:
     min_component_fraction: float = 1.0  # 1.0 keeps only the largest connected part
     chunk_size: int = 1 << 18        # points per field call
     device: str = "cpu"              # where field callables receive their points
+    charts: str = "head"             # "head": few large charts, seams behind the face; "xatlas": its own (hundreds)
 
     def __post_init__(self) -> None:
         check_grid(self.resolution, self.coarse_stride)
         check_texture_size(self.texture_size)
         cleanup.check_face_budget(self.face_budget)
         cleanup.check_component_fraction(self.min_component_fraction)
+        if self.charts not in CHARTINGS:
+            raise JokerError(f"charting {self.charts!r} is not one of {', '.join(CHARTINGS)}",
+                             "use 'head' (few charts, seams away from the face) or 'xatlas'")
         if not math.isfinite(self.iso_level):
             raise JokerError(f"iso level {self.iso_level} is not a finite number",
                              "pass the density at which the surface lies, e.g. 25")
@@ -103,7 +108,8 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: BoundingB
         stats.watertight = bool(welded.is_watertight)
         stats.volume_m3 = cleanup.signed_volume(vertices, faces)
     with stats.timed("unwrap"):
-        uv_mesh = unwrap(vertices, faces, settings.texture_size)
+        centre = box.low + box.size / 2 if settings.charts == "head" else None
+        uv_mesh = unwrap(vertices, faces, settings.texture_size, centre=centre)
     with stats.timed("bake"):
         texture = bake_texture(uv_mesh, color, settings.texture_size, **field_options)
     stats.faces, stats.vertices, stats.charts = len(uv_mesh.faces), len(uv_mesh.vertices), uv_mesh.chart_count
