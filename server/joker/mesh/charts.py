@@ -24,6 +24,7 @@ CROWN_ELEVATION = 55.0
 NECK_ELEVATION = -40.0
 NECK_SIDE_AZIMUTH = 90.0  # the neck, a tube, is cut down its sides into front and back
 UNTANGLE_ROUNDS = 60
+FLIP_TOLERANCE = 1e-3  # of the mean UV triangle area
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,13 @@ def _signed_areas(uvs: np.ndarray) -> np.ndarray:
     return np.cross(uvs[:, 1] - uvs[:, 0], uvs[:, 2] - uvs[:, 0]) / 2
 
 
+def _flipped(corner_uvs: np.ndarray) -> np.ndarray:
+    """F bools: the UV triangle is turned over, by more than a sliver of no visible size
+    (decimation leaves faces ~1e-5 of the mean area, which LSCM may turn either way)."""
+    signed = _signed_areas(corner_uvs)
+    return signed < -FLIP_TOLERANCE * np.abs(signed).mean()
+
+
 def _untangle(uv: np.ndarray, faces: np.ndarray, rounds: int = UNTANGLE_ROUNDS) -> np.ndarray:
     """Move the corners of flipped faces to their neighbours' mean (Tutte's embedding,
     locally), widening the moved set by a ring when that is not enough."""
@@ -117,7 +125,7 @@ def _untangle(uv: np.ndarray, faces: np.ndarray, rounds: int = UNTANGLE_ROUNDS) 
     degree = np.asarray(adjacency.sum(1)).ravel()
     moving = np.zeros(len(uv), bool)
     for round_ in range(rounds):
-        flipped = _signed_areas(uv[faces]) <= 0
+        flipped = _flipped(uv[faces])
         if not flipped.any():
             break
         moving[faces[flipped].ravel()] = True
@@ -142,7 +150,7 @@ def flatten(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.nda
     uv = _untangle(uv, local)
     corners = uv[local]
     near_fold = np.zeros(len(used), bool)
-    near_fold[local[_signed_areas(corners) <= 0].ravel()] = True
+    near_fold[local[_flipped(corners)].ravel()] = True
     return corners, near_fold[local].any(axis=1)
 
 

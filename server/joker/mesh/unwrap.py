@@ -16,6 +16,7 @@ MIN_TEXTURE_SIZE, MAX_TEXTURE_SIZE = 64, 8192
 # atlas, so asking for 0.5 keeps the atlas at or under the texture size: the padding
 # stays at least as wide as asked, and about 55% of the texels carry the surface.
 TARGET_FILL = 0.5
+MILLIMETRES_PER_METRE = 1000.0
 # Chart growth limit. Measured on the 20k-face analytic head of bench_mesh.py: xatlas's
 # default 2.0 gives 385 charts in 2.9 s CPU; 1.0 gives 217 charts, less stretch and more
 # texels on the surface in 1.7 s.
@@ -50,7 +51,12 @@ def surface_area(vertices: np.ndarray, faces: np.ndarray) -> float:
 
 def _atlas(vertices: np.ndarray, faces: np.ndarray, texture_size: int, padding: int,
            uvs: np.ndarray | None = None) -> xatlas.Atlas:
-    """xatlas over the mesh: charts of its own making, or the islands of `uvs` (per vertex)."""
+    """xatlas over the mesh: charts of its own making, or the islands of `uvs` (per vertex).
+
+    Positions go in as millimetres: xatlas ignores faces under a fixed area epsilon
+    (~1e-7), which in metres drops sub-millimetre faces (the nose tip, closed holes) to
+    UV (0, 0), where they show as dark specks and cracks."""
+    vertices = np.asarray(vertices, np.float64) * MILLIMETRES_PER_METRE
     pack = xatlas.PackOptions()
     pack.texels_per_unit = texture_size * np.sqrt(TARGET_FILL / surface_area(vertices, faces))
     pack.padding = padding
