@@ -80,7 +80,8 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
     stats = MeshStats()
     settings = tuning.mesh or MeshSettings(iso_level=job.preset.surface_density)
     settings = dataclasses.replace(settings, device=str(job.device))
-    mesh = build_textured_mesh(result.field.density, result.field.color, job.box, settings, stats)
+    mesh = build_textured_mesh(result.field.density, result.field.color, job.box, settings, stats,
+                               views=(job.views.cameras, result.targets))
     if cancelled():
         raise JobCancelled()
     write_mesh_files(mesh, folder, "head", stats)

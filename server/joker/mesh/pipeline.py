@@ -7,11 +7,13 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
+import torch
 import trimesh
 
+from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 
 from ..box import Box
@@ -20,6 +22,7 @@ from .bake import bake_texture
 from .export import TexturedMesh
 from .extract import check_grid, marching_cubes, sample_density_grid
 from .fields import ColorField, DensityField
+from .project import project_views
 from .unwrap import check_texture_size, unwrap
 
 CHARTINGS = ("head", "xatlas")
@@ -76,8 +79,11 @@ class MeshStats:
 
 def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
                         settings: MeshSettings = MeshSettings(),
-                        stats: MeshStats | None = None) -> TexturedMesh:
-    """The textured surface of `density` at `settings.iso_level`, coloured by `color`."""
+                        stats: MeshStats | None = None,
+                        views: tuple[Sequence[Camera], torch.Tensor] | None = None) -> TexturedMesh:
+    """The textured surface of `density` at `settings.iso_level`, coloured by `color`, and
+    by `views` (cameras, N x 3 x H x W images: the distillation's final targets) wherever
+    they see it (project.py)."""
     stats = stats if stats is not None else MeshStats()
     field_options = dict(chunk_size=settings.chunk_size, device=settings.device)
     with stats.timed("density grid"):
@@ -102,4 +108,8 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
     with stats.timed("bake"):
         texture = bake_texture(uv_mesh, color, settings.texture_size, **field_options)
     stats.faces, stats.vertices, stats.charts = len(uv_mesh.faces), len(uv_mesh.vertices), uv_mesh.chart_count
-    return TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(welded.vertex_normals), texture)
+    mesh = TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(welded.vertex_normals), texture)
+    if views is not None:
+        with stats.timed("project"):
+            mesh = project_views(mesh, *views)
+    return mesh
