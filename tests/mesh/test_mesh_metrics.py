@@ -14,25 +14,12 @@ from joker.generation.mesh_metrics import psnr, seam_differences, ssim
 from joker.generation.turntable import render_unlit
 from joker.mesh.bake import rasterize_uv
 from joker.mesh.cleanup import face_components
-from joker.mesh.export import TexturedMesh
-from joker.render.raster import interpolate, rasterize, world_to_camera
 from joker_core.cameras import ViewRig
 
-from .support import SPHERE, position_color
+from .support import SPHERE, true_views
 
 RIG = ViewRig(SPHERE.center, 0.5, 40.0, 96)
 CAMERAS = [RIG.camera(azimuth, elevation) for azimuth, elevation in ((0, 0), (100, 20), (200, -15), (290, 5))]
-
-
-def truth(mesh: TexturedMesh) -> torch.Tensor:
-    """The analytic colour at the surface point every pixel sees, over white."""
-    points, faces = torch.from_numpy(mesh.vertices).float(), torch.from_numpy(mesh.faces)
-    images = []
-    for camera in CAMERAS:
-        fragments = rasterize(world_to_camera(points, camera), faces, camera)
-        colour = position_color(interpolate(points, faces, fragments).view(-1, 3)).view(*fragments.mask.shape, 3)
-        images.append(torch.where(fragments.mask[..., None], colour.clamp(0, 1), 1.0).permute(2, 0, 1))
-    return torch.stack(images)
 
 
 def test_ssim_matches_skimage():
@@ -46,7 +33,7 @@ def test_ssim_matches_skimage():
 
 
 def test_mesh_render_finds_a_known_texture_shift(sphere_mesh):
-    expected = truth(sphere_mesh)
+    expected = true_views(sphere_mesh, CAMERAS)
     faithful = render_unlit(sphere_mesh, CAMERAS)
     shifted = dataclasses.replace(sphere_mesh, texture=np.roll(sphere_mesh.texture, 12, axis=1))
     moved = render_unlit(shifted, CAMERAS)
@@ -56,7 +43,8 @@ def test_mesh_render_finds_a_known_texture_shift(sphere_mesh):
 
 
 def test_seam_difference_sees_a_texture_that_breaks_at_the_seams(sphere_mesh):
-    across, within = seam_differences(sphere_mesh, CAMERAS)
+    seams = seam_differences(sphere_mesh, CAMERAS)
+    across, within = seams["seam"], seams["neighbour"]
     assert across < 2 * within  # a smooth colour field baked right: seams hardly show
     # Scramble the texture per chart (a constant colour each): every seam becomes a step.
     size = sphere_mesh.texture.shape[0]
@@ -66,5 +54,6 @@ def test_seam_difference_sees_a_texture_that_breaks_at_the_seams(sphere_mesh):
     texture = sphere_mesh.texture.reshape(-1, 3).copy()
     texture[hits.texel] = colours[chart]
     broken = dataclasses.replace(sphere_mesh, texture=texture.reshape(sphere_mesh.texture.shape))
-    broken_across, broken_within = seam_differences(broken, CAMERAS)
-    assert broken_across > 5 * broken_within
+    broken_seams = seam_differences(broken, CAMERAS, true_views(sphere_mesh, CAMERAS))
+    assert broken_seams["seam"] > 5 * broken_seams["neighbour"]
+    assert broken_seams["reference_seam"] < 2 * broken_seams["reference_neighbour"]  # the truth has no seams

@@ -11,25 +11,13 @@ import torch
 
 from joker.mesh.bake import rasterize_uv
 from joker.mesh.project import project_views
-from joker.render.raster import interpolate, rasterize, world_to_camera
 from joker_core.cameras import ViewRig
 from joker_core.errors import JokerError
 
-from .support import SPHERE, position_color
+from .support import SPHERE, position_color, true_views
 
 GREY = 128
 RIG = ViewRig(SPHERE.center, 0.5, 40.0, 128)
-
-
-def photographs(mesh, cameras) -> torch.Tensor:
-    """What each camera sees of the sphere: the known colour field, white around it."""
-    points, faces = torch.from_numpy(mesh.vertices).float(), torch.from_numpy(mesh.faces)
-    images = []
-    for camera in cameras:
-        fragments = rasterize(world_to_camera(points, camera), faces, camera)
-        colour = position_color(interpolate(points, faces, fragments).view(-1, 3)).view(*fragments.mask.shape, 3)
-        images.append(torch.where(fragments.mask[..., None], colour.clamp(0, 1), 1.0).permute(2, 0, 1))
-    return torch.stack(images)
 
 
 def texel_points(mesh):
@@ -41,7 +29,7 @@ def texel_points(mesh):
 def test_views_all_around_give_the_true_colours(sphere_mesh):
     grey = dataclasses.replace(sphere_mesh, texture=np.full_like(sphere_mesh.texture, GREY))
     cameras = [RIG.camera(azimuth, elevation) for azimuth in (0, 120, 240) for elevation in (-45, 45)]
-    projected = project_views(grey, cameras, photographs(grey, cameras))
+    projected = project_views(grey, cameras, true_views(grey, cameras))
     texel, points = texel_points(projected)
     error = np.abs(projected.texture.reshape(-1, 3)[texel] / 255.0 - position_color(torch.from_numpy(points)).numpy())
     assert np.median(error) < 3 / 255
@@ -51,7 +39,7 @@ def test_views_all_around_give_the_true_colours(sphere_mesh):
 def test_a_single_view_colours_only_the_side_it_sees(sphere_mesh):
     grey = dataclasses.replace(sphere_mesh, texture=np.full_like(sphere_mesh.texture, GREY))
     camera = RIG.camera(0.0, 0.0)  # looks at the sphere from +z
-    projected = project_views(grey, [camera], photographs(grey, [camera]))
+    projected = project_views(grey, [camera], true_views(grey, [camera]))
     texel, points = texel_points(projected)
     colours = projected.texture.reshape(-1, 3)[texel].astype(int)
     facing = (points - np.asarray(SPHERE.center))[:, 2] / SPHERE.radius

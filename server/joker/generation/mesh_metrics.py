@@ -7,8 +7,10 @@ field's renders of the same views; and how much its UV seams show.
   `gaussian_weights=True, use_sample_covariance=False`) at `SIZE` px; the texture alone,
   unlit, as the prior's renders are.
 - From behind (no training view looks there): a ghost of the face lowers it.
-- Seams: the mean colour difference between neighbouring pixels whose surfaces lie in
-  different UV charts (across a seam), against neighbouring pixels within one chart.
+- Seams: the mean colour difference between neighbouring pixels on touching triangles of
+  different UV charts (across a seam), against the same within one chart, each next to
+  the prior's difference on the same pixel pairs (a seam that runs along a dark contour
+  differs there in the picture too).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from .turntable import render_unlit, view_mesh
 SIZE = 256
 SSIM_SIGMA, SSIM_RADIUS = 1.5, 5  # skimage: truncate 3.5 -> an 11-tap window
 SSIM_C1, SSIM_C2 = 0.01 ** 2, 0.03 ** 2
-SEAM_DEPTH = 0.005  # metres: neighbours further apart in depth are an occlusion edge, not a seam
 HELD_OUT_SEED_OFFSET = 7919  # as metrics.held_out_psnr: the same random views
 
 
@@ -76,27 +77,36 @@ def _rig(job: PreparedJob, size: int) -> ViewRig:
     return ViewRig(job.view_rig.center, job.view_rig.distance, job.view_rig.fov_deg, size)
 
 
-def seam_differences(mesh: TexturedMesh, cameras: Sequence[Camera]) -> tuple[float, float]:
-    """(across seams, within charts): mean absolute colour difference (0..1, averaged over
-    RGB) of horizontally and vertically neighbouring pixels on the same surface."""
+def seam_differences(mesh: TexturedMesh, cameras: Sequence[Camera],
+                     references: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean absolute colour difference (0..1, averaged over RGB) of horizontally and
+    vertically neighbouring pixels on touching triangles (sharing a corner): "seam" where
+    the triangles lie in different UV charts, "neighbour" within one chart. With
+    `references` (N x 3 x H x W, e.g. the prior's renders), the same pixel pairs there too
+    ("reference_seam", "reference_neighbour"): what the picture itself changes at those spots."""
     chart = torch.from_numpy(face_components(len(mesh.vertices), mesh.faces))
-    sums, counts = np.zeros(2), np.zeros(2)
-    for camera in cameras:
+    _, welded = np.unique(mesh.vertices, axis=0, return_inverse=True)  # UV-split copies share a position
+    corners = torch.from_numpy(welded.reshape(-1)[mesh.faces])
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for index, camera in enumerate(cameras):
         seen = view_mesh(mesh, camera)
-        face_chart = torch.where(seen.mask, chart[seen.triangle_id.clamp(min=0)], -1)
-        for axis in (0, 1):
-            first = [slice(None), slice(None)]
-            second = [slice(None), slice(None)]
-            first[axis], second[axis] = slice(None, -1), slice(1, None)
-            chart_a, chart_b = face_chart[tuple(first)], face_chart[tuple(second)]
-            same_surface = (chart_a >= 0) & (chart_b >= 0)
-            same_surface &= (seen.depth[tuple(first)] - seen.depth[tuple(second)]).abs() < SEAM_DEPTH
-            difference = (seen.colour[tuple(first)] - seen.colour[tuple(second)]).abs().mean(-1)
-            for slot, where in enumerate((same_surface & (chart_a != chart_b), same_surface & (chart_a == chart_b))):
-                sums[slot] += float(difference[where].sum())
-                counts[slot] += int(where.sum())
-    across, within = sums / np.maximum(counts, 1)
-    return float(across), float(within)
+        images = {"": seen.colour}
+        if references is not None:
+            images["reference_"] = references[index].permute(1, 2, 0)
+        for first, second in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+                              ((slice(None, -1), slice(None)), (slice(1, None), slice(None)))):
+            face_a, face_b = seen.triangle_id[first], seen.triangle_id[second]
+            pair = (face_a >= 0) & (face_b >= 0)
+            face_a, face_b = face_a[pair], face_b[pair]
+            touching = (corners[face_a][:, :, None] == corners[face_b][:, None, :]).flatten(1).any(1)
+            across = chart[face_a] != chart[face_b]
+            for prefix, image in images.items():
+                difference = (image[first][pair] - image[second][pair]).abs().mean(-1)
+                for kind, where in (("seam", touching & across), ("neighbour", touching & ~across)):
+                    sums[prefix + kind] = sums.get(prefix + kind, 0.0) + float(difference[where].sum())
+                    counts[prefix + kind] = counts.get(prefix + kind, 0) + int(where.sum())
+    return {key: sums[key] / max(counts[key], 1) for key in sums}
 
 
 def _field_images(job: PreparedJob, result: Distillation, cameras: Sequence[Camera]) -> torch.Tensor:
@@ -104,23 +114,29 @@ def _field_images(job: PreparedJob, result: Distillation, cameras: Sequence[Came
                          job.preset.samples_per_ray, occupancy=result.occupancy).cpu().clamp(0, 1)
 
 
-def mesh_fidelity(job: PreparedJob, result: Distillation, mesh: TexturedMesh, seed: int) -> dict[str, float]:
-    """The mesh's figures, and the field's on the same views at the same size; empty for
-    a prior that cannot render any view."""
+def mesh_fidelity(job: PreparedJob, result: Distillation, mesh: TexturedMesh, seed: int,
+                  with_field: bool = False) -> dict[str, float]:
+    """The mesh's figures (a few seconds), and with `with_field` the field's on the same
+    views at the same size (7 field renders at 256 px: benchmarks); empty for a prior that
+    cannot render any view."""
     render = getattr(job.prior, "render", None)
     if render is None:
         return {}
     background = tuple(getattr(job.prior, "background", (1.0, 1.0, 1.0)))
     posed = torch.from_numpy(job.posed_vertices).float()
     figures: dict[str, float] = {}
+    seam_cameras, seam_references = [], []
     for name, cameras in (("", held_out_cameras(job, seed)), ("back_", back_cameras(job))):
         expected = render(posed, cameras).cpu()
         mesh_images = render_unlit(mesh, cameras, background)
         figures[f"mesh_{name}psnr_db"] = psnr(mesh_images, expected)
         figures[f"mesh_{name}ssim"] = ssim(mesh_images, expected)
-        field_images = _field_images(job, result, cameras)
-        figures[f"field_{name}psnr_{SIZE}px_db"] = psnr(field_images, expected)
-        figures[f"field_{name}ssim_{SIZE}px"] = ssim(field_images, expected)
-    across, within = seam_differences(mesh, held_out_cameras(job, seed) + back_cameras(job))
-    figures["mesh_seam_difference"], figures["mesh_neighbour_difference"] = across, within
+        if with_field:
+            field_images = _field_images(job, result, cameras)
+            figures[f"field_{name}psnr_{SIZE}px_db"] = psnr(field_images, expected)
+            figures[f"field_{name}ssim_{SIZE}px"] = ssim(field_images, expected)
+        seam_cameras += cameras
+        seam_references.append(expected)
+    seams = seam_differences(mesh, seam_cameras, torch.cat(seam_references))
+    figures.update({f"mesh_{key}_difference": value for key, value in seams.items()})
     return figures

@@ -102,7 +102,7 @@ def _figures(job: PreparedJob, result: Distillation, mesh: TexturedMesh, stats: 
         "mouth_opening_mesh_m": metrics.mouth_opening(mesh.vertices, mesh.faces, lips),
         "mesh": stats.as_dict(),
     }
+    figures.update(mesh_fidelity(job, result, mesh, job.spec.seed, with_field=benchmark))
     if benchmark:
         figures["back_psnr_db"] = metrics.back_psnr(job, result)
-        figures.update(mesh_fidelity(job, result, mesh, job.spec.seed))
     return figures

@@ -4,6 +4,7 @@ texture, with the counts and the time each stage took (export.write_mesh_files w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,7 @@ class MeshSettings:
     chunk_size: int = 1 << 18        # points per field call
     device: str = "cpu"              # where field callables receive their points
     charts: str = "head"             # "head": few large charts, seams behind the face; "xatlas": its own (hundreds)
+    smoothing: int = 0               # Taubin iterations (docs/mesh.md: 3-10 look cleaner but cost seams and the back)
 
     def __post_init__(self) -> None:
         check_grid(self.resolution, self.coarse_stride)
@@ -50,6 +52,8 @@ class MeshSettings:
         if self.charts not in CHARTINGS:
             raise JokerError(f"charting {self.charts!r} is not one of {', '.join(CHARTINGS)}",
                              "use 'head' (few charts, seams away from the face) or 'xatlas'")
+        if self.smoothing < 0:
+            raise JokerError(f"smoothing {self.smoothing} is negative", "use 0 (none) or e.g. 10 iterations")
         if not math.isfinite(self.iso_level):
             raise JokerError(f"iso level {self.iso_level} is not a finite number",
                              "pass the density at which the surface lies, e.g. 25")
@@ -108,7 +112,12 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
     with stats.timed("bake"):
         texture = bake_texture(uv_mesh, color, settings.texture_size, **field_options)
     stats.faces, stats.vertices, stats.charts = len(uv_mesh.faces), len(uv_mesh.vertices), uv_mesh.chart_count
-    mesh = TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(welded.vertex_normals), texture)
+    # Smoothed after the bake (the field's colours belong to its own surface), before the
+    # projection (the views' colours land where users will see the surface).
+    with stats.timed("smooth"):
+        smoothed = trimesh.Trimesh(cleanup.smooth(vertices, faces, settings.smoothing), faces, process=False)
+        uv_mesh = dataclasses.replace(uv_mesh, vertices=np.asarray(smoothed.vertices)[uv_mesh.source_vertex])
+    mesh = TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(smoothed.vertex_normals), texture)
     if views is not None:
         with stats.timed("project"):
             mesh = project_views(mesh, *views)
