@@ -6,7 +6,9 @@ were never targets and on the back of the head, face Chamfer distance in % of he
 (over the face region's vertices that some training view sees, and over all of them:
 generation/metrics.py), mouth opening of the rig and of the mesh, whether the mesh is
 watertight, prior evaluations (ours next to the published ~40k), NeRF steps, wall and CPU
-time. On a loaded machine use --threads 1 and trust the CPU time.
+time; then the mesh users get (generation/mesh_metrics.py: the GLB's geometry and texture
+rendered at 256 px against the prior, PSNR, SSIM, back of the head, UV charts, seams),
+today's way and now, from the same field. On a loaded machine use --threads 1 and trust the CPU time.
 
     .venv/bin/python benchmarks/bench_generate.py [--quality preview] [--threads 1]
         [--iterations N] [--rig-rays N] [--mask W] [--depth W] [--interior W] [--free W]
@@ -24,8 +26,11 @@ from pathlib import Path
 import torch
 from skimage import data
 
+import joker.api
 from joker.api import Tuning, generate
-from joker.mesh.pipeline import MeshSettings
+from joker.generation.mesh_metrics import mesh_fidelity
+from joker.generation.runner import make_head
+from joker.mesh.pipeline import MeshSettings, MeshStats, build_textured_mesh
 from joker.distill.schedule import preset as quality_preset
 from joker.prior.base import NoiseLevels
 from joker_core.presets import get_preset
@@ -48,6 +53,50 @@ def tuned_preset(args: argparse.Namespace):
     return dataclasses.replace(chosen, losses=dataclasses.replace(chosen.losses, **changed))
 
 
+class HeadSpy:
+    """Keeps the job and head that generate() makes, so the same field can be meshed again
+    the old way (the "before" of the mesh figures) in the same run."""
+
+    def __init__(self) -> None:
+        self.job = self.head = None
+
+    def __call__(self, job, *args, **kwargs):
+        self.job, self.head = job, make_head(job, *args, **kwargs)
+        return self.head
+
+
+def mesh_before_after(spy: HeadSpy, figures: dict, settings: MeshSettings) -> None:
+    """Today's mesh (xatlas charts, field colour only, no smoothing) next to the shipped
+    one, from the same field, on the same views."""
+    job, distillation = spy.job, spy.head.distillation
+    stats = MeshStats()
+    before = build_textured_mesh(distillation.field.density, distillation.field.color, job.box,
+                                 dataclasses.replace(settings, charts="xatlas", smoothing=0), stats)
+    old = mesh_fidelity(job, distillation, before, job.spec.seed, with_field=True)
+    old["charts"], old["cpu"] = stats.charts, sum(stats.cpu_seconds.values())
+    new = dict(figures, charts=figures["mesh"]["charts"], cpu=sum(figures["mesh"]["cpu_seconds"].values()))
+    rows = [("mesh PSNR held out (dB)", "mesh_psnr_db", "{:.2f}"), ("mesh SSIM held out", "mesh_ssim", "{:.4f}"),
+            ("mesh PSNR back (dB)", "mesh_back_psnr_db", "{:.2f}"), ("mesh SSIM back", "mesh_back_ssim", "{:.4f}"),
+            ("UV charts", "charts", "{:d}"),
+            ("seam difference", "mesh_seam_difference", "{:.4f}"),
+            ("neighbour difference", "mesh_neighbour_difference", "{:.4f}"),
+            ("  prior, seam pixels", "mesh_reference_seam_difference", "{:.4f}"),
+            ("  prior, neighbour pixels", "mesh_reference_neighbour_difference", "{:.4f}"),
+            ("mesh stage CPU (s)", "cpu", "{:.1f}")]
+    print(f"-- the mesh users get, {256} px, same field: {'today':>10} {'now':>10}")
+    for label, key, form in rows:
+        print(f"{label:<46}{form.format(old[key]):>10} {form.format(new[key]):>10}")
+    print(f"{'field PSNR / SSIM held out at 256 px':<46}{figures['field_psnr_256px_db']:>10.2f} "
+          f"{figures['field_ssim_256px']:>10.4f}")
+    print(f"{'field PSNR / SSIM back at 256 px':<46}{figures['field_back_psnr_256px_db']:>10.2f} "
+          f"{figures['field_back_ssim_256px']:>10.4f}")
+    gain, gap = new["mesh_psnr_db"] - old["mesh_psnr_db"], new["mesh_psnr_db"] - figures["field_psnr_256px_db"]
+    print(f"goals: mesh - field {gap:+.2f} dB (>= -0.5: {'met' if gap >= -0.5 else 'NOT met'}); "
+          f"now - today {gain:+.2f} dB (>= +2: {'met' if gain >= 2 else 'NOT met'}); "
+          f"charts <= 64: {'met' if new['charts'] <= 64 else 'NOT met'}; seam <= neighbour: "
+          f"{'met' if new['mesh_seam_difference'] <= new['mesh_neighbour_difference'] else 'NOT met'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quality", default="preview")
@@ -68,6 +117,8 @@ def main() -> None:
     spec = JobSpec.from_dict({"preset": args.expression, "prompt": get_preset(args.expression).prompt,
                               "quality": args.quality, "device": "cpu"})
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_generate_")) / "head"
+    spy = HeadSpy()
+    joker.api.make_head = spy
     cpu, wall = time.process_time(), time.perf_counter()
     result = generate(data.astronaut(), spec=spec, out_dir=out, overwrite=True, tuning=Tuning(preset=chosen, mesh=None if args.iso is None else MeshSettings(iso_level=args.iso),
                                      benchmark_metrics=True))
@@ -96,6 +147,7 @@ def main() -> None:
     print(f"{'mesh stage CPU (s)':<26}{sum(mesh_cpu.values()):8.1f}   " + ", ".join(f"{k} {v:.1f}" for k, v in mesh_cpu.items()))
     print(f"{'job wall / CPU (s)':<26}{wall:8.1f} / {cpu:.1f}   goal: <= 180 s on an idle 2-core CPU")
     print(f"output: {result.folder}  (turntable: {result.turntable})")
+    mesh_before_after(spy, figures, MeshSettings(iso_level=chosen.surface_density if args.iso is None else args.iso))
 
 
 if __name__ == "__main__":

@@ -99,3 +99,15 @@ def test_bad_cleanup_settings_are_refused(sphere_surface):
         cleanup.decimate(*sphere_surface, face_budget=10)
     with pytest.raises(JokerError, match="component fraction"):
         cleanup.keep_large_components(*sphere_surface, min_fraction=0.0)
+
+
+def test_taubin_smoothing_takes_out_noise_and_keeps_the_volume(sphere_surface):
+    vertices, faces = sphere_surface
+    centre = np.asarray(SPHERE.center)
+    noisy = vertices + np.random.default_rng(0).normal(0, 0.002, vertices.shape)
+    smoothed = cleanup.smooth(noisy, faces, 10)
+    roughness = [np.std(np.linalg.norm(v - centre, axis=1)) for v in (noisy, smoothed)]
+    assert roughness[1] < 0.5 * roughness[0]
+    volume = [cleanup.signed_volume(v, faces) for v in (vertices, smoothed)]
+    assert volume[1] == pytest.approx(volume[0], rel=0.02)
+    np.testing.assert_array_equal(cleanup.smooth(noisy, faces, 0), noisy)

@@ -68,7 +68,7 @@ def test_stats_describe_the_result(head_files):
     stats = head_files.stats.as_dict()
     assert stats["watertight"] and stats["volume_m3"] > 0
     assert stats["marching_cubes_faces"] > stats["faces"] // 2
-    stages = {"density grid", "marching cubes", "cleanup", "unwrap", "bake", "glb", "obj"}
+    stages = {"density grid", "marching cubes", "cleanup", "unwrap", "bake", "smooth", "glb", "obj"}
     assert set(stats["seconds"]) == set(stats["cpu_seconds"]) == stages
 
 

@@ -24,6 +24,7 @@ from ..mesh.export import TexturedMesh, write_mesh_files
 from ..mesh.pipeline import MeshSettings, MeshStats, build_textured_mesh
 from . import metrics
 from .job import PreparedJob
+from .mesh_metrics import mesh_fidelity
 from .turntable import turntable_strip
 
 log = logging.getLogger("joker.generation")
@@ -79,7 +80,8 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
     stats = MeshStats()
     settings = tuning.mesh or MeshSettings(iso_level=job.preset.surface_density)
     settings = dataclasses.replace(settings, device=str(job.device))
-    mesh = build_textured_mesh(result.field.density, result.field.color, job.box, settings, stats)
+    mesh = build_textured_mesh(result.field.density, result.field.color, job.box, settings, stats,
+                               views=(job.views.cameras, result.targets))
     if cancelled():
         raise JobCancelled()
     write_mesh_files(mesh, folder, "head", stats)
@@ -100,6 +102,7 @@ def _figures(job: PreparedJob, result: Distillation, mesh: TexturedMesh, stats: 
         "mouth_opening_mesh_m": metrics.mouth_opening(mesh.vertices, mesh.faces, lips),
         "mesh": stats.as_dict(),
     }
+    figures.update(mesh_fidelity(job, result, mesh, job.spec.seed, with_field=benchmark))
     if benchmark:
         figures["back_psnr_db"] = metrics.back_psnr(job, result)
     return figures

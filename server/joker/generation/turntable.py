@@ -1,13 +1,16 @@
-"""A turntable strip of the exported mesh, as users will see it: textured, lit from the
-camera, rendered by the engine's rasterizer."""
+"""The exported mesh as users will see it, rendered by the engine's rasterizer: its
+texture alone (what the metrics compare with the prior) and, for the turntable strip,
+lit from the camera."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from joker_core.cameras import ViewRig
+from joker_core.cameras import Camera, ViewRig
 
 from ..mesh.export import TexturedMesh
 from ..render.raster import interpolate, rasterize, world_to_camera
@@ -16,9 +19,21 @@ AMBIENT = 0.35
 SIZE = 256  # px per frame, whatever size the views were trained at
 
 
-def render_textured(mesh: TexturedMesh, rig: ViewRig, azimuth: float, elevation: float = 0.0) -> np.ndarray:
-    """H x W x 3 uint8 of `mesh` from the rig's camera at (azimuth, elevation), white ground."""
-    camera = rig.camera(azimuth, elevation)
+@dataclass(frozen=True)
+class MeshView:
+    """What one camera sees of a textured mesh: H x W each."""
+
+    colour: torch.Tensor       # H x W x 3 float in [0, 1], the texture's, zero off the mesh
+    normals: torch.Tensor      # H x W x 3 unit (world), zero off the mesh
+    triangle_id: torch.Tensor  # H x W int64, -1 off the mesh
+    depth: torch.Tensor        # H x W float, along the viewing axis
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.triangle_id >= 0
+
+
+def view_mesh(mesh: TexturedMesh, camera: Camera) -> MeshView:
     vertices = torch.tensor(mesh.vertices, dtype=torch.float32)
     faces = torch.tensor(mesh.faces, dtype=torch.int64)
     fragments = rasterize(world_to_camera(vertices, camera), faces, camera)
@@ -28,10 +43,27 @@ def render_textured(mesh: TexturedMesh, rig: ViewRig, azimuth: float, elevation:
     # UVs have their origin bottom-left, the texture's row 0 is its top.
     grid = torch.stack([uv[..., 0] * 2 - 1, 1 - uv[..., 1] * 2], -1)[None]
     colour = F.grid_sample(texture, grid, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+    colour = torch.where(fragments.mask[..., None], colour, 0.0)
+    return MeshView(colour, F.normalize(normals, dim=-1), fragments.triangle_id, fragments.depth)
+
+
+def render_unlit(mesh: TexturedMesh, cameras: list[Camera], background=(1.0, 1.0, 1.0)) -> torch.Tensor:
+    """N x 3 x H x W: the texture as the cameras see it on the mesh, over `background`."""
+    images = []
+    for camera in cameras:
+        seen = view_mesh(mesh, camera)
+        images.append(torch.where(seen.mask[..., None], seen.colour, torch.tensor(background)).permute(2, 0, 1))
+    return torch.stack(images)
+
+
+def render_textured(mesh: TexturedMesh, rig: ViewRig, azimuth: float, elevation: float = 0.0) -> np.ndarray:
+    """H x W x 3 uint8 of `mesh` from the rig's camera at (azimuth, elevation), white ground."""
+    camera = rig.camera(azimuth, elevation)
+    seen = view_mesh(mesh, camera)
     towards_camera = torch.as_tensor(camera.c2w[:3, 2], dtype=torch.float32)
-    lambert = (F.normalize(normals, dim=-1) @ towards_camera).clamp(min=0)
-    shaded = colour * (AMBIENT + (1 - AMBIENT) * lambert[..., None])
-    image = torch.where(fragments.mask[..., None], shaded, torch.ones(3))
+    lambert = (seen.normals @ towards_camera).clamp(min=0)
+    shaded = seen.colour * (AMBIENT + (1 - AMBIENT) * lambert[..., None])
+    image = torch.where(seen.mask[..., None], shaded, torch.ones(3))
     return (image.clamp(0, 1) * 255).round().byte().numpy()
 
 

@@ -4,14 +4,17 @@ texture, with the counts and the time each stage took (export.write_mesh_files w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
+import torch
 import trimesh
 
+from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 
 from ..box import Box
@@ -20,7 +23,11 @@ from .bake import bake_texture
 from .export import TexturedMesh
 from .extract import check_grid, marching_cubes, sample_density_grid
 from .fields import ColorField, DensityField
+from .project import project_views
 from .unwrap import check_texture_size, unwrap
+
+CHARTINGS = ("head", "xatlas")
+
 
 @dataclass(frozen=True)
 class MeshSettings:
@@ -34,12 +41,19 @@ class MeshSettings:
     min_component_fraction: float = 1.0  # 1.0 keeps only the largest connected part
     chunk_size: int = 1 << 18        # points per field call
     device: str = "cpu"              # where field callables receive their points
+    charts: str = "head"             # "head": few large charts, seams behind the face; "xatlas": its own (hundreds)
+    smoothing: int = 0               # Taubin iterations (docs/mesh.md: 3-10 look cleaner but cost seams and the back)
 
     def __post_init__(self) -> None:
         check_grid(self.resolution, self.coarse_stride)
         check_texture_size(self.texture_size)
         cleanup.check_face_budget(self.face_budget)
         cleanup.check_component_fraction(self.min_component_fraction)
+        if self.charts not in CHARTINGS:
+            raise JokerError(f"charting {self.charts!r} is not one of {', '.join(CHARTINGS)}",
+                             "use 'head' (few charts, seams away from the face) or 'xatlas'")
+        if self.smoothing < 0:
+            raise JokerError(f"smoothing {self.smoothing} is negative", "use 0 (none) or e.g. 10 iterations")
         if not math.isfinite(self.iso_level):
             raise JokerError(f"iso level {self.iso_level} is not a finite number",
                              "pass the density at which the surface lies, e.g. 25")
@@ -69,8 +83,11 @@ class MeshStats:
 
 def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
                         settings: MeshSettings = MeshSettings(),
-                        stats: MeshStats | None = None) -> TexturedMesh:
-    """The textured surface of `density` at `settings.iso_level`, coloured by `color`."""
+                        stats: MeshStats | None = None,
+                        views: tuple[Sequence[Camera], torch.Tensor] | None = None) -> TexturedMesh:
+    """The textured surface of `density` at `settings.iso_level`, coloured by `color`, and
+    by `views` (cameras, N x 3 x H x W images: the distillation's final targets) wherever
+    they see it (project.py)."""
     stats = stats if stats is not None else MeshStats()
     field_options = dict(chunk_size=settings.chunk_size, device=settings.device)
     with stats.timed("density grid"):
@@ -90,8 +107,18 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
         stats.watertight = bool(welded.is_watertight)
         stats.volume_m3 = cleanup.signed_volume(vertices, faces)
     with stats.timed("unwrap"):
-        uv_mesh = unwrap(vertices, faces, settings.texture_size)
+        centre = np.asarray(box.center) if settings.charts == "head" else None
+        uv_mesh = unwrap(vertices, faces, settings.texture_size, centre=centre)
     with stats.timed("bake"):
         texture = bake_texture(uv_mesh, color, settings.texture_size, **field_options)
     stats.faces, stats.vertices, stats.charts = len(uv_mesh.faces), len(uv_mesh.vertices), uv_mesh.chart_count
-    return TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(welded.vertex_normals), texture)
+    # Smoothed after the bake (the field's colours belong to its own surface), before the
+    # projection (the views' colours land where users will see the surface).
+    with stats.timed("smooth"):
+        smoothed = trimesh.Trimesh(cleanup.smooth(vertices, faces, settings.smoothing), faces, process=False)
+        uv_mesh = dataclasses.replace(uv_mesh, vertices=np.asarray(smoothed.vertices)[uv_mesh.source_vertex])
+    mesh = TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(smoothed.vertex_normals), texture)
+    if views is not None:
+        with stats.timed("project"):
+            mesh = project_views(mesh, *views)
+    return mesh

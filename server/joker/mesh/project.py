@@ -1,0 +1,104 @@
+"""The texture from the pictures: every texel takes the colour the views' images show at
+its surface point, weighted by how squarely and whether each view sees it; the colour
+already baked (the field's) stays where no view looks.
+
+The field is fitted to the same images, but through a few samples per ray at a low
+resolution; reading the images directly keeps their detail. Views are the distillation's
+final targets and cameras (or any images with their cameras, e.g. photos).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from joker_core.cameras import Camera
+from joker_core.errors import JokerError
+
+from ..render.raster import rasterize, world_to_camera
+from .bake import fill_empty_texels, rasterize_uv
+from .export import TexturedMesh
+
+VISIBILITY_SIDE = 512   # px at most of the depth maps that decide what each view sees: twice the image
+DEPTH_TOLERANCE = 0.002  # metres a point may lie behind the surface a view sees there
+MAX_TOLERANCE = 0.01     # metres, however grazing the view
+SHARPNESS = 4.0          # weight = cos(view angle) ** SHARPNESS: square views win
+FIELD_WEIGHT = 0.02      # the baked colour's weight: it shows where views only graze or miss
+
+
+def _resized(camera: Camera, side: int) -> Camera:
+    scale = side / max(camera.width, camera.height)
+    width, height = max(1, round(camera.width * scale)), max(1, round(camera.height * scale))
+    sx, sy = width / camera.width, height / camera.height
+    return Camera(camera.c2w, camera.fx * sx, camera.fy * sy, camera.cx * sx, camera.cy * sy, width, height)
+
+
+def _view_weights(mesh: TexturedMesh, points: np.ndarray, normals: np.ndarray,
+                  camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices, weights, pixels) of the points one view sees: in the image, facing the
+    camera and on the surface the camera sees there. float32 throughout: ~1M texels x views."""
+    to_camera = camera.c2w[:3, 3].astype(np.float32) - points
+    distance = np.sqrt(np.einsum("ij,ij->i", to_camera, to_camera))
+    facing = np.einsum("ij,ij->i", normals, to_camera) / np.maximum(distance, 1e-9)
+    index = np.flatnonzero(facing > 0)
+    facing = facing[index]
+    w2c = camera.w2c.astype(np.float32)
+    local = points[index] @ w2c[:3, :3].T + w2c[:3, 3]
+    depth = np.maximum(-local[:, 2], 1e-9)
+    pixels = np.stack([camera.fx * local[:, 0] / depth + camera.cx, camera.cy - camera.fy * local[:, 1] / depth], 1)
+    inside = (local[:, 2] < 0) & (pixels >= 0).all(1) & (pixels[:, 0] < camera.width) & (pixels[:, 1] < camera.height)
+    small = _resized(camera, min(VISIBILITY_SIDE, 2 * max(camera.width, camera.height)))
+    vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32)
+    depth_map = rasterize(world_to_camera(vertices, small), torch.as_tensor(mesh.faces), small).depth.numpy()
+    scale = small.width / camera.width
+    column = np.clip((pixels[:, 0] * scale).astype(np.int64), 0, small.width - 1)
+    row = np.clip((pixels[:, 1] * scale).astype(np.int64), 0, small.height - 1)
+    seen_depth = depth_map[row, column]
+    # A depth-map pixel spans depth/fx metres; on a slope its depth varies by that times tan(angle).
+    slope = np.sqrt(np.clip(1 - facing ** 2, 0, 1)) / np.maximum(facing, 1e-3)
+    tolerance = np.minimum(DEPTH_TOLERANCE + depth / small.fx * slope, MAX_TOLERANCE)
+    visible = inside & (seen_depth > 0) & (depth <= seen_depth + tolerance)
+    return index[visible], np.minimum(facing[visible], 1) ** SHARPNESS, pixels[visible]
+
+
+def _sample(image: torch.Tensor, pixels: np.ndarray, camera: Camera) -> np.ndarray:
+    """Bilinear colours (N x 3) of a 3 x H x W image at the camera's continuous pixel
+    positions (the image may have any size: it covers the camera's frame)."""
+    width, height = camera.width, camera.height
+    grid = torch.as_tensor(np.stack([pixels[:, 0] / width * 2 - 1, pixels[:, 1] / height * 2 - 1], 1),
+                           dtype=torch.float32)
+    colours = F.grid_sample(image[None].float(), grid[None, None], mode="bilinear", align_corners=False,
+                            padding_mode="border")
+    return colours[0, :, 0].T.numpy()
+
+
+def project_views(mesh: TexturedMesh, cameras: Sequence[Camera], images: torch.Tensor,
+                  field_weight: float = FIELD_WEIGHT) -> TexturedMesh:
+    """`mesh` with its texture taken from `images` (N x 3 x H x W in [0, 1], one per camera)
+    where they see the surface, blended into the texture it has where they do not."""
+    if len(cameras) != len(images) or images.ndim != 4 or images.shape[1] != 3:
+        raise JokerError(f"{len(cameras)} cameras for images of shape {tuple(images.shape)}",
+                         "pass one RGB image (N x 3 x H x W) per camera")
+    size = mesh.texture.shape[0]
+    hits = rasterize_uv(mesh.uvs, mesh.faces, size)
+    corners = mesh.faces[hits.face]
+    weights = hits.barycentric.astype(np.float32)
+    points = np.einsum("nk,nkd->nd", weights, mesh.vertices[corners].astype(np.float32))
+    normals = np.einsum("nk,nkd->nd", weights, mesh.normals[corners].astype(np.float32))
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    texture = mesh.texture.reshape(-1, 3).astype(np.float64) / 255.0
+    total = np.full(len(points), field_weight)
+    colour = texture[hits.texel] * field_weight
+    for camera, image in zip(cameras, images.detach().cpu()):
+        seen, weight, pixels = _view_weights(mesh, points, normals, camera)
+        total[seen] += weight
+        colour[seen] += weight[:, None] * _sample(image, pixels, camera)
+    texture[hits.texel] = colour / total[:, None]
+    covered = np.zeros(size * size, bool)
+    covered[hits.texel] = True
+    filled = fill_empty_texels(texture.reshape(size, size, 3), covered.reshape(size, size))
+    return dataclasses.replace(mesh, texture=np.rint(np.clip(filled, 0, 1) * 255).astype(np.uint8))
