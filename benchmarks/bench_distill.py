@@ -1,20 +1,33 @@
-"""Distillation figures on this machine: field representations, samples per ray, and the
-"preview" preset end to end against the ellipsoid oracle (PSNR on held-out views).
+"""Distillation figures on this machine.
 
-    .venv/bin/python benchmarks/bench_distill.py [--preset preview] [--oracle head|ellipsoid]
-                                                 [--threads N] [--skip-fit]
+Default (--compare): the preview preset before and after issue 13, side by side in ONE run
+(the machine is shared, so only ratios measured together mean anything): the README's job
+(astronaut, scream, projection prior) through joker.api.generate with each preset; wall and
+CPU time of the distillation, composited samples per training ray, held-out PSNR and face
+Chamfer. --profile: where a preview distillation's time goes. --fit: field representations,
+samples per ray and a preset against the demo-head or ellipsoid oracle.
+
+    .venv/bin/python benchmarks/bench_distill.py [--compare] [--threads 1] [--iterations N]
+    .venv/bin/python benchmarks/bench_distill.py --profile [--iterations N]
+    .venv/bin/python benchmarks/bench_distill.py --fit [--preset preview] [--oracle head|ellipsoid]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import dataclasses
+import pstats
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from joker.distill import Box, RadianceField, distill, preset
+from joker.distill import Box, RadianceField, Schedule, distill, preset
+from joker.distill import distiller as distiller_module
 from joker.distill.field import TriPlane
 from joker.distill.losses import psnr
 from joker.distill.rays import CameraSet
@@ -98,7 +111,8 @@ def held_out_fidelity(field, occupancy, oracle, rig, width, samples, count=6) ->
     cameras = sized.random(count, azimuth_range=40, elevation_range=15, seed=123)
     truth = oracle.render(cameras)[0]
     start = time.perf_counter()
-    renders = render_images(field, CameraSet(cameras), range(count), width, samples, occupancy)
+    device = next(field.parameters()).device
+    renders = render_images(field, CameraSet(cameras, device), range(count), width, samples, occupancy).cpu()
     return psnr(renders, truth), (time.perf_counter() - start) / count
 
 
@@ -114,7 +128,7 @@ def demo_head_oracle(levels: NoiseLevels) -> tuple[MeshOracle, ViewRig, Box]:
     return oracle, head_view_rig(head), Box(tuple(centre), radius * 1.05)
 
 
-def fit(name: str, shape: str) -> None:
+def fit(name: str, shape: str, device: str = "cpu") -> None:
     chosen = preset(name)
     levels = NoiseLevels(100, 1000)
     if shape == "head":
@@ -124,15 +138,16 @@ def fit(name: str, shape: str) -> None:
     views = oracle.views(chosen.views.cameras(rig))
     condition = Condition(torch.zeros(1, 3, 8, 8))
     print(f"\n== preset {name!r} on the {shape} oracle: {len(views)} views at {chosen.views.size} px, "
-          f"{chosen.schedule.iterations} iterations, {chosen.samples_per_ray} samples/ray ==")
+          f"{chosen.schedule.iterations} iterations, {chosen.samples_per_ray} samples/ray, on {device} ==")
     cpu_start = time.process_time()
-    result = distill(oracle, views, condition, chosen, seed=0, box=box)
+    result = distill(oracle, views, condition, chosen, seed=0, box=box, device=device)
     cpu = time.process_time() - cpu_start
     width = chosen.views.size
     fidelity, seconds = held_out_fidelity(result.field, result.occupancy, oracle, rig, width,
                                           chosen.samples_per_ray)
     print(f"wall {result.seconds:.1f} s, process CPU {cpu:.1f} s, prior evaluations "
-          f"{result.prior_evaluations}, NeRF steps {result.nerf_steps}, final loss {result.final_loss:.4f}")
+          f"{result.prior_evaluations}, NeRF steps {result.nerf_steps}, final loss {result.final_loss:.4f}, "
+          f"{result.samples_per_ray:.1f} composited samples per training ray ({type(result.occupancy).__name__})")
     print(f"held-out PSNR vs oracle at {width} px: {fidelity:.2f} dB (goal >= 28), "
           f"{seconds:.2f} s per rendered view; occupied cells "
           f"{result.occupancy.occupied_fraction:.1%}" if result.occupancy else "")
@@ -167,21 +182,131 @@ def prior_costs() -> None:
               f"published)  {chosen.schedule.iterations:6d} NeRF steps")
 
 
+# The preview preset as it was before issue 13 (run with today's code: same compositing).
+OLD_PREVIEW = dataclasses.replace(
+    preset("preview"),
+    schedule=Schedule(iterations=900, refresh_interval=50, level_stride=10, k_steps=4,
+                      resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
+    samples_per_ray=32, march=False, occupancy_threshold=0.1, occupancy_dilation=True,
+    rig=dataclasses.replace(preset("preview").rig, rays=1024))
+
+
+def run_job(chosen, seed: int = 0) -> dict:
+    """The README's job with `chosen` as its preset: the job's figures plus the distillation's
+    own wall and CPU seconds and composited samples per ray (read off its result)."""
+    from skimage import data
+
+    from joker.api import Tuning, generate
+    from joker_core.presets import get_preset
+    from joker_core.protocol import JobSpec
+
+    captured = {}
+    real = distiller_module.distill
+
+    def timed(*args, **kwargs):
+        cpu = time.process_time()
+        result = real(*args, **kwargs)
+        captured.update(cpu=time.process_time() - cpu, wall=result.seconds, samples=result.samples_per_ray)
+        return result
+
+    spec = JobSpec.from_dict({"preset": "scream", "prompt": get_preset("scream").prompt, "quality": "preview",
+                              "device": "cpu", "seed": seed})
+    distiller_module.distill = timed  # api._run imports it at call time
+    try:
+        out = Path(tempfile.mkdtemp(prefix="bench_distill_")) / "head"
+        figures = generate(data.astronaut(), spec=spec, out_dir=out, overwrite=True,
+                           tuning=Tuning(preset=chosen)).figures
+    finally:
+        distiller_module.distill = real
+    return {**figures, **captured}
+
+
+def with_iterations(chosen, iterations: int):
+    if not iterations:
+        return chosen
+    return dataclasses.replace(chosen, schedule=dataclasses.replace(chosen.schedule, iterations=iterations))
+
+
+def compare_preview(iterations: int, seeds: list[int]) -> None:
+    rows = [("old preview", with_iterations(OLD_PREVIEW, iterations)),
+            ("new preview", with_iterations(preset("preview"), iterations))]
+    print(f"\n== preview before and after, one run, {torch.get_num_threads()} torch thread(s), seeds {seeds} ==")
+    results = {name: [run_job(chosen, seed) for seed in seeds] for name, chosen in rows}
+    columns = [("distill wall s", "wall", "{:8.1f}"), ("distill CPU s", "cpu", "{:8.1f}"),
+               ("samples/ray", "samples", "{:8.1f}"), ("PSNR dB", "held_out_psnr_db", "{:8.2f}"),
+               ("Chamfer all %", "face_chamfer_percent_of_head_height", "{:8.2f}"),
+               ("Chamfer seen %", "face_chamfer_visible_percent_of_head_height", "{:8.2f}")]
+    print(f"{'':12s}" + "".join(f"{label:>16s}" for label, _, _ in columns))
+    means = {}
+    for name, runs in results.items():
+        means[name] = {key: sum(run[key] for run in runs) / len(runs) for _, key, _ in columns}
+        for seed, run in zip(seeds, runs):
+            print(f"{name + ' s' + str(seed):12s}" + "".join(f"{fmt.format(run[key]):>16s}" for _, key, fmt in columns))
+    old, new = means["old preview"], means["new preview"]
+    print(f"speed-up: wall x{old['wall'] / new['wall']:.2f}, CPU x{old['cpu'] / new['cpu']:.2f} (goal >= 2); "
+          f"samples/ray x{old['samples'] / new['samples']:.2f}; PSNR {new['held_out_psnr_db'] - old['held_out_psnr_db']:+.2f} dB; "
+          f"Chamfer all {new['face_chamfer_percent_of_head_height'] - old['face_chamfer_percent_of_head_height']:+.2f}, "
+          f"seen {new['face_chamfer_visible_percent_of_head_height'] - old['face_chamfer_visible_percent_of_head_height']:+.2f} "
+          "points of head height (goal: PSNR >= old, Chamfer <= old)")
+
+
+# Where the time of a distillation goes: these functions' cumulative time, as shares of the whole.
+PROFILED = [("NeRF step (all of it)", "distiller.py", "_step"),
+            ("  backward pass", "__init__.py", "backward"),
+            ("  training-patch render", "distiller.py", "_render"),
+            ("  rig loss (orbit rays, volume)", "distiller.py", "_rig_loss"),
+            ("  occupancy-grid updates", "occupancy.py", "update"),
+            ("field queries (forward)", "field.py", "query_unit"),
+            ("  tri-plane lookups", "field.py", "forward"),
+            ("sample placement + skipping", "render.py", "ray_samples"),
+            ("  occupancy lookups", "occupancy.py", "samples"),
+            ("compositing (nerfacc)", "render.py", "composite_weights"),
+            ("target refreshes (render + prior)", "distiller.py", "_refresh")]
+
+
+def profile_preview(chosen, iterations: int) -> None:
+    chosen = with_iterations(chosen, iterations)
+    print(f"\n== profile: {chosen.name}, {chosen.schedule.iterations} iterations, "
+          f"{torch.get_num_threads()} torch thread(s) ==")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    figures = run_job(chosen)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    total = figures["wall"]
+    print(f"distillation {total:.1f} s wall, {figures['cpu']:.1f} s CPU, {figures['samples']:.1f} samples/ray")
+    for label, filename, function in PROFILED:
+        seconds = sum(entry[3] for (path, _, name), entry in stats.items()
+                      if path.endswith(filename) and name == function)
+        print(f"{label:36s} {seconds:8.1f} s  {100 * seconds / total:5.1f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--compare", action="store_true", help="old vs new preview, side by side (default)")
+    mode.add_argument("--profile", action="store_true", help="where a preview distillation's time goes")
+    mode.add_argument("--fit", action="store_true", help="encodings, prior costs and a fit to an oracle")
+    parser.add_argument("--old", action="store_true", help="--profile the old preview instead of the new")
+    parser.add_argument("--iterations", type=int, default=0, help="replace the presets' iterations")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="job seeds (--compare)")
     parser.add_argument("--preset", default="preview")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="--fit on this device (cpu, cuda)")
     parser.add_argument("--oracle", choices=("head", "ellipsoid"), default="head",
                         help="fit the demo head mesh or the analytic ellipsoid")
-    parser.add_argument("--skip-fit", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    prior_costs()
-    compare_encodings()
-    if not args.skip_fit:
-        fit(args.preset, args.oracle)
+    if args.profile:
+        profile_preview(OLD_PREVIEW if args.old else preset("preview"), args.iterations)
+    elif args.fit:
+        prior_costs()
+        compare_encodings()
+        fit(args.preset, args.oracle, args.device)
+    else:
+        compare_preview(args.iterations, args.seeds)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import dataclasses
+import logging
 import threading
 import time
 
@@ -45,7 +46,7 @@ def test_refreshes_follow_the_schedule_and_stage2_descends_k_steps(recorded_run)
     # Stage 1 asks for 6 views in one call; stage 2 one view per call (8 view-steps at most).
     assert [(c.kind, c.level, c.steps, c.views) for c in oracle.calls] == \
         [("predict_clean", level, 1, 6) for level in (0, 20, 40)] + [("denoise", 60, 5, 1)] * 6
-    assert [LEVELS.timestep(c.level) for c in oracle.calls[:4]] == [991, 791, 591, 391]
+    assert [LEVELS.timestep(c.level) for c in oracle.calls[:4]] == [999, 799, 599, 400]
     expected = chosen.schedule.prior_evaluations(LEVELS, len(views))
     assert result.prior_evaluations == oracle.evaluations.total == expected == 6 * (3 + 5)
     assert result.nerf_steps == chosen.schedule.iterations
@@ -124,13 +125,36 @@ def test_cuda_without_cuda_is_refused():
         distill(oracle, oracle.views(chosen.views.cameras()), CONDITION, chosen, device="cuda")
 
 
-def test_lpips_joins_the_loss_only_when_its_weights_are_on_disk(tmp_path, monkeypatch):
+def test_lpips_is_an_explicit_setting_and_its_absence_is_said(tmp_path, monkeypatch, caplog):
     oracle = EllipsoidOracle(levels=LEVELS)
     chosen = dataclasses.replace(tiny_preset(iterations=4, interval=1),
                                  losses=LossWeights(l1=1.0, lpips=1.0, sparsity=0.0))
     views = oracle.views(chosen.views.cameras())
     weights = tmp_path / "lpips_vgg.safetensors"
-    monkeypatch.setenv("JOKER_LPIPS_WEIGHTS", str(weights))
-    assert distill(oracle, views, CONDITION, chosen).losses_used == ("l1",)
     save_file(Lpips().state_dict(), str(weights))
-    assert distill(oracle, views, CONDITION, chosen).losses_used == ("l1", "lpips")
+    monkeypatch.setenv("JOKER_LPIPS_WEIGHTS", str(weights))  # no longer looked at
+    with caplog.at_level(logging.WARNING, logger="joker.distill"):
+        missing = distill(oracle, views, CONDITION, chosen)
+    assert (missing.losses_used, missing.lpips) == (("l1",), "missing")
+    assert "no LPIPS weights were given" in caplog.text
+    used = distill(oracle, views, CONDITION, chosen, lpips_weights=weights)
+    assert (used.losses_used, used.lpips) == (("l1", "lpips"), "used")
+    with pytest.raises(JokerError, match="weights LPIPS 1.0 but no LPIPS weights"):
+        distill(oracle, views, CONDITION, chosen, lpips_required=True)
+    plain = dataclasses.replace(chosen, losses=LossWeights(l1=1.0, sparsity=0.0))
+    assert distill(oracle, views, CONDITION, plain).lpips == "off"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_marching_preset_distils_on_cuda_with_nerfaccs_estimator():
+    from joker.distill.occupancy import NerfaccGrid
+
+    oracle = EllipsoidOracle(levels=LEVELS)
+    chosen = dataclasses.replace(tiny_preset(iterations=120, interval=20, resolutions=((0, 32),), patches=2),
+                                 march=True, samples_per_ray=32)
+    result = distill(oracle, oracle.views(chosen.views.cameras()), CONDITION, chosen, device="cuda")
+    assert isinstance(result.occupancy, NerfaccGrid), "nerfacc's CUDA extension did not build"
+    held_out = ViewRig(size=32).random(3, azimuth_range=40, elevation_range=15, seed=11)
+    renders = render_images(result.field, CameraSet(held_out, "cuda"), range(3), 32, 32, result.occupancy)
+    assert psnr(renders.cpu(), oracle.render(held_out)[0]) > 20.0
+    assert 0 < result.samples_per_ray < 32

@@ -7,7 +7,7 @@ import torch
 from joker.distill.field import Box, FieldConfig, RadianceField
 from joker.distill.occupancy import OccupancyGrid
 from joker.distill.rays import CameraSet, Pixels, Rays
-from joker.distill.render import box_interval, render_images, render_rays
+from joker.distill.render import BOX_DIAGONAL, box_interval, exclusive_sum_along_rays, render_images, render_rays
 from joker_core.cameras import ViewRig
 from joker_core.errors import JokerError
 
@@ -100,3 +100,118 @@ def test_occupancy_grid_skips_only_empty_space():
     dense = render_images(field, cameras, [0, 1], 24, samples=32)
     skipping = render_images(field, cameras, [0, 1], 24, samples=32, occupancy=grid)
     assert (dense - skipping).abs().max() < 0.02
+
+
+def previous_compositing(field, rays, samples, generator=None):
+    """render_rays as it was before nerfacc: strata over the chord, cumprod transmittance."""
+    origins = field.box.to_unit(rays.origins)
+    near, far = box_interval(origins, rays.directions)
+    count = origins.shape[0]
+    offsets = (torch.full((count, samples), 0.5) if generator is None
+               else torch.rand((count, samples), generator=generator))
+    step = (far - near) / samples
+    t = near[:, None] + (torch.arange(samples) + offsets) * step[:, None]
+    points = origins[:, None, :] + t[..., None] * rays.directions[:, None, :]
+    density, color = field.query_unit(points.reshape(-1, 3))
+    alpha = 1.0 - torch.exp(-density.reshape(count, samples) * step[:, None])
+    transmittance = torch.cumprod(torch.cat([alpha.new_ones(count, 1), 1.0 - alpha[:, :-1] + 1e-10], 1), 1)
+    weights = alpha * transmittance
+    opacity = weights.sum(-1)
+    rgb = (weights[..., None] * color.reshape(count, samples, 3)).sum(1)
+    rgb = rgb + (1.0 - opacity[:, None]) * field.background(rays.directions)
+    return rgb, opacity, (weights * t).sum(-1)
+
+
+def some_rays(count=300, seed=0):
+    cameras = CameraSet(ViewRig(size=32).grid(3, 2))
+    pixels = cameras.patch_pixels(count // 16 + 1, 4, 32, torch.Generator().manual_seed(seed))
+    return cameras.rays(pixels, 32)
+
+
+@pytest.mark.parametrize("jitter", [False, True])
+def test_nerfacc_compositing_equals_the_previous_compositing(jitter):
+    torch.manual_seed(0)
+    field = RadianceField(Box(), FieldConfig(blob_radius=0.7, blob_density=30.0))
+    rays = some_rays()
+    seed = lambda: torch.Generator().manual_seed(5) if jitter else None  # noqa: E731
+    new = render_rays(field, rays, 48, seed())
+    old = previous_compositing(field, rays, 48, seed())
+    for ours, theirs in zip((new.rgb, new.opacity, new.depth), old):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    assert 0.3 < new.opacity.max() and new.opacity.min() < 0.99  # neither empty nor opaque everywhere
+    # gradients flow through the packed scan as through the cumprod
+    (new.rgb.sum() + new.depth.sum()).backward()
+    assert field.encoding.planes[0].grad.abs().sum() > 0
+
+
+def test_exclusive_sum_along_rays_restarts_at_every_ray():
+    values = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    ray = torch.tensor([0, 0, 2, 2, 2, 3])
+    assert exclusive_sum_along_rays(values, ray, 5).tolist() == [0.0, 1.0, 0.0, 3.0, 7.0, 0.0]
+
+
+def test_occupancy_cuts_composited_samples_and_marching_fits_the_chord():
+    torch.manual_seed(0)
+    field = RadianceField(Box(), FieldConfig(blob_radius=0.5))
+    rays = some_rays()
+    grid = OccupancyGrid(resolution=16)
+    grid.update(field, torch.Generator().manual_seed(0))
+    dense = render_rays(field, rays, 64)
+    skipping = render_rays(field, rays, 64, occupancy=grid)
+    assert skipping.samples < 0.6 * dense.samples
+    assert (dense.rgb - skipping.rgb).abs().max() < 0.02
+    undilated = OccupancyGrid(resolution=16, dilate=False)
+    undilated.update(field, torch.Generator().manual_seed(0))
+    assert undilated.occupied_fraction < grid.occupied_fraction
+    assert render_rays(field, rays, 64, occupancy=undilated).samples < skipping.samples
+    marching = OccupancyGrid(resolution=16, march=True)  # never updated: every cell occupied
+    marched = render_rays(field, rays, 64, occupancy=marching)
+    origins = field.box.to_unit(rays.origins)
+    near, far = box_interval(origins, rays.directions)
+    expected = torch.ceil((far - near) / (BOX_DIAGONAL / 64)).sum().item()
+    assert abs(marched.samples - expected) <= 2 and marched.samples < dense.samples
+    assert (marched.rgb - dense.rgb).abs().max() < 0.02
+
+
+def test_shared_patches_come_from_distinct_views_at_one_place():
+    cameras = CameraSet(ViewRig(size=40).grid(3, 2))
+    pixels = cameras.patch_pixels(4, 8, 40, torch.Generator().manual_seed(2), shared=True)
+    views = pixels.view.reshape(4, 64)[:, 0]
+    assert len(set(views.tolist())) == 4
+    rows, cols = pixels.row.reshape(4, 64), pixels.col.reshape(4, 64)
+    assert (rows == rows[:1]).all() and (cols == cols[:1]).all()
+    more = cameras.patch_pixels(8, 8, 40, torch.Generator().manual_seed(2), shared=True)
+    assert sorted(set(more.view.reshape(8, 64)[:6, 0].tolist())) == list(range(6))
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+def test_cuda_compositing_is_nerfaccs_and_equals_the_cpu():
+    torch.manual_seed(0)
+    field = RadianceField(Box(), FieldConfig(blob_radius=0.7, blob_density=30.0))
+    rays = some_rays()
+    cpu = render_rays(field, rays, 48)
+    gpu = render_rays(field.cuda(), Rays(rays.origins.cuda(), rays.directions.cuda()), 48)
+    for ours, theirs in zip((gpu.rgb, gpu.opacity, gpu.depth), (cpu.rgb, cpu.opacity, cpu.depth)):
+        torch.testing.assert_close(ours.cpu(), theirs, atol=1e-5, rtol=1e-5)
+
+
+@cuda
+def test_nerfacc_estimator_skips_empty_space_on_cuda():
+    from joker.distill.occupancy import NerfaccGrid, nerfacc_grid
+
+    torch.manual_seed(0)
+    field = RadianceField(Box(), FieldConfig(blob_radius=0.5)).cuda()
+    grid = nerfacc_grid(torch.device("cuda"), 32, 0.01, 64)
+    assert isinstance(grid, NerfaccGrid), "nerfacc's CUDA extension did not build"
+    for _ in range(3):
+        grid.update(field)
+    assert 0.01 < grid.occupied_fraction < 0.6
+    rays = some_rays()
+    rays = Rays(rays.origins.cuda(), rays.directions.cuda())
+    dense = render_rays(field, rays, 64)
+    skipping = render_rays(field, rays, 64, occupancy=grid)
+    assert skipping.samples < 0.6 * dense.samples
+    assert (dense.rgb - skipping.rgb).abs().max() < 0.03

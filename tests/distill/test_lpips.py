@@ -2,7 +2,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from joker.distill.lpips import Lpips, load_local_lpips
+from joker.distill.lpips import Lpips, load_lpips
 from joker_core.errors import JokerError
 
 
@@ -14,7 +14,7 @@ def test_lpips_loads_from_a_local_file_and_measures_distance(tmp_path):
         head.weight.data.abs_()
     path = tmp_path / "lpips_vgg.safetensors"
     save_file(original.state_dict(), str(path))
-    loaded = load_local_lpips(path)
+    loaded = load_lpips(path)
     generator = torch.Generator().manual_seed(1)
     a, b = torch.rand(2, 3, 32, 32, generator=generator), torch.rand(2, 3, 32, 32, generator=generator)
     assert loaded(a, a).item() == 0.0
@@ -22,13 +22,14 @@ def test_lpips_loads_from_a_local_file_and_measures_distance(tmp_path):
     assert torch.equal(loaded(a, b), original(a, b))
 
 
-def test_absent_weights_mean_no_lpips_and_wrong_weights_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setenv("JOKER_LPIPS_WEIGHTS", str(tmp_path / "absent.safetensors"))
-    assert load_local_lpips() is None
+def test_absent_or_wrong_weights_are_refused_with_the_fix(tmp_path):
+    with pytest.raises(JokerError, match="no LPIPS weights file") as refused:
+        load_lpips(tmp_path / "absent.safetensors")
+    assert "set the LPIPS weight to 0" in refused.value.fix
     wrong = tmp_path / "wrong.safetensors"
     save_file({"features.0.weight": torch.zeros(1)}, str(wrong))
     with pytest.raises(JokerError, match="safetensors"):
-        load_local_lpips(wrong)
+        load_lpips(wrong)
     (tmp_path / "garbage.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(JokerError, match="safetensors"):
-        load_local_lpips(tmp_path / "garbage.safetensors")
+        load_lpips(tmp_path / "garbage.safetensors")

@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from joker.distill.render import BOX_DIAGONAL
 from joker.distill.schedule import PRESETS, Schedule, preset
 from joker.prior.base import NoiseLevels
 from joker_core.errors import JokerError
@@ -18,11 +19,31 @@ def test_published_preset_is_the_papers_schedule():
     assert [r.iteration for r in stage1] == [130 * i for i in range(60)]
     stage2, = [r for r in refreshes if r.stage == 2]
     assert (stage2.iteration, stage2.level, stage2.steps) == (7800, 60, 40)
-    assert PUBLISHED_LEVELS.timestep(stage2.level) == 391
+    assert PUBLISHED_LEVELS.timestep(stage2.level) == 400
+    assert PUBLISHED_LEVELS.descent(stage2.level, stage2.steps) == list(range(400, 0, -10))
     views = published.views.azimuths * published.views.elevations
     assert views == 400 and published.views.size == 512
     assert published.schedule.prior_evaluations(PUBLISHED_LEVELS, views) == 40_000
     assert published.schedule.iterations == 20_000 and published.samples_per_ray == 200
+
+
+def test_published_preset_is_the_papers_table():
+    """design.md §3 and the authors' configs/distillation, item by item (the field aside)."""
+    published = preset("published")
+    schedule, field = published.schedule, published.field
+    # density blob 10 * (1 - |x| / 0.125) in a box of radius 0.25: zero at half the box
+    assert (field.blob_density, field.blob_radius) == (10.0, 0.125 / 0.25)
+    assert published.weight_decay == 0.01 and (published.lr_grid, published.lr_network) == (1e-2, 1e-3)
+    assert (schedule.patches, schedule.patch_size, schedule.shared_patch) == (64, 64, True)
+    assert published.guidance_scale == 19.0 and published.lr_end == 1.0
+    assert (published.losses.l1, published.losses.lpips, published.losses.sparsity) == (1.0, 1.0, 1e-6)
+    assert not published.rig.rays
+    # nerfacc's grid, alpha threshold 0.01 at the render step 1.732 * 2 * 0.25 / 200 (world) of a box
+    # of radius 0.25, i.e. BOX_DIAGONAL / 200 in box units
+    assert published.occupancy_grid and published.march and not published.occupancy_dilation
+    assert published.occupancy_alpha() == pytest.approx(0.01)
+    assert BOX_DIAGONAL / published.samples_per_ray * 0.25 == pytest.approx(1.732 * 2 * 0.25 / 200, rel=1e-4)
+    assert schedule.resolutions == ((0, 64), (200, 128), (3000, 256), (4500, 384), (7000, 512))
 
 
 @settings(max_examples=60, deadline=None)

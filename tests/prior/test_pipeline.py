@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusers import DDIMScheduler
+from diffusers import DDIMScheduler, PNDMScheduler
 
 from joker.prior.base import Condition, NoiseLevels
 from joker.prior.diffusion.ddim import ddim_step, guided
@@ -12,6 +12,10 @@ from joker.prior.diffusion.model import PromptTruncatedWarning
 from joker.prior.diffusion.pipeline import DiffusionPrior
 from joker.prior.diffusion.reference_cache import ReferenceCache
 from joker_core.errors import JokerError
+
+# Stable Diffusion 1.5's scheduler/scheduler_config.json, the authors' 2D sampler
+SD15_PNDM = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                 set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1, trained_betas=None)
 
 
 def _noisy(prior, views, level=60, seed=5):
@@ -27,9 +31,9 @@ def test_cached_and_uncached_reference_features_agree(tiny_model, make_views, ma
     first = cached.denoise(noisy, views, condition, steps=2)
     second = uncached.denoise(noisy, views, condition, steps=2)
     torch.testing.assert_close(first, second, atol=1e-5, rtol=1e-5)
-    # 2 timesteps x 2 texts (prompt, negative) reference passes + the reference latents, for
-    # 3 chunks: the uncached prior redoes them per chunk, the cached one never.
-    assert cached.cache.misses == 2 * 2 + 1
+    # 2 timesteps x (2 texts (prompt, negative) reference passes + that step's reference
+    # latent draw), for 3 chunks: the uncached prior redoes them per chunk, the cached one never.
+    assert cached.cache.misses == 2 * (2 + 1)
     assert uncached.cache.misses == 3 * 2 * (2 + 1)
 
 
@@ -46,34 +50,95 @@ def test_guidance_combines_the_two_halves_by_its_formula(tiny_model, make_views,
     torch.testing.assert_close(guided(unconditional, conditional, 1.0), conditional)
 
 
-def test_levels_are_diffusers_ddim_timesteps_and_descent_visits_them(tiny_model, make_views, make_condition):
-    scheduler = DDIMScheduler.from_config(tiny_model.scheduler.config)
-    scheduler.set_timesteps(100)
+def test_descent_visits_the_truncated_ddim_timesteps(tiny_model, make_views, make_condition):
     levels = NoiseLevels(100, 1000)
-    assert [levels.timestep(level) for level in range(100)] == scheduler.timesteps.tolist()
-    stage_two = levels.descent(60, 40)  # published: one 40-step DDIM from level 60 to t=0
-    assert len(stage_two) == 40 and stage_two[0] == 391 and stage_two[-1] == 1
-    assert all(later < earlier for earlier, later in zip(stage_two, stage_two[1:]))
-
-    prior = DiffusionPrior(tiny_model, levels=NoiseLevels(100, 1000))
+    prior = DiffusionPrior(tiny_model, levels=levels)
     visited = []
     original = prior.predict_noise
     prior.predict_noise = lambda latents, timestep, *rest: visited.append(timestep) or original(latents, timestep, *rest)
     views = make_views(2)
     prior.denoise(_noisy(prior, views, level=95), views, make_condition(), steps=3)
-    assert visited == levels.descent(95, 3) == [41, 21, 1]
+    assert visited == levels.descent(95, 3) == [50, 33, 17]
 
 
-def test_ddim_step_matches_diffusers_on_the_uniform_schedule(tiny_model):
+def _recorded_noise(prior):
+    """Wrap predict_noise so a test can replay the prior's own epsilons through diffusers."""
+    calls = []
+    original = prior.predict_noise
+
+    def record(latents, timestep, *rest):
+        noise = original(latents, timestep, *rest)
+        calls.append((timestep, latents.clone(), noise))
+        return noise
+    prior.predict_noise = record
+    return calls
+
+
+def test_one_step_target_is_a_ddim_step_to_t0(tiny_model, make_views, make_condition):
+    """Stage 1 as the authors: one TruncatedDDIM step t -> 0, i.e. diffusers' DDIMScheduler
+    with one inference step, whose previous alpha is alphas_cumprod[0] (set_alpha_to_one=False)."""
+    prior = DiffusionPrior(tiny_model)
+    views = make_views(2)
+    calls = _recorded_noise(prior)
+    target = prior.predict_clean(_noisy(prior, views, level=30), views, make_condition(guidance_scale=2.0))
+    (timestep, latents, noise), = calls
+    assert timestep == 699
     scheduler = DDIMScheduler.from_config(tiny_model.scheduler.config)
-    scheduler.set_timesteps(100)
-    generator = torch.Generator().manual_seed(0)
-    sample, noise = torch.randn(2, 4, 8, 8, generator=generator), torch.randn(2, 4, 8, 8, generator=generator)
-    alphas = scheduler.alphas_cumprod
-    for timestep in scheduler.timesteps[:-1:17]:
-        expected = scheduler.step(noise, timestep, sample).prev_sample
-        ours = ddim_step(sample, noise, alphas[timestep], alphas[timestep - 10])
-        torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+    scheduler.set_timesteps(1)
+    assert scheduler.final_alpha_cumprod == scheduler.alphas_cumprod[0]
+    expected = scheduler.step(noise, timestep, latents).prev_sample
+    torch.testing.assert_close(target, tiny_model.decode_latents(expected), atol=1e-5, rtol=1e-5)
+
+
+def test_stage_two_descent_is_diffusers_ddim_down_to_alpha_0(tiny_model, make_views, make_condition):
+    """Published stage 2: 40 steps 400, 390 ... 10, then to alpha_cumprod[0]; checked step
+    for step against DDIMScheduler on a 4-step descent (spacing 100 = 10 inference steps)."""
+    levels = NoiseLevels(100, 1000)
+    assert levels.descent(60, 40) == list(range(400, 0, -10))
+    prior = DiffusionPrior(tiny_model, levels=levels)
+    views = make_views(1)
+    calls = _recorded_noise(prior)
+    noisy = _noisy(prior, views, level=60)
+    target = prior.denoise(noisy, views, make_condition(), steps=4)
+    assert [timestep for timestep, _, _ in calls] == [400, 300, 200, 100]
+    scheduler = DDIMScheduler.from_config(tiny_model.scheduler.config)
+    scheduler.set_timesteps(10)
+    latents = noisy.sample
+    for timestep, seen, noise in calls:
+        torch.testing.assert_close(seen, latents, atol=1e-5, rtol=1e-5)
+        latents = scheduler.step(noise, timestep, latents).prev_sample
+    torch.testing.assert_close(target, tiny_model.decode_latents(latents), atol=1e-5, rtol=1e-5)
+
+
+def test_sampling_is_diffusers_pndm_step_for_step(tiny_model, make_views, make_condition):
+    prior = DiffusionPrior(tiny_model)
+    views = make_views(2)
+    calls = _recorded_noise(prior)
+    images = prior.sample(views, make_condition(prompt="a man"), steps=4, generator=torch.Generator().manual_seed(3))
+    scheduler = PNDMScheduler(**SD15_PNDM)
+    scheduler.set_timesteps(4)
+    assert [timestep for timestep, _, _ in calls] == scheduler.timesteps.tolist()
+    latents = torch.randn(calls[0][1].shape, generator=torch.Generator().manual_seed(3))
+    for timestep, seen, noise in calls:
+        torch.testing.assert_close(seen, latents, atol=1e-5, rtol=1e-5)
+        latents = scheduler.step(noise, timestep, latents).prev_sample
+    torch.testing.assert_close(images, tiny_model.decode_latents(latents), atol=1e-5, rtol=1e-5)
+    assert prior.evaluations.by_kind == {"sample": 2 * len(scheduler.timesteps)}
+    with pytest.raises(JokerError, match="unknown sampler"):
+        prior.sample(views, make_condition(), steps=2, sampler="euler")
+
+
+def test_reference_latent_is_drawn_per_step_or_the_mean(tiny_model, make_views, make_condition):
+    views, condition = make_views(1), make_condition()
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    drawn = DiffusionPrior(tiny_model)
+    mean = DiffusionPrior(tiny_model, vae_latents="mean")
+    at_300 = drawn.predict_noise(latents, 300, views, condition)
+    assert torch.equal(at_300, DiffusionPrior(tiny_model).predict_noise(latents, 300, views, condition))
+    assert not torch.allclose(at_300, mean.predict_noise(latents, 300, views, condition), atol=1e-6)
+    keys = [key for key in drawn.cache._entries if "latents" in key]
+    drawn.predict_noise(latents, 290, views, condition)
+    assert len([key for key in drawn.cache._entries if "latents" in key]) == len(keys) + 1
 
 
 def test_deterministic_under_a_seed_and_counts_evaluations(tiny_model, make_views, make_condition):
@@ -87,8 +152,9 @@ def test_deterministic_under_a_seed_and_counts_evaluations(tiny_model, make_view
 
     one_step = prior.predict_clean(_noisy(prior, views), views, condition)
     assert one_step.shape == (3, 3, 64, 64)
-    assert prior.evaluations.by_kind == {"sample": 3 * 2 * 3, "one-step": 3}  # 3 runs x 2 steps x 3 views
-    assert prior.evaluations.total == 21
+    # 3 runs x 3 views x 3 PNDM evaluations for 2 steps (PLMS repeats one timestep)
+    assert prior.evaluations.by_kind == {"sample": 3 * 3 * 3, "one-step": 3}
+    assert prior.evaluations.total == 30
 
 
 def test_per_view_prompts_and_multiple_references(tiny_model, make_views, make_condition):

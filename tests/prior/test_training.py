@@ -15,7 +15,7 @@ from joker.cli import main
 from joker.prior.diffusion.joker_format import save_joker_prior
 from joker.prior.diffusion.tiny import tiny_prior_model
 from joker.prior.training.dataset import PriorDataset, check_dataset, validate_dataset
-from joker.prior.training.loop import TrainingConfig, latest_checkpoint, resume_from, train
+from joker.prior.training.loop import TrainingConfig, latest_checkpoint, resume_from, train, trainable_parameters
 from joker.prior.training.synthetic import write_synthetic_dataset
 from joker_core.errors import JokerError
 
@@ -80,6 +80,24 @@ def test_training_overfits_a_few_samples(trained):
     assert [line["step"] for line in logged] == list(range(10, 61, 10))
     assert Image.open(out / "samples" / "step_000060.png").size == (4 * SIZE, 2 * SIZE)
     assert (out / "final" / "joker_prior.json").exists()
+
+
+def test_published_recipe_trains_only_the_authors_parts(tmp_path):
+    model = tiny_prior_model(tmp_path / "tokenizer", image_size=SIZE)
+    chosen = {id(p) for p in trainable_parameters(model, "published")}
+    named = dict(model.named_parameters())
+    trains = {name for name, p in named.items() if id(p) in chosen}
+    assert trains == {name for name, p in named.items() if p.requires_grad}
+    assert any(n.startswith("unet.up_blocks.") for n in trains) and any(n.startswith("unet.mid_block.") for n in trains)
+    assert not any(n.startswith(("unet.down_blocks.", "unet.conv_in", "unet.time_embedding", "vae.", "text_encoder."))
+                   for n in trains)
+    assert all(n in trains for n in named if n.startswith("controlnet."))
+    # the reference UNet's tail after its last recorded attn1 input feeds nothing: frozen
+    last_attn1 = [n for n in named if n.startswith("ref_unet.up_blocks.") and ".attn1.to_q." in n][-1]
+    assert last_attn1 not in trains and "ref_unet.conv_out.weight" not in trains
+    assert "ref_unet.conv_in.weight" in trains and "ref_unet.down_blocks.0.attentions.0.proj_in.weight" in trains
+    every = trainable_parameters(model, "all")
+    assert len(every) > len(chosen) and all(p.requires_grad for p in every)
 
 
 def test_checkpoint_resumes_where_it_stopped(trained, dataset):

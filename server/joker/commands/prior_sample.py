@@ -20,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default="", help="what the expression looks like, e.g. 'a man screaming'")
     parser.add_argument("--negative-prompt", default="", help="the unconditional half's text (default: empty)")
     parser.add_argument("--cfg", type=float, default=3.0, help="text guidance scale, >= 1 (default: 3.0)")
-    parser.add_argument("--steps", type=int, default=25, help="DDIM steps (default: 25, the published demo's)")
+    parser.add_argument("--steps", type=int, default=25, help="denoising steps (default: 25, the published demo's)")
+    parser.add_argument("--sampler", choices=("pndm", "ddim"), default="pndm",
+                        help="pndm (the authors' 2D sampler, SD1.5's config) or ddim (default: pndm)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     source = parser.add_argument_group("views: a folder from `joker render-normals`, or rendered here")
     source.add_argument("--normals", type=Path, help="folder of view_NNN.png normal maps + cameras.json")
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from joker_core.files import atomic_directory
 
     if args.steps < 1:
-        raise JokerError(f"{args.steps} DDIM steps", "use --steps >= 1")
+        raise JokerError(f"{args.steps} denoising steps", "use --steps >= 1")
     photo = load_reference_photo(args.reference)  # cheap checks before the weights load
     prior = open_prior(args.weights, args.sd15, args.vae, args.device, args.precision, args.chunk_size)
     size = prior.model.image_size
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         views = render_views(size, rig_params_from_args(args, head), args.views, args.mode, head)
     condition = Condition(reference_image(photo, size), args.prompt, args.negative_prompt, args.cfg)
     generator = torch.Generator().manual_seed(args.seed)
-    images = prior.sample(views, condition, args.steps, generator)
+    images = prior.sample(views, condition, args.steps, generator, sampler=args.sampler)
     pixels = (images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype("uint8")
     with atomic_directory(args.out, overwrite=args.overwrite) as staging:
         records = []
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             (staging / f"sample_{index:03d}.png").write_bytes(encode_png(image))
             records.append({"image": f"sample_{index:03d}.png", "camera": camera.to_dict()})
         settings = {"weights": str(args.weights), "prompt": args.prompt, "negative_prompt": args.negative_prompt,
-                    "cfg": args.cfg, "steps": args.steps, "seed": args.seed, "views": records}
+                    "cfg": args.cfg, "sampler": args.sampler, "steps": args.steps, "seed": args.seed, "views": records}
         (staging / "samples.json").write_text(json.dumps(settings, indent=1))
     print(f"wrote {len(records)} images to {args.out} ({prior.evaluations.total} prior evaluations)")
     return 0

@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-every", type=int, default=0, help="steps per sample grid (default: 0, at the end)")
     parser.add_argument("--sample-steps", type=int, default=20, help="DDIM steps of the sample grids (default: 20)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--trainable", choices=("published", "all"), default="published",
+                        help="published: the authors' parts (denoising UNet mid/up blocks, reference UNet but its "
+                             "unused tail, ControlNet); all: the three modules whole (default: published)")
+    parser.add_argument("--grad-clip", type=float, default=1.0,
+                        help="max gradient norm, 0 for none (default: 1.0, published)")
 
 
 def _check_only(dataset: Path) -> int:
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                             gradient_accumulation=args.grad_accum, mixed_precision=args.precision,
                             text_dropout=args.text_dropout, references=args.references, log_every=args.log_every,
                             checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
-                            sample_steps=args.sample_steps, seed=args.seed)
+                            sample_steps=args.sample_steps, seed=args.seed, trainable=args.trainable,
+                            grad_clip=args.grad_clip or None)
     config.check()
     optimizer_state, step = None, 0
     if args.resume:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,8 @@ from joker_core.files import atomic_write_bytes
 from ..prior.base import Condition, Prior, Views
 from . import losses
 from .field import Box, RadianceField
-from .lpips import load_local_lpips
-from .occupancy import OccupancyGrid
+from .lpips import LPIPS_FIX, load_lpips
+from .occupancy import OccupancyGrid, nerfacc_grid
 from .rays import CameraSet
 from .render import render_images, render_rays
 from .rig_space import near_the_head, rig_cells, sample_cells
@@ -36,9 +37,12 @@ from .warm_start import WarmStart
 
 OCCUPANCY_WARMUP = 32     # iterations before empty space may be skipped
 OCCUPANCY_UPDATE = 16     # iterations between occupancy-grid updates
+OCCUPANCY_RESOLUTION = 32  # cells per side (published: nerfacc's grid, 32^3)
 PRIOR_CALL_STEPS = 8      # view-steps per prior call, so a cancel is seen between calls
 REPORT_SECONDS = 0.25     # at most this often a progress report between refreshes
 PREVIEW_VIEWS = 4
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Distillation:
     """The result: the field (density/colour callables for meshing), and what it cost."""
 
     field: RadianceField
-    occupancy: OccupancyGrid | None
+    occupancy: OccupancyGrid | None  # or occupancy.NerfaccGrid: whatever renders the field
     targets: torch.Tensor  # the last refresh's, N x 3 x H x W (a warm start can reuse them)
     prior_evaluations: int
     nerf_steps: int
@@ -68,6 +72,8 @@ class Distillation:
     previews: list[Path]
     final_loss: float
     losses_used: tuple[str, ...]
+    lpips: str = "off"             # "used", "off" (weight 0) or "missing" (weighted, no weights given)
+    samples_per_ray: float = 0.0   # composited samples per training ray, mean over the run
 
 
 def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
@@ -76,16 +82,22 @@ def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
             on_progress: Callable[[Progress], None] | None = None,
             cancel: Callable[[], bool] | None = None,
             warm_start: WarmStart | None = None,
-            rig: RigGeometry | None = None) -> Distillation:
+            rig: RigGeometry | None = None,
+            lpips_weights: str | Path | None = None, lpips_required: bool = False) -> Distillation:
     """Distil `prior`'s idea of the head seen from `views` into a radiance field; `rig`
     adds depth targets to the training rays and `preset.rig.rays` orbit rays of weak
     geometric supervision to every step.
 
     `warm_start` (sequences, warm_start.py) begins from a copy of a previous run's field;
     its targets, if any, stand in for the first refresh's, and its anchor's images replace
-    every target, given or refreshed, where the anchor is weighted."""
+    every target, given or refreshed, where the anchor is weighted.
+
+    LPIPS is explicit: a preset that weights it uses the file at `lpips_weights`; without
+    one it trains without LPIPS, says so in the log and in `Distillation.lpips` ("missing"),
+    or, with `lpips_required`, refuses to start."""
     run = _Run(prior, views, condition, preset, seed, torch.device(device), box,
-               Path(preview_dir) if preview_dir else None, on_progress, cancel, rig)
+               Path(preview_dir) if preview_dir else None, on_progress, cancel, rig,
+               _lpips_loss(preset, lpips_weights, lpips_required))
     if warm_start is not None:
         run.start_from(warm_start)
     return run.run()
@@ -97,7 +109,7 @@ class _Run:
     def __init__(self, prior: Prior, views: Views, condition: Condition, preset: Preset, seed: int,
                  device: torch.device, box: Box, preview_dir: Path | None,
                  on_progress: Callable[[Progress], None] | None, cancel: Callable[[], bool] | None,
-                 rig: RigGeometry | None):
+                 rig: RigGeometry | None, lpips):
         if device.type == "cuda" and not torch.cuda.is_available():
             raise JokerError("CUDA was asked for but no CUDA device is available",
                              "run on the CPU (device 'cpu') or on a machine with an NVIDIA GPU")
@@ -114,13 +126,10 @@ class _Run:
         self.optimizer = torch.optim.AdamW(
             [{"params": self.field.grid_parameters(), "lr": preset.lr_grid},
              {"params": self.field.network_parameters(), "lr": preset.lr_network}],
-            betas=(0.9, 0.99), eps=1e-15, weight_decay=0.0)
+            betas=(0.9, 0.99), eps=1e-15, weight_decay=preset.weight_decay)
         self.rates = [preset.lr_grid, preset.lr_network]
-        self.occupancy = OccupancyGrid(device=device) if preset.occupancy_grid else None
-        # LPIPS joins only when its weights are on disk; `losses_used` says whether it did.
-        self.lpips = load_local_lpips() if preset.losses.lpips else None
-        if self.lpips is not None:
-            self.lpips.to(device)
+        self.occupancy = self._occupancy()
+        self.lpips = lpips.to(device) if lpips is not None else None
         self.cameras = CameraSet(views.cameras, device)
         self.masks = views.foreground().to(device)
         self.rig = rig.to(device) if rig is not None and preset.rig.rays else None
@@ -133,6 +142,7 @@ class _Run:
         self.previews: list[Path] = []
         self.evaluations_at_start = prior.evaluations.total
         self.nerf_steps = 0
+        self.composited = [0, 0]  # samples, rays
         self.loss: float | None = None
         self.current = self.refreshes[0]
         self.started = time.monotonic()
@@ -140,6 +150,18 @@ class _Run:
         self.progress = 0.0
         self.targets_given = False
         self.anchor = None
+
+    def _occupancy(self):
+        """nerfacc's estimator where the preset marches on CUDA and it builds, else ours."""
+        preset = self.preset
+        if not preset.occupancy_grid:
+            return None
+        if preset.march:
+            estimator = nerfacc_grid(self.device, OCCUPANCY_RESOLUTION, preset.occupancy_alpha(), preset.samples_per_ray)
+            if estimator is not None:
+                return estimator
+        return OccupancyGrid(OCCUPANCY_RESOLUTION, preset.occupancy_threshold, device=self.device, march=preset.march,
+                             dilate=preset.occupancy_dilation)
 
     def _space(self, box: Box) -> dict[str, torch.Tensor]:
         """Cell indices (rig_space.py) for the volume losses the preset weights: interior, free."""
@@ -177,7 +199,11 @@ class _Run:
             self._report(iteration + 1, force=iteration + 1 == iterations)
         return Distillation(self.field, self.occupancy, self.targets, self._evaluations(), self.nerf_steps,
                             time.monotonic() - self.started, self.refreshes, self.previews,
-                            self.loss if self.loss is not None else float("nan"), self._losses_used())
+                            self.loss if self.loss is not None else float("nan"), self._losses_used(),
+                            self._lpips_status(), self.composited[0] / max(1, self.composited[1]))
+
+    def _lpips_status(self) -> str:
+        return "off" if not self.preset.losses.lpips else "used" if self.lpips is not None else "missing"
 
     def _losses_used(self) -> tuple[str, ...]:
         weights = self.preset.losses
@@ -249,10 +275,10 @@ class _Run:
         self._anneal(iteration)
         width = schedule.width_at(iteration)
         targets, masks = self._sized_targets(width)
-        pixels = self.cameras.patch_pixels(schedule.patches, schedule.patch_size, width, self.generator)
+        pixels = self.cameras.patch_pixels(schedule.patches, schedule.patch_size, width, self.generator,
+                                           schedule.shared_patch)
         warm = self.occupancy is not None and iteration >= OCCUPANCY_WARMUP
-        out = render_rays(self.field, self.cameras.rays(pixels, width), self.preset.samples_per_ray,
-                          self.generator, self.occupancy if warm else None)
+        out = self._render(pixels, width, warm)
         target = targets[pixels.view, :, pixels.row, pixels.col]
         loss = weights.l1 * (out.rgb - target).abs().mean()
         if weights.ssim or self.lpips is not None:
@@ -280,6 +306,14 @@ class _Run:
         self.nerf_steps += 1
         self.loss = loss.item()
 
+    def _render(self, pixels, width: int, warm: bool, cameras: CameraSet | None = None):
+        rays = (cameras or self.cameras).rays(pixels, width)
+        out = render_rays(self.field, rays, self.preset.samples_per_ray, self.generator,
+                          self.occupancy if warm else None)
+        self.composited[0] += out.samples
+        self.composited[1] += len(pixels)
+        return out
+
     def _anneal(self, iteration: int) -> None:
         share = self.preset.rate_share(iteration)
         for group, rate in zip(self.optimizer.param_groups, self.rates):
@@ -290,8 +324,7 @@ class _Run:
         density inside the rig and in the free space around it."""
         weights, rig, width = self.preset.losses, self.rig.orbit, self.rig_cameras.width
         pixels = self.rig_cameras.patch_pixels(self.preset.rig.rays, 1, width, self.generator)
-        out = render_rays(self.field, self.rig_cameras.rays(pixels, width), self.preset.samples_per_ray,
-                          self.generator, self.occupancy if warm else None)
+        out = self._render(pixels, width, warm, self.rig_cameras)
         mask = rig.masks[pixels.view, pixels.row, pixels.col]
         loss = weights.mask * losses.mask_loss(out.opacity, mask)
         if weights.depth:
@@ -341,3 +374,17 @@ def _png(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _lpips_loss(preset: Preset, weights: str | Path | None, required: bool):
+    """The LPIPS network the preset asks for, or None, said out loud when it is missing."""
+    if not preset.losses.lpips:
+        return None
+    if weights is not None:
+        return load_lpips(weights)
+    if required:
+        raise JokerError(f"the {preset.name!r} preset weights LPIPS {preset.losses.lpips} but no LPIPS weights "
+                         "were given", LPIPS_FIX)
+    log.warning("the %r preset weights LPIPS %s but no LPIPS weights were given: training without LPIPS",
+                preset.name, preset.losses.lpips)
+    return None

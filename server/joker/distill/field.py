@@ -35,7 +35,7 @@ class FieldConfig:
     channels: int = 8
     hidden: int = 64
     blob_density: float = 10.0   # density added at the centre, falling to 0 at blob_radius
-    blob_radius: float = 0.6     # in box units; the published hash grid used 0.25 of its box
+    blob_radius: float = 0.6     # in box units; published: 0.5 (0.125 in a box of radius 0.25)
     background_hidden: int = 32
 
     def __post_init__(self):

@@ -1,14 +1,15 @@
-"""LPIPS (VGG) as a loss, only when its weights are already on disk: nothing is downloaded.
+"""LPIPS (VGG) as a loss, from a weights file the caller names: nothing is downloaded and
+nothing is looked up behind the caller's back (a preset that weights LPIPS trains the same
+on every machine, or says that it could not; see distiller.LpipsSetting).
 
 The weights file is one safetensors file holding torchvision's VGG16 `features.N.weight/bias`
 and the LPIPS v0.1 linear heads `linK.model.1.weight` (K = 0..4), i.e. the two published
-checkpoints merged. It is found at $JOKER_LPIPS_WEIGHTS or ~/.cache/joker/lpips_vgg.safetensors.
+checkpoints merged.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -16,7 +17,6 @@ from torch.nn import functional as F
 
 from joker_core.errors import JokerError
 
-DEFAULT_PATH = Path.home() / ".cache" / "joker" / "lpips_vgg.safetensors"
 # VGG16 convolution widths, "M" = 2x2 max-pool; LPIPS taps the ReLU after each block's last conv.
 _VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
 _TAPS = (3, 8, 15, 22, 29)  # indices in torchvision's vgg16.features
@@ -87,7 +87,12 @@ class Lpips(nn.Module):
         return distance
 
 
-def load_local_lpips(path: str | os.PathLike | None = None) -> Lpips | None:
-    """LPIPS from `path`, $JOKER_LPIPS_WEIGHTS or the default cache path; None if absent."""
-    path = Path(path or os.environ.get("JOKER_LPIPS_WEIGHTS") or DEFAULT_PATH)
-    return Lpips.from_file(path) if path.is_file() else None
+def load_lpips(path: str | os.PathLike) -> Lpips:
+    """LPIPS from the weights file at `path`; a missing or unfit file is refused with the fix."""
+    if not os.path.isfile(path):
+        raise JokerError(f"no LPIPS weights file at {path}", LPIPS_FIX)
+    return Lpips.from_file(path)
+
+
+LPIPS_FIX = ("give a safetensors file of torchvision's vgg16 `features.*` and LPIPS v0.1 `lin*` weights "
+             "(lpips_weights), or set the LPIPS weight to 0")

@@ -74,14 +74,21 @@ class CameraSet:
         return Pixels(torch.full((height * width,), view, device=self.c2w.device),
                       rows.reshape(-1), cols.reshape(-1))
 
-    def patch_pixels(self, count: int, patch: int, width: int, generator: torch.Generator) -> Pixels:
+    def patch_pixels(self, count: int, patch: int, width: int, generator: torch.Generator,
+                     shared: bool = False) -> Pixels:
         """`count` random `patch` x `patch` squares (clipped to the image) from random views;
-        pixels ordered patch by patch, row-major, so they reshape to count x p x p."""
+        pixels ordered patch by patch, row-major, so they reshape to count x p x p. `shared`:
+        distinct views (while there are enough) and one patch location for all, as published."""
         height, width = self.size_at(width)
         patch = min(patch, height, width)
-        view = torch.randint(len(self), (count,), generator=generator)
-        top = torch.randint(height - patch + 1, (count,), generator=generator)
-        left = torch.randint(width - patch + 1, (count,), generator=generator)
+        places = 1 if shared else count
+        if shared:
+            view = torch.cat([torch.randperm(len(self), generator=generator)
+                              for _ in range(-(-count // len(self)))])[:count]
+        else:
+            view = torch.randint(len(self), (count,), generator=generator)
+        top = torch.randint(height - patch + 1, (places,), generator=generator).expand(count)
+        left = torch.randint(width - patch + 1, (places,), generator=generator).expand(count)
         offset = torch.arange(patch)
         rows = (top[:, None, None] + offset[None, :, None]).expand(count, patch, patch)
         cols = (left[:, None, None] + offset[None, None, :]).expand(count, patch, patch)

@@ -4,7 +4,8 @@ Stage 1 refreshes every view's target at decreasing noise (increasing DDIM level
 level 0 being the noisiest) with one prior step, every `refresh_interval` iterations. At
 level round(stage_fraction * levels) stage 2 makes the targets by a k-step DDIM descent from
 that level, and the field is fitted to them until `iterations`. "published" is design.md §3
-exactly (no rig supervision); "preview", "standard" and "high" are ours, with weak
+item by item (no rig supervision) except its field, a tri-plane where the authors used a
+tcnn hash grid (see docs/prior.md); "preview", "standard" and "high" are ours, with weak
 geometric supervision from the rig (rig_views.py), measured by benchmarks/bench_generate.py.
 """
 
@@ -20,6 +21,7 @@ from joker_core.errors import JokerError
 from ..prior.base import NoiseLevels
 from .field import SURFACE_DENSITY, FieldConfig
 from .losses import LossWeights
+from .render import BOX_DIAGONAL
 from .rig_views import RigSupervision
 
 
@@ -45,6 +47,7 @@ class Schedule:
     resolutions: tuple[tuple[int, int], ...] = ((0, 64), (200, 128), (3000, 256), (4500, 384), (7000, 512))
     patches: int = 64
     patch_size: int = 64
+    shared_patch: bool = False  # distinct views sharing one patch location per step (published)
 
     def __post_init__(self):
         checks = [
@@ -118,8 +121,18 @@ class Preset:
     lr_end: float = 1.0  # the rates fall along a half cosine to this share of themselves (1: constant)
     guidance_scale: float | None = None  # overrides the condition's CFG during distillation
     occupancy_grid: bool = True
+    occupancy_threshold: float = 0.1  # density (per box half-size) below which a cell is empty
+    occupancy_dilation: bool = True   # occupied cells' neighbours count as occupied (ours)
+    # Samples at a fixed step of BOX_DIAGONAL / samples_per_ray, as nerfacc marches (and
+    # nerfacc's own estimator on CUDA); else samples_per_ray strata over each ray's chord.
+    march: bool = False
+    weight_decay: float = 0.0  # AdamW's
     rig: RigSupervision = RigSupervision()  # weak geometric supervision (off: rays 0)
     surface_density: float = SURFACE_DENSITY  # iso level of the mesh
+
+    def occupancy_alpha(self) -> float:
+        """The occupancy threshold as opacity over one marching step (nerfacc's occ_thre)."""
+        return 1.0 - math.exp(-self.occupancy_threshold * BOX_DIAGONAL / self.samples_per_ray)
 
     def rate_share(self, iteration: int) -> float:
         """The learning rates' share at `iteration`: a half cosine from 1 down to `lr_end`.
@@ -146,17 +159,25 @@ RIG_SURFACE_DENSITY = 30.0
 RIG_LOSSES = LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3, depth=0.7, interior=0.3, free=0.3)
 
 PRESETS: dict[str, Preset] = {
+    # design.md §3 item by item, but for the field: a tri-plane (ours, fast on a CPU) instead
+    # of the tcnn hash grid. Blob 10 * (1 - |x| / 0.125) in a box of radius 0.25: 0.5 box units;
+    # render step 1.732 * 2 * 0.25 / 200 world = BOX_DIAGONAL / 200 box units; nerfacc's grid
+    # 32^3 with alpha threshold 0.01 at that step; AdamW with torch's default weight decay.
     "published": Preset(
-        "published", Schedule(), ViewGrid(),
-        field=FieldConfig(resolutions=(64, 256, 512), channels=16, blob_radius=0.25),
+        "published", Schedule(shared_patch=True), ViewGrid(),
+        field=FieldConfig(resolutions=(64, 256, 512), channels=16, blob_radius=0.5),
         samples_per_ray=200, losses=LossWeights(l1=1.0, lpips=1.0, sparsity=1e-6),
-        guidance_scale=19.0, occupancy_grid=False),
+        guidance_scale=19.0, occupancy_threshold=-math.log(1 - 0.01) * 200 / BOX_DIAGONAL,
+        occupancy_dilation=False, march=True, weight_decay=0.01),
+    # Chosen by benchmarks/bench_distill.py (docs/architecture.md, "Preview, measured"): 600
+    # NeRF steps instead of 900 (the stage-2 targets are fitted for 300 steps, not 600), and
+    # empty space cut at density 0.5 without dilation, which composites fewer samples per ray.
     "preview": Preset(
         "preview",
-        Schedule(iterations=900, refresh_interval=50, level_stride=10, k_steps=4,
+        Schedule(iterations=600, refresh_interval=50, level_stride=10, k_steps=4,
                  resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
         ViewGrid(5, 3, size=128), samples_per_ray=32,
-        losses=RIG_LOSSES, lr_network=1e-2,
+        losses=RIG_LOSSES, lr_network=1e-2, occupancy_threshold=0.5, occupancy_dilation=False,
         rig=RigSupervision(rays=1024), surface_density=RIG_SURFACE_DENSITY),
     "standard": Preset(
         "standard",

@@ -148,5 +148,5 @@ def _rig_geometry(preset: Preset, view_rig: ViewRig, views: Views, model: HeadMo
     left. The diffusion prior cannot, so there the back's colour is the field's guess."""
     if not preset.rig.rays:
         return None
-    orbit = rig_views(posed, model.faces, preset.rig.cameras(view_rig), getattr(prior, "render", None))
+    orbit = rig_views(posed, model.faces, preset.rig.cameras(view_rig), prior.view_renderer)
     return RigGeometry(rig_views(posed, model.faces, views.cameras), orbit)

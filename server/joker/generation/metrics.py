@@ -56,7 +56,7 @@ def _metric_rig(job: PreparedJob) -> ViewRig:
 
 def _psnr_against_prior(job: PreparedJob, result: Distillation, cameras: Sequence[Camera]) -> float | None:
     """Field renders vs the prior's (None for a prior that cannot render any view)."""
-    render = getattr(job.prior, "render", None)
+    render = job.prior.view_renderer
     if render is None:
         return None
     fitted = render_images(result.field, CameraSet(cameras, job.device), range(len(cameras)), HELD_OUT_SIZE,

@@ -1,8 +1,8 @@
 """What the distillation asks of a 2D prior, whatever it is made of.
 
 A prior turns renders of the 3D head into targets. The distillation noises renders at a
-level of the DDIM schedule, then asks for the clean image in ONE step (stage 1) or by
-truncated k-step DDIM down to t=0 (stage 2). Images cross this boundary as float RGB in
+level of the truncated DDIM schedule, then asks for the clean image by ONE DDIM step to
+t=0 (stage 1) or by a truncated k-step DDIM down to t=0 (stage 2). Images cross this boundary as float RGB in
 [0, 1], V x 3 x H x W; what a prior does inside (latents, CFG, chunking) is its own affair.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,38 +21,48 @@ from joker_core.errors import JokerError
 
 @dataclass(frozen=True)
 class NoiseLevels:
-    """The DDIM levels: `count` inference steps over `train_timesteps` training timesteps,
-    spaced as SD1.5's DDIMScheduler does ("leading", offset 1). Level 0 is the noisiest;
-    the published schedule is NoiseLevels(100, 1000): level 60 is t=391."""
+    """The distillation's noise levels, as the authors' truncated DDIM spaces them:
+    `count` levels at round(linspace(train_timesteps - 1, 0, count + 1)[:count]), level 0
+    the noisiest. Published, NoiseLevels(100, 1000): 999, 989, ... 410, 400 (level 60), ... 10.
+    Every descent ends on alpha_cumprod at t=0 (SD1.5's set_alpha_to_one=False)."""
 
     count: int = 100
     train_timesteps: int = 1000
 
     def __post_init__(self):
-        if not 1 <= self.count <= self.train_timesteps:
+        if not 1 <= self.count < self.train_timesteps:
             raise JokerError(f"{self.count} noise levels over {self.train_timesteps} timesteps is impossible",
-                             "use between 1 and train_timesteps levels")
+                             "use between 1 and train_timesteps - 1 levels")
 
     def timestep(self, level: int) -> int:
         if not 0 <= level < self.count:
             raise JokerError(f"noise level {level} is outside 0..{self.count - 1}",
                              "pick a level of the schedule")
-        return (self.count - 1 - level) * (self.train_timesteps // self.count) + 1
+        return truncated_timesteps(self.train_timesteps - 1, self.count)[level]
 
     def descent(self, level: int, steps: int) -> list[int]:
-        """The timesteps of a truncated `steps`-step DDIM from `level` down to the last
-        level, evenly spaced over the remaining levels (published: 40 steps from level 60)."""
+        """The timesteps of a truncated `steps`-step DDIM from `level`'s timestep t towards
+        0: round(linspace(t, 0, steps + 1)[:steps]); the last step goes to t=0. Published
+        stage 2: 40 steps from t=400: 400, 390, ... 10. One step is the stage-1 target."""
         if steps < 1:
             raise JokerError("a DDIM descent needs at least one step", "use steps >= 1")
-        remaining = self.count - level
-        levels = np.linspace(level, self.count - 1, min(steps, remaining)).round().astype(int)
-        return [self.timestep(int(l)) for l in levels]
+        start = self.timestep(level)
+        return truncated_timesteps(start, min(steps, start))
 
     def alpha_cumprod(self, level: int) -> torch.Tensor:
-        """Signal fraction at `level` on SD1.5's schedule ("scaled_linear" betas from
+        """Signal fraction at `level`."""
+        return self.alpha_at(self.timestep(level))
+
+    def alpha_at(self, timestep: int) -> torch.Tensor:
+        """Signal fraction at a timestep on SD1.5's schedule ("scaled_linear" betas from
         0.00085 to 0.012), so a level means the same noise in every prior."""
         betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, self.train_timesteps, dtype=torch.float64) ** 2
-        return torch.cumprod(1.0 - betas, 0)[self.timestep(level)].float()
+        return torch.cumprod(1.0 - betas, 0)[timestep].float()
+
+
+def truncated_timesteps(start: int, steps: int) -> list[int]:
+    """The authors' TruncatedDDIMScheduler.set_timesteps(steps, start_step=start)."""
+    return np.linspace(start, 0, steps + 1)[:steps].round().astype(int).tolist()
 
 
 def noise_pixels(levels: NoiseLevels, images: torch.Tensor, level: int,
@@ -142,11 +152,24 @@ class EvaluationCounter:
         self.by_kind[kind] = self.by_kind.get(kind, 0) + views * steps
 
 
+# (posed head vertices N x 3 in the FLAME frame, cameras) -> V x 3 x H x W in [0, 1]: the
+# prior's exact answer for any view of the head, without noise or sampling.
+ViewRenderer = Callable[[torch.Tensor, Sequence[Camera]], torch.Tensor]
+
+
 class Prior(abc.ABC):
     """A 2D prior. Deterministic under the generator it is given."""
 
     levels: NoiseLevels
     evaluations: EvaluationCounter
+
+    @property
+    def view_renderer(self) -> ViewRenderer | None:
+        """How any view of the head looks to this prior, for priors that know it exactly
+        (the projection prior, test oracles); None for a generative prior (diffusion).
+        With it, a job supervises views no target covers (the back of the head) and
+        measures held-out fidelity."""
+        return None
 
     @abc.abstractmethod
     def noise(self, images: torch.Tensor, level: int, generator: torch.Generator | None = None) -> Noisy:
@@ -154,7 +177,7 @@ class Prior(abc.ABC):
 
     @abc.abstractmethod
     def predict_clean(self, noisy: Noisy, views: Views, condition: Condition) -> torch.Tensor:
-        """The clean images predicted in ONE step from `noisy` (stage-1 targets)."""
+        """The clean images of ONE DDIM step from `noisy` to t=0 (stage-1 targets)."""
 
     @abc.abstractmethod
     def denoise(self, noisy: Noisy, views: Views, condition: Condition, steps: int) -> torch.Tensor:

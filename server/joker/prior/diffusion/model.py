@@ -67,11 +67,12 @@ class JokerPriorModel(nn.Module):
                              return_tensors="pt").input_ids
         return self.text_encoder(ids.to(self.device))[0].to(self.dtype)
 
-    def encode_images(self, images: torch.Tensor, sample: bool = False) -> torch.Tensor:
-        """B x 3 x H x W in [0, 1] -> scaled latents: the posterior mean (deterministic, for
-        inference) or a draw from it (training, as published)."""
+    def encode_images(self, images: torch.Tensor, sample: bool = False,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """B x 3 x H x W in [0, 1] -> scaled latents: the posterior mean, or a draw from it
+        (as published) when `sample` or a generator is given."""
         posterior = self.vae.encode(images.to(self.device, self.vae.dtype) * 2 - 1).latent_dist
-        latents = posterior.sample() if sample else posterior.mean
+        latents = posterior.sample(generator) if sample or generator is not None else posterior.mean
         return (latents * self.vae.config.scaling_factor).to(self.dtype)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,9 @@ class TrainingConfig:
     sample_steps: int = 20
     samples_in_grid: int = 2
     seed: int = 0
+    # The official recipe: only the parts the authors trained, gradients clipped to norm 1.0.
+    trainable: str = "published"      # published | all (the three trained modules whole)
+    grad_clip: float | None = 1.0     # max gradient norm; None: no clipping
 
     def check(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.gradient_accumulation < 1 or self.references < 1:
@@ -53,6 +56,10 @@ class TrainingConfig:
             raise JokerError(f"text dropout {self.text_dropout} is outside [0, 1)", "use e.g. 0.1 (published)")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise JokerError(f"mixed precision {self.mixed_precision!r} is unknown", "use no, fp16 or bf16")
+        if self.trainable not in TRAINABLE:
+            raise JokerError(f"trainable parts {self.trainable!r} are unknown", f"use one of {', '.join(TRAINABLE)}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise JokerError(f"gradient clip {self.grad_clip} is not positive", "use e.g. 1.0 (published), or none")
         if self.learning_rate <= 0:
             raise JokerError(f"learning rate {self.learning_rate} is not positive", "use e.g. 1e-5 (published)")
 
@@ -62,8 +69,37 @@ def latest_checkpoint(out: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _trainable(model: JokerPriorModel) -> list[torch.nn.Parameter]:
-    return [p for name in TRAINED_MODULES for p in getattr(model, name).parameters()]
+TRAINABLE = ("published", "all")
+
+
+def trainable_parameters(model: JokerPriorModel, parts: str = "published") -> list[torch.nn.Parameter]:
+    """Marks what trains and freezes the rest. "published", as the authors' train.py: the
+    denoising UNet's mid and up blocks, the reference UNet but its unused tail (what feeds
+    no recorded attn1 input), the whole ControlNet. "all": the three modules whole."""
+    model.requires_grad_(False)
+    if parts == "all":
+        chosen = [p for name in TRAINED_MODULES for p in getattr(model, name).parameters()]
+    else:
+        chosen = (list(model.unet.mid_block.parameters()) + list(model.unet.up_blocks.parameters())
+                  + _feeding_reference_features(model) + list(model.controlnet.parameters()))
+    for parameter in chosen:
+        parameter.requires_grad_(True)
+    return chosen
+
+
+def _feeding_reference_features(model: JokerPriorModel) -> list[torch.nn.Parameter]:
+    """The reference UNet's parameters with a gradient path to the features it records, found
+    by one backward pass of a tiny input (the layers after its last attn1 input feed nothing)."""
+    ref_unet = model.ref_unet
+    ref_unet.requires_grad_(True)
+    side = 2 ** (len(ref_unet.config.block_out_channels) - 1)
+    latents = torch.randn(1, 1, ref_unet.config.in_channels, side, side, device=model.device, dtype=model.dtype)
+    text = torch.zeros(1, 1, ref_unet.config.cross_attention_dim, device=model.device, dtype=model.dtype)
+    features = model.reference_features(latents, torch.tensor([500], device=model.device), text)
+    grads = torch.autograd.grad(sum(f.float().sum() for f in features.values()), list(ref_unet.parameters()),
+                                allow_unused=True)
+    ref_unet.requires_grad_(False)
+    return [p for p, grad in zip(ref_unet.parameters(), grads) if grad is not None]
 
 
 def _save_checkpoint(out: Path, model: JokerPriorModel, optimizer: torch.optim.Optimizer, step: int) -> None:
@@ -125,7 +161,8 @@ def train(model: JokerPriorModel, dataset_root: Path, out: Path, config: Trainin
                          "render the dataset at the prior's size")
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=False)
     objective = DenoisingLoss(model.train(), config.text_dropout, config.seed)
-    optimizer = torch.optim.AdamW(_trainable(model), lr=config.learning_rate, foreach=True)
+    parameters = trainable_parameters(model, config.trainable)
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, foreach=True)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     objective, optimizer, loader = accelerator.prepare(objective, optimizer, loader)
@@ -138,6 +175,8 @@ def train(model: JokerPriorModel, dataset_root: Path, out: Path, config: Trainin
                 with accelerator.accumulate(objective):
                     loss = objective(batch["target"], batch["normal"], batch["references"], batch["caption"])
                     accelerator.backward(loss)
+                    if config.grad_clip is not None and accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(parameters, config.grad_clip)
                     optimizer.step()
                     optimizer.zero_grad()
                 window.append(loss.detach())
