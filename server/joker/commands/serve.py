@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="then delete the oldest ended jobs until all fit in this (default %(default)g)")
     parser.add_argument("--job-function", default=DEFAULT_JOB_FUNCTION,
                         help="module:function the worker runs per job (default %(default)s)")
+    parser.add_argument("--sequence-function", default=None,
+                        help="module:function the worker runs per sequence job (default: the job function's "
+                             "module's generate_sequence if it has one, else joker.sequence:generate_sequence)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = ServiceConfig(host=args.host, port=args.port, data_dir=args.data_dir, token_file=args.token_file,
                            device=args.device, job_function=args.job_function,
+                           sequence_function=args.sequence_function,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), retention_days=args.retention_days,
                            retention_bytes=int(args.retention_gb * 2**30), joker_weights=args.joker_weights)
     if not _is_loopback(config.host):
