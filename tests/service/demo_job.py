@@ -6,7 +6,8 @@ Its behaviour comes from `key=value` words in the spec's prompt:
 steps=N progress events (default 5), step_s=S seconds per step (default 0.02),
 preview_every=K (a preview every K steps, default 1),
 fail=user|bug|oom|host_oom|crash (a JokerError, a plain bug, the engine's out-of-memory
-error, torch's CPU allocation failure, or the process dying at the middle step), ignore_cancel=1 (never checks should_cancel).
+error, torch's CPU allocation failure, or the process dying at the middle step), check_cancel=0 (never checks should_cancel),
+ignore_cancel=1 (never checks it, and swallows the JobCancelled the worker raises in it).
 """
 
 from __future__ import annotations
@@ -34,17 +35,22 @@ def generate(reference, *, spec: JobSpec, out_dir: Path,
     options = dict(word.split("=", 1) for word in spec.prompt.split() if "=" in word)
     steps, step_s = int(options.get("steps", 5)), float(options.get("step_s", 0.02))
     fail, ignore_cancel = options.get("fail"), options.get("ignore_cancel") == "1"
+    check_cancel = options.get("check_cancel", "1") == "1" and not ignore_cancel
     preview_every = int(options.get("preview_every", 1))
     photo = Image.open(reference).convert("RGB")
     if progress is not None:
         progress(ProgressEvent(stage="prepare", message="reference loaded"))
     with atomic_directory(out_dir) as staging:
         for step in range(steps):
-            if should_cancel is not None and should_cancel() and not ignore_cancel:
+            if should_cancel is not None and should_cancel() and check_cancel:
                 raise JobCancelled()
             if fail == "crash" and step == steps // 2:
                 os._exit(3)
-            time.sleep(step_s)
+            try:
+                time.sleep(step_s)
+            except JobCancelled:  # an engine that catches everything
+                if not ignore_cancel:
+                    raise
             preview = None
             if step % preview_every == 0:
                 preview = staging / "previews" / f"step_{step:03d}.png"
@@ -68,3 +74,9 @@ def generate(reference, *, spec: JobSpec, out_dir: Path,
                                                           "reference_size": photo.size,
                                                           "views": len(spec.blender_views)}))
     return out_dir
+
+
+def generate_sequence(reference, *, spec, out_dir: Path, **_) -> Path:
+    """The demo engine's sequence function (the worker resolves it at start, instead of
+    importing the real engine): it runs no sequences."""
+    raise JokerError("the demo engine runs no sequences", "start the server with a real engine")

@@ -29,6 +29,7 @@ class ServiceConfig:
     sequence_function: str | None = None      # for specs with frames; None: see tasks.Engine.load
     max_upload_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096       # decompression-bomb guard
+    max_view_pixels: int = 256 * 2**20        # views x pixels of one job's targets (published: 100 M)
     cancel_grace_s: float = 1.0               # then the worker is killed: cancel within 2 s
     retention_days: float = 30.0
     retention_bytes: int = 20 * 1024**3

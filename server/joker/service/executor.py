@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -25,7 +26,7 @@ from typing import Any, Callable
 
 from joker_core.protocol import BlenderView, JobState, JobStatus, ProgressEvent, SequenceSpec, parse_spec
 
-from .errors import Conflict
+from .errors import ApiError, Conflict
 from .store import JobStore
 from .tasks import Ended, Progress, Task
 from .worker import EngineFunctions, worker_main
@@ -34,6 +35,7 @@ log = logging.getLogger("joker.service")
 Publish = Callable[[str, str, dict[str, Any]], None]  # (job_id, event kind, data)
 POLL_S = 0.05
 RECORD_EVERY_S = 0.1
+RETRY_S = 1.0
 
 
 class Executor(ABC):
@@ -69,6 +71,10 @@ class Executor(ABC):
     def describe(self) -> dict[str, Any]:
         """For GET /v1/info."""
         return {"executor": self.kind, "slots": self.slots}
+
+    def problem(self) -> str | None:
+        """Why no job can run now (GET /v1/health answers 503 with it), or None."""
+        return None
 
     def cancel(self, job_id: str) -> JobStatus:
         status = self.store.cancel_queued(job_id)
@@ -109,6 +115,8 @@ class Executor(ABC):
         return ProgressRecorder(self.store, self.publish, job.id)
 
     def ended(self, ended: Ended) -> JobStatus:
+        """Record how a job ended. A store that cannot be written (a full disk) raises
+        ApiError; the caller retries, as nothing else can record it."""
         if ended.state is JobState.INTERRUPTED:
             status = self.store.interrupt(ended.job_id, ended.error or "the job was interrupted")
         else:
@@ -125,14 +133,20 @@ class ProgressRecorder:
         self._store, self._publish, self._job_id = store, publish, job_id
         self._started = time.monotonic()
         self._last_recorded = 0.0
+        self.failure: ApiError | None = None  # the store refused an update: the job must stop
 
     def __call__(self, event: ProgressEvent) -> None:
         now = time.monotonic()
         if event.eta_s is None and event.progress > 0.02:  # the job gave none: extrapolate
             elapsed = now - self._started
             event = replace(event, eta_s=round(elapsed * (1.0 - event.progress) / event.progress, 1))
-        if now - self._last_recorded >= RECORD_EVERY_S or event.preview or event.progress >= 1.0:
-            self._store.record_progress(self._job_id, event)
+        if self.failure is None and (now - self._last_recorded >= RECORD_EVERY_S or event.preview
+                                     or event.progress >= 1.0):
+            try:
+                self._store.record_progress(self._job_id, event)
+            except ApiError as error:
+                log.error("job %s: %s", self._job_id, error)
+                self.failure = error
             self._last_recorded = now
         self._publish(self._job_id, "progress", event.to_dict())
         if event.preview:
@@ -145,7 +159,7 @@ class _Worker:
         self.results, result_end = context.Pipe(duplex=False)
         self.cancel = context.RawValue("b", 0)  # shared flag; unlike an Event, no semaphore to leak
         self.process = context.Process(target=worker_main, name="joker-worker", daemon=True,
-                                       args=(functions, task_end, result_end, self.cancel))
+                                       args=(functions, task_end, result_end, self.cancel, os.getpid()))
         self.process.start()
         task_end.close()
         result_end.close()
@@ -208,25 +222,55 @@ class LocalExecutor(Executor):
 
     # -- the dispatcher thread -----------------------------------------------------------
 
+    def problem(self) -> str | None:
+        if self._thread.ident is not None and not self._thread.is_alive() and not self._stopping.is_set():
+            return "the job dispatcher stopped; no job will run. Fix: see the server log, then restart the server"
+        return None
+
     def _dispatch(self) -> None:
-        while not self._stopping.is_set():
-            job = self.store.claim_next()
-            if job is None:
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
-            record = self.started(job)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._dispatch_next()
+                except Exception:  # a store that cannot be read or written (disk full): wait, retry
+                    log.exception("the dispatcher could not go on; retrying in %g s", RETRY_S)
+                    self._stopping.wait(RETRY_S)
+        finally:
+            self._retire_worker()
+
+    def _dispatch_next(self) -> None:
+        job = self.store.claim_next()
+        if job is None:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            return
+        record = self.started(job)
+        try:
+            ended = self._run(self.task(job.id), record)
+        except Exception as exc:  # one broken job must not stop the dispatcher
+            log.exception("job %s could not be run", job.id)
+            ended = Ended(job.id, JobState.FAILED, f"the server could not run this job ({type(exc).__name__}: "
+                                                   f"{exc}); Fix: check the server log, then re-queue it")
+        if record.failure is not None:  # whatever the job did, its state could not be kept: it failed
+            ended = Ended(job.id, JobState.FAILED, str(record.failure), ended.out_of_memory)
+        with self._lock:
+            self._cancel_deadlines.pop(job.id, None)
+        self._record_end(ended)
+        if self._worker is None and not self._stopping.is_set():
+            self._worker = _Worker(self._context, self._functions)  # warm again before the next job
+
+    def _record_end(self, ended: Ended) -> None:
+        """Until the store takes it: no other job may start before this one's end is kept.
+        Should the server stop first, the restart marks the job interrupted."""
+        while True:
             try:
-                ended = self._run(self.task(job.id), record)
-            except Exception as exc:  # one broken job must not stop the dispatcher
-                log.exception("job %s could not be run", job.id)
-                ended = Ended(job.id, JobState.FAILED, f"the server could not run this job ({type(exc).__name__}: "
-                                                       f"{exc}); Fix: check the server log, then re-queue it")
-            with self._lock:
-                self._cancel_deadlines.pop(job.id, None)
-            self.ended(ended)
-            if self._worker is None and not self._stopping.is_set():
-                self._worker = _Worker(self._context, self._functions)  # warm again before the next job
+                self.ended(ended)
+                return
+            except ApiError as error:
+                log.error("job %s ended %s, which cannot be recorded yet (%s); retrying in %g s",
+                          ended.job_id, ended.state.value, error, RETRY_S)
+                if self._stopping.wait(RETRY_S):
+                    return
 
     def _run(self, task: Task, record: ProgressRecorder) -> Ended:
         if self._worker is None or not self._worker.process.is_alive():
@@ -252,6 +296,8 @@ class LocalExecutor(Executor):
                 worker.process.join(1)
                 self._worker = None
                 return Ended(task.job_id, JobState.FAILED, worker.describe_death())
+            if record.failure is not None:  # the store is full: stop the job as a cancel would
+                self.cancel_running(task.job_id)
             if self._stopping.is_set():
                 worker.kill()
                 self._worker = None

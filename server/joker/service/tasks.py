@@ -8,6 +8,8 @@ today, a cluster actor tomorrow): a Task in, Progress events and one Ended out.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import re
 import sys
@@ -113,7 +115,11 @@ def run_task(engine: Engine, task: Task, emit: Callable[[Progress], None],
             return Ended(task.job_id, JobState.FAILED, str(out_of_memory), out_of_memory=True)
         if isinstance(error, JokerError):
             return Ended(task.job_id, JobState.FAILED, str(error))
-        atomic_write_bytes(task.job_dir / "logs" / "traceback.txt", traceback.format_exc().encode())
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return Ended(task.job_id, JobState.FAILED, f"the disk is full ({error}); Fix: free space on the "
+                                                       f"disk of {task.job_dir.parent}, then re-queue the job")
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(task.job_dir / "logs" / "traceback.txt", traceback.format_exc().encode())
         return Ended(task.job_id, JobState.FAILED,
                      f"the engine failed: {type(error).__name__}: {error}; Fix: this is a bug, "
                      "please report it with the job's logs/traceback.txt")
