@@ -220,3 +220,24 @@ def test_listening_on_all_interfaces_warns_that_traffic_is_plain_http(tmp_path):
                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 2, done.stderr
     assert "plain HTTP" in done.stderr and "cannot listen" in done.stderr
+
+
+# -- 10 and 11: values and bodies that once reached the engine or the memory -----------------
+
+@pytest.mark.parametrize("spec, field", [
+    ({"rig": {"expression": [1e308]}}, "spec.rig.expression"),
+    ({"rig": {"jaw_pose": [1e308, 0, 0]}}, "spec.rig.jaw_pose"),
+])
+def test_huge_finite_rig_values_are_refused_with_their_range(http, spec, field):
+    """16.10: accepted, then the engine failed with "this is a bug"."""
+    answer = http.post("/v1/jobs", json={"spec": spec, "reference": b64(png_bytes())})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["field"] == field and "[-" in error["problem"]
+
+
+def test_a_body_of_millions_of_empty_objects_is_refused_before_parsing(http):
+    """16.11: 63 MiB of `{}` raised the server's memory by 2.2 GB."""
+    body = b"[" + b"{}," * 2_100_000 + b"{}]"
+    answer = http.post("/v1/jobs", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["error"]["field"] == "body"
