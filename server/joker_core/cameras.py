@@ -16,6 +16,14 @@ import numpy as np
 from .errors import JokerError
 
 
+def check_fov(fov_deg: float) -> float:
+    """A field of view in degrees that a pinhole camera can have."""
+    if not 1.0 <= fov_deg <= 170.0:
+        raise JokerError(f"field of view {fov_deg:g} degrees is out of [1, 170]",
+                         "use a field of view between 1 and 170 degrees")
+    return fov_deg
+
+
 @dataclass(frozen=True)
 class Camera:
     """A pinhole camera: camera-to-world pose (OpenGL axes) and pixel intrinsics."""
@@ -32,9 +40,7 @@ class Camera:
     def from_fov(cls, c2w: np.ndarray, fov_deg: float, width: int, height: int) -> "Camera":
         """Intrinsics from a field of view across the image's larger side (Blender's
         sensor fit AUTO), principal point at the image centre."""
-        if not 1.0 <= fov_deg <= 170.0:
-            raise JokerError(f"field of view {fov_deg} degrees is out of range",
-                             "use a field of view between 1 and 170 degrees")
+        check_fov(fov_deg)
         focal = 0.5 * max(width, height) / math.tan(math.radians(fov_deg) / 2.0)
         return cls(np.asarray(c2w, dtype=np.float64), focal, focal, width / 2.0, height / 2.0,
                    int(width), int(height))

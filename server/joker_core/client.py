@@ -79,7 +79,11 @@ class JobFailed(JokerError):
                          None if status.error else "see the job's status and log")
 
 
-_ERRORS = {401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge}
+class InsufficientStorage(ServerError):
+    """507: the server's disk is full; the job was not stored."""
+
+
+_ERRORS = {401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 507: InsufficientStorage}
 
 
 class JokerClient:

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from joker_core.cameras import ViewRig
+from joker_core.cameras import ViewRig, check_fov
 from joker_core.errors import JokerError
 from joker_core.head_model import HeadModel
 
@@ -39,6 +39,7 @@ def head_view_rig(model: HeadModel, *, fov_deg: float = 30.0, size: int = 512,
     """A view rig centred on the model's neutral template, far enough to see all of it."""
     if size < 1:
         raise JokerError(f"image size {size} is too small", "use an image size of at least 1 pixel")
+    check_fov(fov_deg)  # before dividing by it
     centre, radius = bounding_sphere(model.v_template)
     return ViewRig(center=tuple(float(c) for c in centre),
                    distance=framing_distance(radius, fov_deg, margin), fov_deg=fov_deg, size=size)

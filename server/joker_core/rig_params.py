@@ -24,6 +24,12 @@ class ComponentCounts(Protocol):
     n_expr: int
 
 
+# Far beyond any face (FLAME's coefficients are in standard deviations, poses in radians),
+# and small enough that the rig's arithmetic stays finite.
+LIMITS = {"shape": 100.0, "expression": 100.0, "translation": 100.0}
+POSE_LIMIT = 4 * np.pi
+
+
 def _vector(name: str, value: Any) -> np.ndarray:
     try:
         array = np.asarray(value, dtype=np.float64)
@@ -35,6 +41,10 @@ def _vector(name: str, value: Any) -> np.ndarray:
                          f"give '{name}' as a flat list of numbers")
     if not np.isfinite(array).all():
         raise JokerError(f"rig parameter '{name}' contains NaN or inf", f"give finite numbers for '{name}'")
+    limit = LIMITS.get(name, POSE_LIMIT)
+    if array.size and np.abs(array).max() > limit:
+        raise JokerError(f"rig parameter '{name}' has a value out of [-{limit:g}, {limit:g}]",
+                         f"give '{name}' values within [-{limit:g}, {limit:g}]")
     return array
 
 

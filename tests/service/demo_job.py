@@ -5,8 +5,9 @@ reports progress, writes previews and real output files atomically, and honours 
 Its behaviour comes from `key=value` words in the spec's prompt:
 steps=N progress events (default 5), step_s=S seconds per step (default 0.02),
 preview_every=K (a preview every K steps, default 1),
-fail=user|bug|oom|crash (a JokerError, a plain bug, an out-of-memory error, or the
-process dying at the middle step), ignore_cancel=1 (never checks should_cancel).
+fail=user|bug|oom|host_oom|crash (a JokerError, a plain bug, the engine's out-of-memory
+error, torch's CPU allocation failure, or the process dying at the middle step), check_cancel=0 (never checks should_cancel),
+ignore_cancel=1 (never checks it, and swallows the JobCancelled the worker raises in it).
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from joker_core.errors import JobCancelled, JokerError
 from joker_core.files import atomic_directory
 from joker_core.protocol import JobSpec, ProgressEvent
 
+from joker.service.tasks import OutOfMemory
+
 TETRAHEDRON_OBJ = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n"
-
-
-class OutOfMemoryError(RuntimeError):
-    """Named like torch.cuda.OutOfMemoryError, which the worker recognises by name."""
 
 
 def generate(reference, *, spec: JobSpec, out_dir: Path,
@@ -36,17 +35,22 @@ def generate(reference, *, spec: JobSpec, out_dir: Path,
     options = dict(word.split("=", 1) for word in spec.prompt.split() if "=" in word)
     steps, step_s = int(options.get("steps", 5)), float(options.get("step_s", 0.02))
     fail, ignore_cancel = options.get("fail"), options.get("ignore_cancel") == "1"
+    check_cancel = options.get("check_cancel", "1") == "1" and not ignore_cancel
     preview_every = int(options.get("preview_every", 1))
     photo = Image.open(reference).convert("RGB")
     if progress is not None:
         progress(ProgressEvent(stage="prepare", message="reference loaded"))
     with atomic_directory(out_dir) as staging:
         for step in range(steps):
-            if should_cancel is not None and should_cancel() and not ignore_cancel:
+            if should_cancel is not None and should_cancel() and check_cancel:
                 raise JobCancelled()
             if fail == "crash" and step == steps // 2:
                 os._exit(3)
-            time.sleep(step_s)
+            try:
+                time.sleep(step_s)
+            except JobCancelled:  # an engine that catches everything
+                if not ignore_cancel:
+                    raise
             preview = None
             if step % preview_every == 0:
                 preview = staging / "previews" / f"step_{step:03d}.png"
@@ -61,9 +65,18 @@ def generate(reference, *, spec: JobSpec, out_dir: Path,
         if fail == "bug":
             raise ZeroDivisionError("demo bug")
         if fail == "oom":
-            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+            raise OutOfMemory("CUDA out of memory. Tried to allocate 20.00 GiB")
+        if fail == "host_oom":
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: "
+                               "can't allocate memory: you tried to allocate 68719476736 bytes.")
         (staging / "head.obj").write_text(TETRAHEDRON_OBJ)
         (staging / "metrics.json").write_text(json.dumps({"steps": steps, "seed": spec.seed,
                                                           "reference_size": photo.size,
                                                           "views": len(spec.blender_views)}))
     return out_dir
+
+
+def generate_sequence(reference, *, spec, out_dir: Path, **_) -> Path:
+    """The demo engine's sequence function (the worker resolves it at start, instead of
+    importing the real engine): it runs no sequences."""
+    raise JokerError("the demo engine runs no sequences", "start the server with a real engine")

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import io
 import os
 import signal
@@ -12,8 +14,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
+import pytest
 from PIL import Image
 
 from joker_core.client import JokerClient
@@ -37,8 +41,9 @@ def png_bytes(size=(32, 32), color=(200, 120, 90)) -> bytes:
 class Server:
     """`joker serve` in a subprocess; restartable on the same data dir."""
 
-    def __init__(self, data_dir: Path, *extra: str):
+    def __init__(self, data_dir: Path, *extra: str, log_dir: Path | None = None):
         self.data_dir = data_dir
+        self.log_dir = log_dir or data_dir
         self.token_file = data_dir / "token"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -49,7 +54,7 @@ class Server:
         # tests/service for its job functions, tests/ for tiny_engine (the real engine, test-sized)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent),
                                                             os.environ.get("PYTHONPATH", "")])}
-        self.log = open(self.data_dir / f"server-{time.monotonic_ns()}.log", "wb")
+        self.log = open(self.log_dir / f"server-{time.monotonic_ns()}.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "joker.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--data-dir", str(self.data_dir), "--token-file", str(self.token_file),
@@ -73,6 +78,35 @@ class Server:
             self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             self.process.wait(15)
         self.log.close()
+
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, size: str = "8m") -> Iterator[Path]:
+    """A real, small file system (tmpfs) at `path`; the test is skipped unless it can mount one (root)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write into `folder` until its file system is full; the filler file."""
+    filler = folder / "filler.bin"
+    with open(filler, "wb", buffering=0) as handle:
+        for size in (2**20, 2**16, 2**12, 2**9):
+            try:
+                while True:
+                    handle.write(b"\0" * size)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC, error
+    return filler
 
 
 def b64(data: bytes) -> str:

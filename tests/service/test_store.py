@@ -8,7 +8,7 @@ import time
 import pytest
 
 from joker_core.errors import JokerError
-from joker_core.protocol import JobState, ProgressEvent
+from joker_core.protocol import JobSpec, JobState, ProgressEvent
 from joker.service.errors import Conflict, NotFound
 from joker.service.store import JobStore
 
@@ -21,7 +21,7 @@ def store(tmp_path):
 
 
 def _submit(store: JobStore, priority: int = 0, keep: bool = False, size: int = 10) -> str:
-    return store.create({"seed": 0}, {"reference.png": b"x" * size}, priority, keep).id
+    return store.create(JobSpec.from_dict({"seed": 0}), {"reference.png": b"x" * size}, priority, keep).id
 
 
 def test_jobs_run_by_priority_then_in_order(store):
@@ -86,12 +86,13 @@ def test_retention_deletes_old_then_oldest_but_never_kept_or_unfinished(store):
         store.finish(job_id, JobState.SUCCEEDED)
     store._db.execute("UPDATE jobs SET finished_at=? WHERE id IN (?, ?)", (now - 40 * 86400, old, kept_old))
     store._db.execute("UPDATE jobs SET finished_at=? WHERE id=?", (now - 10, recent))
-    orphan = store.jobs_dir / "0123abcd"
+    orphan = store.jobs_dir / "0123abcd"  # a folder the database does not know: never retention's to delete
     orphan.mkdir()
 
     assert store.apply_retention(max_age_s=30 * 86400, max_bytes=10**9, now=now) == [old]
-    assert not orphan.exists()
-    assert store.apply_retention(max_age_s=30 * 86400, max_bytes=3000, now=now) == [recent]  # 4 x 1000 bytes left
+    assert orphan.exists()
+    one_job = sum(p.stat().st_size for p in store.job_dir(queued).rglob("*") if p.is_file())  # 1000 + job.json
+    assert store.apply_retention(max_age_s=30 * 86400, max_bytes=int(3.5 * one_job), now=now) == [recent]  # 4 left
     remaining = {job.id for job in store.list()}
     assert remaining == {kept_old, newest, queued}
 
@@ -126,3 +127,51 @@ def test_artifact_paths_stay_inside_the_job(store, tmp_path):
 def test_one_store_per_data_folder(store, tmp_path):
     with pytest.raises(JokerError, match="another Joker server is using"):
         JobStore(tmp_path / "jobs.sqlite3", tmp_path / "jobs")
+
+
+def test_a_lost_database_makes_the_store_readopt_every_job_folder(tmp_path):
+    """Issue 16.2: an empty or missing jobs.sqlite3 once made start-up delete every job folder."""
+    store = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "jobs")
+    done, failed, waiting = _submit(store, keep=True), _submit(store), _submit(store, priority=7)
+    for job_id in (done, failed):
+        store.claim_next()
+    (store.job_dir(done) / "outputs").mkdir()
+    (store.job_dir(done) / "outputs" / "head.obj").write_text("v 0 0 0\n")
+    (store.job_dir(failed) / "outputs.failed").mkdir()
+    store.finish(done, JobState.SUCCEEDED)
+    store.finish(failed, JobState.FAILED, "boom")
+    (store.jobs_dir / "not-a-job").mkdir()  # describes nothing: moved aside, not deleted
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"jobs.sqlite3{suffix}").unlink(missing_ok=True)
+    (tmp_path / "jobs.sqlite3").write_bytes(b"")  # empty, as a crashed copy leaves it
+
+    store = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "jobs")
+    assert store.was_empty
+    adopted, moved = store.adopt_orphans()
+    assert sorted(adopted) == sorted([done, failed, waiting])
+    assert moved == [tmp_path / "orphans" / "not-a-job"] and moved[0].is_dir()
+    assert store.get(done).state is JobState.SUCCEEDED and store.get(done).keep
+    assert store.get(done).artifacts == ("head.obj",)
+    assert store.get(failed).state is JobState.FAILED
+    assert store.get(waiting).state is JobState.INTERRUPTED and "requeue" in store.get(waiting).error
+    assert store.apply_retention(max_age_s=30 * 86400, max_bytes=10**9) == []
+    assert all(store.job_dir(job_id).is_dir() for job_id in (done, failed, waiting))
+    assert store.requeue(waiting).state is JobState.QUEUED
+    assert store.claim_next().id == waiting
+    store.close()
+
+
+def test_a_corrupt_database_is_one_line_naming_the_file_and_the_fix(tmp_path):
+    (tmp_path / "jobs.sqlite3").write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(JokerError) as error:
+        JobStore(tmp_path / "jobs.sqlite3", tmp_path / "jobs")
+    message = str(error.value)
+    assert "\n" not in message and str(tmp_path / "jobs.sqlite3") in message and "mv " in message
+    (tmp_path / "jobs.sqlite3").rename(tmp_path / "jobs.sqlite3.bad")  # the fix it names
+    JobStore(tmp_path / "jobs.sqlite3", tmp_path / "jobs").close()  # works, and the lock was released
+
+
+def test_the_database_is_private_to_its_owner(store, tmp_path):
+    """Issue 16.15: it holds every job's spec, like the token."""
+    assert (tmp_path / "jobs.sqlite3").stat().st_mode & 0o777 == 0o600

@@ -28,12 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--joker-weights", type=Path, default=None, help="weights of the joker prior, for /v1/info")
     parser.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_bytes / 2**20,
                         help="largest accepted request body in MiB (default %(default)g)")
+    parser.add_argument("--max-view-megapixels", type=float, default=defaults.max_view_pixels / 2**20,
+                        help="largest views x pixels per view a job may ask for, in Mi-pixels (default %(default)g; "
+                             "the published rig is 100)")
     parser.add_argument("--retention-days", type=float, default=defaults.retention_days,
                         help="delete ended jobs older than this (default %(default)g; kept jobs never)")
     parser.add_argument("--retention-gb", type=float, default=defaults.retention_bytes / 2**30,
                         help="then delete the oldest ended jobs until all fit in this (default %(default)g)")
     parser.add_argument("--job-function", default=DEFAULT_JOB_FUNCTION,
                         help="module:function the worker runs per job (default %(default)s)")
+    parser.add_argument("--sequence-function", default=None,
+                        help="module:function the worker runs per sequence job (default: the job function's "
+                             "module's generate_sequence if it has one, else joker.sequence:generate_sequence)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,11 +49,14 @@ def run(args: argparse.Namespace) -> int:
 
     config = ServiceConfig(host=args.host, port=args.port, data_dir=args.data_dir, token_file=args.token_file,
                            device=args.device, job_function=args.job_function,
-                           max_upload_bytes=int(args.max_upload_mb * 2**20), retention_days=args.retention_days,
+                           sequence_function=args.sequence_function,
+                           max_upload_bytes=int(args.max_upload_mb * 2**20),
+                           max_view_pixels=int(args.max_view_megapixels * 2**20), retention_days=args.retention_days,
                            retention_bytes=int(args.retention_gb * 2**30), joker_weights=args.joker_weights)
     if not _is_loopback(config.host):
-        print(f"joker serve: WARNING: listening on {config.host} lets other computers reach the server; "
-              "anyone with the token can run jobs and read results", file=sys.stderr)
+        print(f"joker serve: WARNING: listening on {config.host} lets other computers reach the server over "
+              "plain HTTP (the token and the photos cross the network unencrypted: use it on a trusted network, "
+              "or behind a TLS proxy); anyone with the token can run jobs and read results", file=sys.stderr)
     _check_port_free(config.host, config.port)
     app = create_app(config)
     print(f"joker serve: listening on http://{config.host}:{config.port}/v1", flush=True)

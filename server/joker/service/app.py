@@ -7,6 +7,7 @@ import asyncio
 import base64
 import binascii
 import functools
+import ipaddress
 import json
 import logging
 import os
@@ -28,15 +29,18 @@ from joker_core.protocol import PROTOCOL_VERSION, FieldError, JobSpec, JobState,
 from .config import ServiceConfig
 from .errors import TooLarge, Unauthorized, Unprocessable, status_of
 from .events import HEARTBEAT, EventHub, format_sse
-from .executor import Executor
-from .security import NORMAL_MAP_FORMATS, PHOTO_FORMATS, decode_image, load_or_create_token, token_matches
+from .executor import Executor, LocalExecutor
+from .security import (NORMAL_MAP_FORMATS, PHOTO_FORMATS, decode_image, is_plain_file_name, load_or_create_token,
+                       token_matches)
 from .store import JobStore
+from .worker import EngineFunctions
 
 log = logging.getLogger("joker.service")
 HEARTBEAT_S = 15.0
 RETENTION_EVERY_S = 3600.0
-SUBMIT_FIELDS = ("spec", "reference", "normal_maps", "priority", "keep")
-_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+MAX_JSON_VALUES = 2_000_000  # a spec with 4096 views holds about 100k
+PARALLEL_PARSES = 2
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp"}  # MPO: a phone's JPEG with extra frames
 
 SUBMIT_SCHEMA = {
     "type": "object",
@@ -51,6 +55,8 @@ SUBMIT_SCHEMA = {
         "keep": {"type": "boolean", "default": False, "description": "never delete by retention"},
     },
 }
+SUBMIT_FIELDS = tuple(SUBMIT_SCHEMA["properties"])
+_PRIORITY = SUBMIT_SCHEMA["properties"]["priority"]
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -58,12 +64,20 @@ def create_app(config: ServiceConfig) -> FastAPI:
     store = JobStore(config.database, config.jobs_dir)
     for job_id in store.recover():
         log.warning("job %s was running when the server stopped: marked interrupted", job_id)
+    adopted, moved = store.adopt_orphans()
+    if adopted or moved:
+        log.warning("the job database %s %s: re-adopted %d job folders from %s%s", config.database,
+                    "was missing or empty" if store.was_empty else "did not know some job folders", len(adopted),
+                    config.jobs_dir, f"; moved {len(moved)} that do not describe themselves to "
+                                     f"{config.data_dir / 'orphans'}" if moved else "")
     state: dict[str, Any] = {}
+    parsing = asyncio.Semaphore(PARALLEL_PARSES)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         hub = EventHub(asyncio.get_running_loop())
-        executor = Executor(store, hub.publish, config.job_function, config.device, config.cancel_grace_s)
+        executor = LocalExecutor(store, hub.publish, EngineFunctions(config.job_function, config.sequence_function),
+                                 config.device, config.cancel_grace_s)
         executor.start()
         state.update(hub=hub, executor=executor)
         retention = asyncio.create_task(_retention_loop(store, config))
@@ -80,7 +94,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                   redirect_slashes=False,  # a wrong path is a 404 that says so, not a redirect
                   description="One photo to a textured 3D head. Authenticate with `Authorization: Bearer <token>`; "
                               "the token is in the server's token file.")
-    _install_error_handlers(app)
+    _install_error_handlers(app, config)
     bearer = HTTPBearer(auto_error=False, description="the token from the server's token file")
 
     def require_token(request: Request, _=Depends(bearer)) -> None:
@@ -92,9 +106,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
     open_routes = APIRouter(prefix="/v1")
     routes = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
 
-    @open_routes.get("/health", summary="Liveness check (no token needed)")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+    @open_routes.get("/health", summary="Liveness check (no token needed)",
+                     responses={503: {"description": "the server runs but cannot run jobs (the problem says why)"}})
+    def health() -> JSONResponse:
+        problem = state["executor"].problem() if "executor" in state else "the server is starting"
+        if problem:
+            return JSONResponse({"status": "unavailable", "problem": problem, "version": __version__}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
 
     @routes.get("/openapi.json", summary="This API's OpenAPI document")
     def openapi() -> dict[str, Any]:
@@ -104,7 +122,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def info() -> dict[str, Any]:
         executor: Executor = state["executor"]
         return {"version": __version__, "protocol": PROTOCOL_VERSION, "device": config.device,
-                "memory": _system_memory(), "worker_pid": executor.worker_pid,
+                "memory": _system_memory(), **executor.describe(),
                 "queue_length": store.queue_length(), "priors": await run_in_threadpool(_priors, config)}
 
     @routes.post("/jobs", status_code=201, summary="Submit a job",
@@ -112,8 +130,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
                      "application/json": {"schema": SUBMIT_SCHEMA}}}})
     async def submit(request: Request) -> dict[str, Any]:
         body = await _read_limited(request, config.max_upload_bytes)
-        spec, inputs, priority, keep = await run_in_threadpool(_parse_submission, body, config)
-        status = await run_in_threadpool(store.create, spec.to_dict(), inputs, priority, keep)
+        async with parsing:  # each parse holds about twice its body: bound how many run at once
+            spec, inputs, priority, keep = await run_in_threadpool(_parse_submission, body, config)
+        status = await run_in_threadpool(store.create, spec, inputs, priority, keep)
         state["executor"].notify()
         return status.to_dict()
 
@@ -179,54 +198,88 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     app.include_router(open_routes)
     app.include_router(routes)
+    app.state.api_routes = [*open_routes.routes, *routes.routes]  # for a 405's Allow
     return app
 
 
 # -- submission ----------------------------------------------------------------------------
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def _read_limited(request: Request, limit: int) -> bytearray:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge("body", f"upload of {declared} bytes is over the {limit}-byte limit",
                        "send smaller images, or start the server with a larger --max-upload-mb")
-    chunks, size = [], 0
+    body = bytearray()  # one growing buffer: no list of chunks joined into a second copy
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise TooLarge("body", f"upload is over the {limit}-byte limit",
                            "send smaller images, or start the server with a larger --max-upload-mb")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body += chunk
+    return body
 
 
-def _parse_submission(body: bytes, config: ServiceConfig) -> tuple[JobSpec | SequenceSpec, dict[str, bytes], int, bool]:
+def _load_json(body: bytearray) -> Any:
+    """Parse the body, emptying it. Each JSON value becomes a Python object 10-100 times
+    its text's size (`{}` is 2 bytes, a dict 64): count them first, from the bytes."""
+    values = body.count(b",") + body.count(b"[") + body.count(b"{")
+    if values > MAX_JSON_VALUES:
+        raise TooLarge("body", f"holds about {values} JSON values, over the limit of {MAX_JSON_VALUES}",
+                       "send images as base64 strings and at most the views and frames the protocol allows")
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
+        text = body.decode("utf-8")
+        body.clear()  # freed before the parse allocates its objects
+        return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise Unprocessable("body", f"is not valid JSON ({str(error)[:120]})",
                             "send a JSON object with spec and reference") from error
+
+
+def _parse_submission(body: bytearray, config: ServiceConfig) -> tuple[JobSpec | SequenceSpec, dict[str, bytes], int, bool]:
+    data = _load_json(body)
     if not isinstance(data, dict):
         raise Unprocessable("body", "is not a JSON object", "send {\"spec\": {...}, \"reference\": \"<base64>\"}")
     unknown = sorted(set(data) - set(SUBMIT_FIELDS))
     if unknown:
         raise Unprocessable(unknown[0], "is not a known field", f"send only {', '.join(SUBMIT_FIELDS)}")
     spec = parse_spec(data.get("spec"))
+    _check_cost(spec, config)
     if spec.device not in ("auto", config.device):
         raise Unprocessable("spec.device", f"this server owns device {config.device!r}, not {spec.device!r}",
                             "leave device at auto, or send the job to a server started for that device")
-    priority = data.get("priority", 0)
-    if isinstance(priority, bool) or not isinstance(priority, int) or not -100 <= priority <= 100:
-        raise Unprocessable("priority", f"{priority!r} is not an integer in [-100, 100]",
-                            "send a priority from -100 to 100 (higher runs first)")
-    keep = data.get("keep", False)
+    low, high = _PRIORITY["minimum"], _PRIORITY["maximum"]
+    priority = data.get("priority", _PRIORITY["default"])
+    if isinstance(priority, bool) or not isinstance(priority, int) or not low <= priority <= high:
+        raise Unprocessable("priority", f"{priority!r} is not an integer in [{low}, {high}]",
+                            f"send a priority from {low} to {high} (higher runs first)")
+    keep = data.get("keep", SUBMIT_SCHEMA["properties"]["keep"]["default"])
     if not isinstance(keep, bool):
         raise Unprocessable("keep", f"{keep!r} is not true or false", "send a JSON boolean")
 
-    reference = _base64(data.get("reference"), "reference")
+    reference = _base64(data.pop("reference", None), "reference")  # popped: its text is freed once decoded
     _, image_format = decode_image(reference, "reference", PHOTO_FORMATS, config.max_image_pixels)
     inputs = {f"reference.{_EXTENSIONS[image_format]}": reference}
     inputs.update(_normal_maps(data.get("normal_maps", {}), spec, config))
     return spec, inputs, priority, keep
+
+
+# What a spec that leaves views.count or views.size to its quality preset is costed at:
+# the largest rig any preset renders (published: 20 x 20 views of 512 px).
+PRESET_MAX_VIEWS, PRESET_MAX_SIZE = 400, 512
+
+
+def _check_cost(spec: JobSpec | SequenceSpec, config: ServiceConfig) -> None:
+    """Views x pixels bound the memory a job's targets take: refuse what cannot fit before
+    it reaches the worker."""
+    views = (spec.job if isinstance(spec, SequenceSpec) else spec).views
+    count = views.count or (views.grid[0] * views.grid[1] if views.grid else PRESET_MAX_VIEWS)
+    size = views.size or PRESET_MAX_SIZE
+    pixels = count * size * size
+    if pixels > config.max_view_pixels:
+        unset = views.count is None and views.grid is None
+        unsaid = " (no views.count or views.grid: costed at the largest preset's 400)" if unset else ""
+        raise Unprocessable("spec.views", f"{count} views of {size}x{size} px are {pixels / 2**20:.0f} megapixels{unsaid}, "
+                            f"over this server's limit of {config.max_view_pixels / 2**20:.0f}",
+                            "send fewer or smaller views, or start the server with a larger --max-view-megapixels")
 
 
 def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig) -> dict[str, bytes]:
@@ -240,12 +293,12 @@ def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig
     inputs = {}
     for index, (name, view) in enumerate(wanted.items()):
         field = f"spec.blender_views[{index}].normal_map"
-        if not name.endswith(".png") or "/" in name or name.startswith(".") or len(name) > 128:
+        if not name.endswith(".png") or not is_plain_file_name(name):
             raise Unprocessable(field, f"{name[:64]!r} is not a plain .png file name",
-                                "name each normal map like view_000.png")
+                                "name each normal map like view_000.png (letters, digits, '_', '.', '-')")
         if name not in files:
             raise Unprocessable(field, f"{name!r} was not uploaded", "add it to normal_maps")
-        data = _base64(files[name], f"normal_maps.{name}")
+        data = _base64(files.pop(name), f"normal_maps.{name}")
         pixels, _ = decode_image(data, f"normal_maps.{name}", NORMAL_MAP_FORMATS, config.max_image_pixels)
         expected = (view.camera["height"], view.camera["width"])
         if pixels.shape[:2] != expected:
@@ -315,13 +368,52 @@ async def _retention_loop(store: JobStore, config: ServiceConfig) -> None:
 
 # -- errors ----------------------------------------------------------------------------
 
-def _error_response(status: int, field: str | None, problem: str, fix: str | None) -> JSONResponse:
+def _error_response(status: int, field: str | None, problem: str, fix: str | None,
+                    headers: dict[str, str] | None = None) -> JSONResponse:
+    field, problem, fix = (_printable(text) for text in (field, problem, fix))
     message = f"{field}: {problem}. Fix: {fix}." if field else f"{problem}. Fix: {fix}."
     return JSONResponse({"error": {"field": field, "problem": problem, "fix": fix, "message": message}},
-                        status_code=status)
+                        status_code=status, headers=headers)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _printable(text: str | None) -> str | None:
+    """Text a client sent, echoed in an error, may hold a lone surrogate ("\\ud800") that
+    UTF-8 cannot encode: escape it rather than fail while answering."""
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _host_allowed(host_header: str, bound: str) -> bool:
+    """Against DNS rebinding (as Jupyter does): a page on evil.example that resolves to
+    127.0.0.1 sends `Host: evil.example`. IP literals and localhost always pass; a name
+    only if the server was bound to it; anything if bound to all interfaces."""
+    if bound in ("0.0.0.0", "::", ""):
+        return True
+    host = host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+    host = host.removeprefix("[").split("]")[0].lower()
+    if host in ("localhost", bound.lower()):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _install_error_handlers(app: FastAPI, config: ServiceConfig) -> None:
+    @app.middleware("http")
+    async def check_host(request: Request, call_next):
+        if not _host_allowed(request.headers.get("host", ""), config.host):
+            return _error_response(403, "host", f"Host {request.headers.get('host', '')[:80]!r} is not this server",
+                                   f"connect by address (http://127.0.0.1:{config.port}), or start the server "
+                                   "with --host set to the name clients use")
+        return await call_next(request)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return _error_response(500, None, f"the server failed ({type(error).__name__})",
+                               "this is a bug: please report it with the server log")
+
     @app.exception_handler(FieldError)
     async def field_error(_: Request, error: FieldError) -> JSONResponse:
         problem = error.problem.removeprefix(f"{error.field}: ")
@@ -343,6 +435,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         fixes = {404: "see the routes in GET /v1/openapi.json", 405: "see the methods in GET /v1/openapi.json"}
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # Starlette names only the first route's methods
+            headers["Allow"] = ", ".join(sorted({method for route in request.app.state.api_routes
+                                                 if route.path_regex.match(request.url.path)
+                                                 for method in route.methods}))
         return _error_response(error.status_code, "path" if error.status_code in (404, 405) else None,
                                f"{request.method} {request.url.path[:120]}: {error.detail}",
-                               fixes.get(error.status_code, "see GET /v1/openapi.json or docs/server.md"))
+                               fixes.get(error.status_code, "see GET /v1/openapi.json or docs/server.md"),
+                               headers=headers)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from joker_core.client import DEFAULT_HOST, DEFAULT_PORT, default_token_file
 
-DEFAULT_JOB_FUNCTION = "joker.api:generate"
+from .tasks import ENGINE_JOB_FUNCTION as DEFAULT_JOB_FUNCTION
 
 
 def user_data_dir() -> Path:
@@ -26,8 +26,10 @@ class ServiceConfig:
     token_file: Path = field(default_factory=default_token_file)
     device: str = "auto"
     job_function: str = DEFAULT_JOB_FUNCTION  # "module:function", called in the worker
+    sequence_function: str | None = None      # for specs with frames; None: see tasks.Engine.load
     max_upload_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096       # decompression-bomb guard
+    max_view_pixels: int = 256 * 2**20        # views x pixels of one job's targets (published: 100 M)
     cancel_grace_s: float = 1.0               # then the worker is killed: cancel within 2 s
     retention_days: float = 30.0
     retention_bytes: int = 20 * 1024**3

@@ -33,6 +33,14 @@ class Unprocessable(ApiError):
     status = 422
 
 
+class StoreUnavailable(ApiError):
+    status = 503
+
+
+class InsufficientStorage(ApiError):
+    status = 507
+
+
 def status_of(error: FieldError) -> int:
     """Plain protocol FieldErrors are validation failures (422)."""
     return error.status if isinstance(error, ApiError) else 422

@@ -77,6 +77,12 @@ def decode_image(data: bytes, field: str, formats: tuple[str, ...], max_pixels: 
     return np.asarray(rgb, dtype=np.uint8), image.format
 
 
+def is_plain_file_name(name: str) -> bool:
+    """ASCII letters, digits, '_', '.', '-', not hidden: a name every artifact URL and
+    file system takes as is."""
+    return bool(_SEGMENT.match(name))
+
+
 def check_artifact_name(name: str) -> str:
     """A relative path of plain segments: no '..', no absolute paths, no hidden files."""
     parts = name.split("/")

@@ -3,13 +3,18 @@
 Folder of a job: `inputs/` (the uploads, written before the row exists), `outputs/` (what
 the engine produced, written atomically by it), `outputs.failed/` (what it left when it
 failed), `live/` (previews published while it runs), `logs/` (a traceback when the
-engine failed on a bug). The database is the truth
-about states; a folder without a row is garbage that retention removes.
+engine failed on a bug). `inputs/job.json` describes the job (spec, priority, keep), so
+a folder survives the loss of its database: the database is the truth about states, and
+a folder without a row is re-adopted at start-up, never deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
+import os
 import shutil
 import sqlite3
 import threading
@@ -20,9 +25,10 @@ from typing import IO, Any, Iterator
 
 from joker_core.errors import JokerError
 from joker_core.files import atomic_directory
-from joker_core.protocol import JobState, JobStatus, ProgressEvent
+from joker_core.protocol import (SEQUENCE_MANIFEST, JobSpec, JobState, JobStatus, ProgressEvent, SequenceSpec,
+                                 parse_spec)
 
-from .errors import Conflict, NotFound
+from .errors import Conflict, InsufficientStorage, NotFound, StoreUnavailable
 from .security import check_artifact_name, resolve_inside
 
 # Artifact names starting with these name a file in that folder of the job; the rest are
@@ -55,23 +61,35 @@ CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, queued_at, 
 _STATUS_COLUMNS = ("id", "state", "created_at", "priority", "keep", "started_at", "finished_at", "stage",
                    "progress", "eta_s", "prior_evaluations", "nerf_steps", "message", "error")
 REQUEUE_HINT = "re-queue it with `joker jobs requeue {id}` (POST /v1/jobs/{id}/requeue)"
+DESCRIPTION = "job.json"  # in inputs/: what the folder needs to be re-adopted
+ADOPTED = "re-adopted from its folder after the job database was lost"
+log = logging.getLogger("joker.service")
 
 
 class JobStore:
     """Thread-safe: one connection behind a lock (SQLite serialises writers anyway)."""
 
     def __init__(self, database: Path, jobs_dir: Path):
+        self.database = Path(database)
         self.jobs_dir = Path(jobs_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self._owner = _lock_exclusively(Path(database).with_suffix(".lock"))
+        self._owner = _lock_exclusively(self.database.with_suffix(".lock"))
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(database), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL + NORMAL: a commit survives the server being killed (kill -9, crash), the
-        # last ones may not survive a power cut; FULL would fsync on every progress event.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self.was_empty = not self.database.exists() or self.database.stat().st_size == 0
+        _create_private(self.database)
+        try:
+            self._db = sqlite3.connect(str(self.database), check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives the server being killed (kill -9, crash), the
+            # last ones may not survive a power cut; FULL would fsync on every progress event.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            self._owner.close()
+            raise JokerError(f"the job database {self.database} is unreadable ({error})",
+                             f"move it aside (mv {self.database} {self.database}.bad) and start again: the "
+                             f"server re-adopts the job folders in {self.jobs_dir}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -80,33 +98,59 @@ class JobStore:
 
     # -- life of a job -------------------------------------------------------------------
 
-    def create(self, spec: dict[str, Any], inputs: dict[str, bytes], priority: int = 0,
+    def create(self, spec: JobSpec | SequenceSpec, inputs: dict[str, bytes], priority: int = 0,
                keep: bool = False) -> JobStatus:
-        job_id = uuid.uuid4().hex
-        with atomic_directory(self.job_dir(job_id) / "inputs") as staging:
-            for name, data in inputs.items():
-                path = staging / check_artifact_name(name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-        now = time.time()
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO jobs (id, state, priority, keep, spec, created_at, queued_at) VALUES (?,?,?,?,?,?,?)",
-                (job_id, JobState.QUEUED.value, priority, int(keep), json.dumps(spec), now, now))
+        job_id, now = uuid.uuid4().hex, time.time()
+        description = {"id": job_id, "spec": spec.to_dict(), "priority": priority, "keep": keep, "created_at": now}
+        try:
+            with atomic_directory(self.job_dir(job_id) / "inputs") as staging:
+                for name, data in {**inputs, DESCRIPTION: json.dumps(description).encode()}.items():
+                    path = staging / check_artifact_name(name)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(data)
+            self._insert(description, JobState.QUEUED)
+        except BaseException as error:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)  # a refused submit leaves nothing behind
+            if _disk_full(error):
+                raise InsufficientStorage("disk", "the disk of the job folders is full",
+                                          f"free space on the disk of {self.jobs_dir}") from error
+            raise
         return self.get(job_id)
+
+    def _insert(self, description: dict[str, Any], state: JobState, error: str | None = None) -> None:
+        created = description["created_at"]
+        with self._writing() as db:
+            db.execute("INSERT INTO jobs (id, state, priority, keep, spec, created_at, queued_at, finished_at, error) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)",
+                       (description["id"], state.value, description["priority"], int(description["keep"]),
+                        json.dumps(description["spec"]), created, created,
+                        time.time() if state.finished else None, error))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The database under the lock, its write failures as errors that say what to do."""
+        try:
+            with self._lock:
+                yield self._db
+        except sqlite3.OperationalError as error:
+            if "full" in str(error) or "I/O" in str(error):
+                raise InsufficientStorage("disk", f"the disk of the job database is full ({error})",
+                                          f"free space on the disk of {self.database.parent}") from error
+            raise StoreUnavailable("database", f"the job database cannot be written ({error})",
+                                   "check the server log, then try again") from error
 
     def claim_next(self) -> JobStatus | None:
         """The next queued job (highest priority, then first queued), now marked running."""
-        with self._lock:
-            row = self._db.execute(
+        with self._writing() as db:
+            row = db.execute(
                 "UPDATE jobs SET state=?, started_at=?, stage='starting' WHERE seq = (SELECT seq FROM jobs "
                 "WHERE state=? ORDER BY priority DESC, queued_at, seq LIMIT 1) RETURNING id",
                 (JobState.RUNNING.value, time.time(), JobState.QUEUED.value)).fetchone()
         return None if row is None else self.get(row["id"])
 
     def record_progress(self, job_id: str, event: ProgressEvent) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._writing() as db:
+            db.execute(
                 "UPDATE jobs SET stage=?, progress=?, eta_s=?, prior_evaluations=?, nerf_steps=?, message=? "
                 "WHERE id=? AND state=?",
                 (event.stage, event.progress, event.eta_s, event.prior_evaluations, event.nerf_steps,
@@ -115,15 +159,15 @@ class JobStore:
     def finish(self, job_id: str, state: JobState, error: str | None = None) -> JobStatus:
         assert state.finished
         progress_sql = ", progress=1, eta_s=0, stage='done'" if state is JobState.SUCCEEDED else ", eta_s=NULL"
-        with self._lock:
-            self._db.execute(f"UPDATE jobs SET state=?, finished_at=?, error=?{progress_sql} WHERE id=?",
+        with self._writing() as db:
+            db.execute(f"UPDATE jobs SET state=?, finished_at=?, error=?{progress_sql} WHERE id=?",
                              (state.value, time.time(), error, job_id))
         return self.get(job_id)
 
     def cancel_queued(self, job_id: str) -> JobStatus | None:
         """Cancel a job that has not started; None if it is not queued (any more)."""
-        with self._lock:
-            row = self._db.execute("UPDATE jobs SET state=?, finished_at=? WHERE id=? AND state=? RETURNING id",
+        with self._writing() as db:
+            row = db.execute("UPDATE jobs SET state=?, finished_at=? WHERE id=? AND state=? RETURNING id",
                                    (JobState.CANCELLED.value, time.time(), job_id, JobState.QUEUED.value)).fetchone()
         return None if row is None else self.get(job_id)
 
@@ -136,16 +180,16 @@ class JobStore:
         for leftover in self.job_dir(job_id).iterdir():  # outputs, previews, staging of a killed run
             if leftover.name != "inputs":
                 shutil.rmtree(leftover, ignore_errors=True)
-        with self._lock:
-            self._db.execute(
+        with self._writing() as db:
+            db.execute(
                 "UPDATE jobs SET state=?, queued_at=?, started_at=NULL, finished_at=NULL, stage='queued', progress=0, "
                 "eta_s=NULL, prior_evaluations=0, nerf_steps=0, message='', error=NULL WHERE id=?",
                 (JobState.QUEUED.value, time.time(), job_id))
         return self.get(job_id)
 
     def delete(self, job_id: str) -> None:
-        with self._lock:
-            row = self._db.execute("DELETE FROM jobs WHERE id=? AND state!=? RETURNING id",
+        with self._writing() as db:
+            row = db.execute("DELETE FROM jobs WHERE id=? AND state!=? RETURNING id",
                                    (job_id, JobState.RUNNING.value)).fetchone()
         if row is None:
             self.get(job_id)  # 404 if it does not exist
@@ -160,6 +204,33 @@ class JobStore:
         for job_id in ids:
             self.interrupt(job_id, "the server stopped while this job was running")
         return ids
+
+    def adopt_orphans(self) -> tuple[list[str], list[Path]]:
+        """At start-up, before any submit: job folders the database does not know (it was
+        lost, emptied or replaced) are re-adopted from their `inputs/job.json`; folders
+        that cannot describe themselves are moved aside into `orphans/`, never deleted.
+        Returns (adopted ids, moved folders)."""
+        with self._lock:
+            known = {row["id"] for row in self._db.execute("SELECT id FROM jobs")}
+        adopted, moved = [], []
+        for folder in sorted(p for p in self.jobs_dir.iterdir() if p.is_dir() and p.name not in known):
+            try:
+                description = json.loads((folder / "inputs" / DESCRIPTION).read_text())
+                parse_spec(description["spec"])
+                if description["id"] != folder.name:
+                    raise ValueError("the description names another job")
+            except (OSError, ValueError, KeyError, TypeError, JokerError) as error:
+                aside = self.jobs_dir.parent / "orphans" / folder.name
+                aside.parent.mkdir(exist_ok=True)
+                os.replace(folder, aside)
+                log.warning("job folder %s does not describe itself (%s): moved to %s", folder, error, aside)
+                moved.append(aside)
+                continue
+            state = _ended_state(folder)
+            self._insert(description, state, None if state is JobState.SUCCEEDED else
+                         f"{ADOPTED}; Fix: {REQUEUE_HINT.format(id=folder.name)}")
+            adopted.append(folder.name)
+        return adopted, moved
 
     def interrupt(self, job_id: str, reason: str) -> JobStatus:
         return self.finish(job_id, JobState.INTERRUPTED, f"{reason}; Fix: {REQUEUE_HINT.format(id=job_id)}")
@@ -218,9 +289,6 @@ class JobStore:
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute("SELECT id, state, keep, finished_at FROM jobs ORDER BY seq").fetchall()
-        known = {row["id"] for row in rows}
-        for orphan in (p for p in self.jobs_dir.iterdir() if p.is_dir() and p.name not in known):
-            shutil.rmtree(orphan, ignore_errors=True)  # a submit that died before its row existed
         sizes = {row["id"]: sum(p.stat().st_size for p in _files(self.job_dir(row["id"]))) for row in rows}
         total = sum(sizes.values())
         deletable = sorted((row for row in rows if JobState(row["state"]).finished and not row["keep"]),
@@ -239,6 +307,35 @@ def _files(folder: Path) -> Iterator[Path]:
         # Dot names are work in progress (a sequence frame's staging folder): not artifacts yet.
         yield from sorted(path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()
                           and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+
+
+def _disk_full(error: BaseException | None) -> bool:
+    """ENOSPC or a quota, raised as is or wrapped (atomic_directory wraps it in a JokerError)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__
+    return False
+
+
+def _ended_state(folder: Path) -> JobState:
+    """How a job whose row was lost ended, as far as its folder tells."""
+    if (folder / "outputs.failed").is_dir():
+        return JobState.FAILED
+    manifest = folder / "outputs" / SEQUENCE_MANIFEST
+    if manifest.is_file():  # a sequence writes its frames as it goes: its manifest says if it finished
+        try:
+            finished = json.loads(manifest.read_text()).get("state") == "finished"
+        except (OSError, ValueError, AttributeError):
+            finished = False
+        return JobState.SUCCEEDED if finished else JobState.INTERRUPTED
+    return JobState.SUCCEEDED if (folder / "outputs").is_dir() else JobState.INTERRUPTED
+
+
+def _create_private(path: Path) -> None:
+    """The database holds every job's spec: readable by its owner only, like the token."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
 
 
 def _lock_exclusively(path: Path) -> IO[str]:
