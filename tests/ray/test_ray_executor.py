@@ -30,8 +30,8 @@ class Events:
         return [data for seen_id, seen_kind, data in self.seen if seen_id == job_id and seen_kind == kind]
 
 
-def make(tmp_path, events=None, slots=None, name="data"):
-    store = JobStore(tmp_path / name / "jobs.sqlite3", tmp_path / name / "jobs")
+def make(tmp_path, events=None, slots=None):
+    store = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "jobs")
     executor = RayExecutor(store, events or Events(), "timed_job:generate", "cpu", cancel_grace_s=1.0,
                            settings=RaySettings(slots=slots))
     executor.start()
@@ -110,23 +110,3 @@ def test_a_killed_worker_fails_only_its_job_and_the_next_job_runs(ray_cluster, t
         assert after.state is JobState.SUCCEEDED, after.error
     finally:
         executor.stop()
-
-
-def test_a_server_stop_mid_job_interrupts_it_and_a_requeue_finishes_it(ray_cluster, tmp_path):
-    store, executor = make(tmp_path, slots=1)
-    job_id = submit(store, executor, "steps=400 step_s=0.01")
-    wait_until(lambda: store.get(job_id).progress > 0, 30)
-    executor.stop()
-    store.close()
-    store, executor = make(tmp_path, slots=1)  # the restarted server, same data folder
-    try:
-        status = store.get(job_id)
-        assert status.state is JobState.INTERRUPTED and "re-queue" in status.error
-        store.requeue(job_id)
-        executor.notify()
-        status = ended(store, job_id)
-        assert status.state is JobState.SUCCEEDED, status.error
-        assert "head.obj" in status.artifacts
-    finally:
-        executor.stop()
-        store.close()

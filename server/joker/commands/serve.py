@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="then delete the oldest ended jobs until all fit in this (default %(default)g)")
     parser.add_argument("--job-function", default=DEFAULT_JOB_FUNCTION,
                         help="module:function the worker runs per job (default %(default)s)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local: one worker process on this machine (default); ray: jobs run on a Ray cluster, "
+                             "one per GPU (docs/cluster.md)")
+    parser.add_argument("--ray-address", default=None,
+                        help="with --executor ray: the cluster to join (auto, ray://HOST:PORT); default: start Ray here")
+    parser.add_argument("--ray-slots", type=int, default=None,
+                        help="with --executor ray: jobs at once (default: one per GPU of the cluster, else one per CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
     config = ServiceConfig(host=args.host, port=args.port, data_dir=args.data_dir, token_file=args.token_file,
                            device=args.device, job_function=args.job_function,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), retention_days=args.retention_days,
-                           retention_bytes=int(args.retention_gb * 2**30), joker_weights=args.joker_weights)
+                           retention_bytes=int(args.retention_gb * 2**30), joker_weights=args.joker_weights,
+                           executor=args.executor, ray_address=args.ray_address, ray_slots=args.ray_slots)
+    if config.executor == "ray":
+        from joker.service.ray_executor import connect
+
+        connect(config.ray_address)  # before the server listens: a wrong address is a one-line error
+    elif args.ray_address is not None or args.ray_slots is not None:
+        raise JokerError("--ray-address and --ray-slots only apply to the Ray executor", "add --executor ray")
     if not _is_loopback(config.host):
         print(f"joker serve: WARNING: listening on {config.host} lets other computers reach the server; "
               "anyone with the token can run jobs and read results", file=sys.stderr)

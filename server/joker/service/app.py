@@ -63,7 +63,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         hub = EventHub(asyncio.get_running_loop())
-        executor = Executor(store, hub.publish, config.job_function, config.device, config.cancel_grace_s)
+        if config.executor == "ray":
+            from .ray_executor import RayExecutor, RaySettings  # Ray is imported only when asked for
+
+            executor = RayExecutor(store, hub.publish, config.job_function, config.device, config.cancel_grace_s,
+                                   RaySettings(config.ray_address, config.ray_slots))
+        else:
+            executor = Executor(store, hub.publish, config.job_function, config.device, config.cancel_grace_s)
         executor.start()
         state.update(hub=hub, executor=executor)
         retention = asyncio.create_task(_retention_loop(store, config))
@@ -94,7 +100,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @open_routes.get("/health", summary="Liveness check (no token needed)")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+        return {"status": "ok", "version": __version__, "executor": config.executor, "slots": state["executor"].slots}
 
     @routes.get("/openapi.json", summary="This API's OpenAPI document")
     def openapi() -> dict[str, Any]:
@@ -104,7 +110,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def info() -> dict[str, Any]:
         executor: Executor = state["executor"]
         return {"version": __version__, "protocol": PROTOCOL_VERSION, "device": config.device,
-                "memory": _system_memory(), "worker_pid": executor.worker_pid,
+                "memory": _system_memory(), "worker_pid": executor.worker_pid, "executor": config.executor,
+                "slots": executor.slots,
                 "queue_length": store.queue_length(), "priors": await run_in_threadpool(_priors, config)}
 
     @routes.post("/jobs", status_code=201, summary="Submit a job",

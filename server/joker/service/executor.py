@@ -97,6 +97,8 @@ class Executor:
             self._cancel_deadlines.setdefault(job_id, time.monotonic() + self._grace)
         return status
 
+    slots = 1  # jobs it runs at once
+
     @property
     def worker_pid(self) -> int | None:
         worker = self._worker

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from joker_core.errors import JokerError
 from joker_core.files import atomic_write_bytes
 from joker_core.protocol import JobState, JobStatus, ProgressEvent, parse_spec
 
@@ -34,6 +36,7 @@ log = logging.getLogger("joker.service")
 POLL_S = 0.05
 RECORD_EVERY_S = 0.1
 DEAD_FIX = "Fix: check that node's Ray logs (memory, crashes), then re-queue the job"
+CONNECT_FIX = "start it (ray start --head), or pass the head's address: --ray-address HOST:6379 or ray://HOST:10001"
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,24 @@ def connect(address: str | None, **init_options: Any) -> None:
 
     if ray.is_initialized():
         return
-    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, **init_options)
+    _check_reachable(address)
+    try:
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, **init_options)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise JokerError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0][:160]})",
+                         CONNECT_FIX) from error
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Ray waits for an unreachable head forever; a wrong address should be an error at once."""
+    host, _, port = (address or "").removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():  # None, "auto", "local": Ray finds or starts the head itself
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout_s).close()
+    except OSError as error:
+        raise JokerError(f"cannot reach the Ray cluster at {address} ({error.strerror or error})",
+                         CONNECT_FIX) from None
 
 
 def plan_slots(resources: dict[str, float], wanted: int | None, device: str) -> tuple[int, dict[str, float]]:
@@ -58,16 +78,12 @@ def plan_slots(resources: dict[str, float], wanted: int | None, device: str) -> 
     use_gpus = gpus > 0 and device in ("auto", "cuda") or device.startswith("cuda")
     if use_gpus:
         if gpus == 0:
-            from joker_core.errors import JokerError
-
             raise JokerError(f"the server's device is {device} but the Ray cluster has no GPU",
                              "add GPU nodes to the cluster, or start the server with --device cpu")
         slots = min(wanted or gpus, gpus)
         return slots, {"num_gpus": 1, "num_cpus": 1}
     slots = min(wanted or cpus, cpus) if cpus else 0
     if slots == 0:
-        from joker_core.errors import JokerError
-
         raise JokerError("the Ray cluster has no CPU to run jobs on", "start Ray workers with CPUs (ray start)")
     return slots, {"num_cpus": max(1, cpus // slots)}
 
