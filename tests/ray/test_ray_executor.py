@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from joker_core.protocol import JobState
+from joker_core.protocol import JobSpec, JobState
 from joker.service.ray_executor import RayExecutor, RaySettings
 from joker.service.store import JobStore
+from joker.service.worker import EngineFunctions
 from service_harness import png_bytes, wait_until
 
 QUICK = "steps=3 step_s=0.01"
@@ -32,14 +33,14 @@ class Events:
 
 def make(tmp_path, events=None, slots=None):
     store = JobStore(tmp_path / "jobs.sqlite3", tmp_path / "jobs")
-    executor = RayExecutor(store, events or Events(), "timed_job:generate", "cpu", cancel_grace_s=1.0,
+    executor = RayExecutor(store, events or Events(), EngineFunctions("timed_job:generate"), "cpu", cancel_grace_s=1.0,
                            settings=RaySettings(slots=slots))
     executor.start()
     return store, executor
 
 
 def submit(store, executor, prompt):
-    job = store.create({"prompt": prompt, "quality": "preview"}, {"reference.png": png_bytes()})
+    job = store.create(JobSpec.from_dict({"prompt": prompt, "quality": "preview"}), {"reference.png": png_bytes()})
     executor.notify()
     return job.id
 

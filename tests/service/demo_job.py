@@ -5,8 +5,8 @@ reports progress, writes previews and real output files atomically, and honours 
 Its behaviour comes from `key=value` words in the spec's prompt:
 steps=N progress events (default 5), step_s=S seconds per step (default 0.02),
 preview_every=K (a preview every K steps, default 1),
-fail=user|bug|oom|crash (a JokerError, a plain bug, an out-of-memory error, or the
-process dying at the middle step), ignore_cancel=1 (never checks should_cancel).
+fail=user|bug|oom|host_oom|crash (a JokerError, a plain bug, the engine's out-of-memory
+error, torch's CPU allocation failure, or the process dying at the middle step), ignore_cancel=1 (never checks should_cancel).
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from joker_core.errors import JobCancelled, JokerError
 from joker_core.files import atomic_directory
 from joker_core.protocol import JobSpec, ProgressEvent
 
+from joker.service.tasks import OutOfMemory
+
 TETRAHEDRON_OBJ = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n"
-
-
-class OutOfMemoryError(RuntimeError):
-    """Named like torch.cuda.OutOfMemoryError, which the worker recognises by name."""
 
 
 def generate(reference, *, spec: JobSpec, out_dir: Path,
@@ -61,7 +59,10 @@ def generate(reference, *, spec: JobSpec, out_dir: Path,
         if fail == "bug":
             raise ZeroDivisionError("demo bug")
         if fail == "oom":
-            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+            raise OutOfMemory("CUDA out of memory. Tried to allocate 20.00 GiB")
+        if fail == "host_oom":
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: "
+                               "can't allocate memory: you tried to allocate 68719476736 bytes.")
         (staging / "head.obj").write_text(TETRAHEDRON_OBJ)
         (staging / "metrics.json").write_text(json.dumps({"steps": steps, "seed": spec.seed,
                                                           "reference_size": photo.size,

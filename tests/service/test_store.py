@@ -8,7 +8,7 @@ import time
 import pytest
 
 from joker_core.errors import JokerError
-from joker_core.protocol import JobState, ProgressEvent
+from joker_core.protocol import JobSpec, JobState, ProgressEvent
 from joker.service.errors import Conflict, NotFound
 from joker.service.store import JobStore
 
@@ -21,7 +21,7 @@ def store(tmp_path):
 
 
 def _submit(store: JobStore, priority: int = 0, keep: bool = False, size: int = 10) -> str:
-    return store.create({"seed": 0}, {"reference.png": b"x" * size}, priority, keep).id
+    return store.create(JobSpec.from_dict({"seed": 0}), {"reference.png": b"x" * size}, priority, keep).id
 
 
 def test_jobs_run_by_priority_then_in_order(store):

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="then delete the oldest ended jobs until all fit in this (default %(default)g)")
     parser.add_argument("--job-function", default=DEFAULT_JOB_FUNCTION,
                         help="module:function the worker runs per job (default %(default)s)")
+    parser.add_argument("--sequence-function", default=None,
+                        help="module:function the worker runs per sequence job (default: the job function's "
+                             "module's generate_sequence if it has one, else joker.sequence:generate_sequence)")
     parser.add_argument("--executor", choices=("local", "ray"), default="local",
                         help="local: one worker process on this machine (default); ray: jobs run on a Ray cluster, "
                              "one per GPU (docs/cluster.md)")
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = ServiceConfig(host=args.host, port=args.port, data_dir=args.data_dir, token_file=args.token_file,
                            device=args.device, job_function=args.job_function,
+                           sequence_function=args.sequence_function,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), retention_days=args.retention_days,
                            retention_bytes=int(args.retention_gb * 2**30), joker_weights=args.joker_weights,
                            executor=args.executor, ray_address=args.ray_address, ray_slots=args.ray_slots)

@@ -28,14 +28,14 @@ from joker_core.protocol import PROTOCOL_VERSION, FieldError, JobSpec, JobState,
 from .config import ServiceConfig
 from .errors import TooLarge, Unauthorized, Unprocessable, status_of
 from .events import HEARTBEAT, EventHub, format_sse
-from .executor import Executor
+from .executor import Executor, LocalExecutor
 from .security import NORMAL_MAP_FORMATS, PHOTO_FORMATS, decode_image, load_or_create_token, token_matches
 from .store import JobStore
+from .worker import EngineFunctions
 
 log = logging.getLogger("joker.service")
 HEARTBEAT_S = 15.0
 RETENTION_EVERY_S = 3600.0
-SUBMIT_FIELDS = ("spec", "reference", "normal_maps", "priority", "keep")
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
 SUBMIT_SCHEMA = {
@@ -51,6 +51,8 @@ SUBMIT_SCHEMA = {
         "keep": {"type": "boolean", "default": False, "description": "never delete by retention"},
     },
 }
+SUBMIT_FIELDS = tuple(SUBMIT_SCHEMA["properties"])
+_PRIORITY = SUBMIT_SCHEMA["properties"]["priority"]
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -63,13 +65,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         hub = EventHub(asyncio.get_running_loop())
+        functions = EngineFunctions(config.job_function, config.sequence_function)
+        executor: Executor
         if config.executor == "ray":
             from .ray_executor import RayExecutor, RaySettings  # Ray is imported only when asked for
 
-            executor = RayExecutor(store, hub.publish, config.job_function, config.device, config.cancel_grace_s,
+            executor = RayExecutor(store, hub.publish, functions, config.device, config.cancel_grace_s,
                                    RaySettings(config.ray_address, config.ray_slots))
         else:
-            executor = Executor(store, hub.publish, config.job_function, config.device, config.cancel_grace_s)
+            executor = LocalExecutor(store, hub.publish, functions, config.device, config.cancel_grace_s)
         executor.start()
         state.update(hub=hub, executor=executor)
         retention = asyncio.create_task(_retention_loop(store, config))
@@ -100,7 +104,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @open_routes.get("/health", summary="Liveness check (no token needed)")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "executor": config.executor, "slots": state["executor"].slots}
+        return {"status": "ok", "version": __version__, "executor": state["executor"].kind,
+                "slots": state["executor"].slots}
 
     @routes.get("/openapi.json", summary="This API's OpenAPI document")
     def openapi() -> dict[str, Any]:
@@ -110,8 +115,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def info() -> dict[str, Any]:
         executor: Executor = state["executor"]
         return {"version": __version__, "protocol": PROTOCOL_VERSION, "device": config.device,
-                "memory": _system_memory(), "worker_pid": executor.worker_pid, "executor": config.executor,
-                "slots": executor.slots,
+                "memory": _system_memory(), **executor.describe(),
                 "queue_length": store.queue_length(), "priors": await run_in_threadpool(_priors, config)}
 
     @routes.post("/jobs", status_code=201, summary="Submit a job",
@@ -120,7 +124,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def submit(request: Request) -> dict[str, Any]:
         body = await _read_limited(request, config.max_upload_bytes)
         spec, inputs, priority, keep = await run_in_threadpool(_parse_submission, body, config)
-        status = await run_in_threadpool(store.create, spec.to_dict(), inputs, priority, keep)
+        status = await run_in_threadpool(store.create, spec, inputs, priority, keep)
         state["executor"].notify()
         return status.to_dict()
 
@@ -221,11 +225,12 @@ def _parse_submission(body: bytes, config: ServiceConfig) -> tuple[JobSpec | Seq
     if spec.device not in ("auto", config.device):
         raise Unprocessable("spec.device", f"this server owns device {config.device!r}, not {spec.device!r}",
                             "leave device at auto, or send the job to a server started for that device")
-    priority = data.get("priority", 0)
-    if isinstance(priority, bool) or not isinstance(priority, int) or not -100 <= priority <= 100:
-        raise Unprocessable("priority", f"{priority!r} is not an integer in [-100, 100]",
-                            "send a priority from -100 to 100 (higher runs first)")
-    keep = data.get("keep", False)
+    low, high = _PRIORITY["minimum"], _PRIORITY["maximum"]
+    priority = data.get("priority", _PRIORITY["default"])
+    if isinstance(priority, bool) or not isinstance(priority, int) or not low <= priority <= high:
+        raise Unprocessable("priority", f"{priority!r} is not an integer in [{low}, {high}]",
+                            f"send a priority from {low} to {high} (higher runs first)")
+    keep = data.get("keep", SUBMIT_SCHEMA["properties"]["keep"]["default"])
     if not isinstance(keep, bool):
         raise Unprocessable("keep", f"{keep!r} is not true or false", "send a JSON boolean")
 

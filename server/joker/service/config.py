@@ -8,7 +8,7 @@ from pathlib import Path
 
 from joker_core.client import DEFAULT_HOST, DEFAULT_PORT, default_token_file
 
-DEFAULT_JOB_FUNCTION = "joker.api:generate"
+from .tasks import ENGINE_JOB_FUNCTION as DEFAULT_JOB_FUNCTION
 
 
 def user_data_dir() -> Path:
@@ -26,6 +26,7 @@ class ServiceConfig:
     token_file: Path = field(default_factory=default_token_file)
     device: str = "auto"
     job_function: str = DEFAULT_JOB_FUNCTION  # "module:function", called in the worker
+    sequence_function: str | None = None      # for specs with frames; None: see tasks.Engine.load
     max_upload_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096       # decompression-bomb guard
     cancel_grace_s: float = 1.0               # then the worker is killed: cancel within 2 s

@@ -1,10 +1,15 @@
-"""The executor: a dispatcher thread in the server that feeds queued jobs, one at a time,
-to a worker process it restarts whenever the worker dies.
+"""Executors: what takes queued jobs from the store, runs them, and records how they end.
 
-Cancel: the worker's `should_cancel` turns true at once; a job that has not stopped by
-itself `cancel_grace_s` later is stopped by killing the worker. Either way the job is
-`cancelled` well within 2 s. A worker that dies (crash, kill, OOM killer) fails only the
-job it was running.
+`Executor` is the interface the HTTP layer sees (start, stop, notify, cancel, slots) plus
+the steps every kind shares: building a Task from the store, recording its progress,
+recording its end. `LocalExecutor` is the one-machine kind: a dispatcher thread in the
+server feeds queued jobs, one at a time, to a worker process it restarts whenever the
+worker dies.
+
+Cancel (local): the worker's `should_cancel` turns true at once; a job that has not
+stopped by itself `cancel_grace_s` later is stopped by killing the worker. Either way the
+job is `cancelled` well within 2 s. A worker that dies (crash, kill, OOM killer) fails only
+the job it was running.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ import logging
 import multiprocessing
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any, Callable
 
 from joker_core.protocol import BlenderView, JobState, JobStatus, ProgressEvent, SequenceSpec, parse_spec
 
 from .errors import Conflict
 from .store import JobStore
-from .worker import OUT_OF_MEMORY, worker_main
+from .tasks import Ended, Progress, Task
+from .worker import EngineFunctions, worker_main
 
 log = logging.getLogger("joker.service")
 Publish = Callable[[str, str, dict[str, Any]], None]  # (job_id, event kind, data)
@@ -29,13 +37,120 @@ POLL_S = 0.05
 RECORD_EVERY_S = 0.1
 
 
+class Executor(ABC):
+    """Runs the store's queued jobs. Subclasses decide where and how many at once."""
+
+    kind: str
+
+    def __init__(self, store: JobStore, publish: Publish, device: str):
+        self.store = store
+        self.publish = publish
+        self.device = device
+
+    @property
+    @abstractmethod
+    def slots(self) -> int:
+        """How many jobs can run at once."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop running jobs (they end `interrupted`) and release the runners."""
+
+    @abstractmethod
+    def notify(self) -> None:
+        """A job was queued."""
+
+    @abstractmethod
+    def cancel_running(self, job_id: str) -> None:
+        """Ask a running job to stop; it ends `cancelled` within 2 s."""
+
+    def describe(self) -> dict[str, Any]:
+        """For GET /v1/info."""
+        return {"executor": self.kind, "slots": self.slots}
+
+    def cancel(self, job_id: str) -> JobStatus:
+        status = self.store.cancel_queued(job_id)
+        if status is not None:
+            self.publish(job_id, "status", status.to_dict())
+            return status
+        status = self.store.get(job_id)
+        if status.state.finished:
+            raise Conflict("state", f"job {job_id} already ended ({status.state.value})",
+                           "only queued or running jobs can be cancelled")
+        self.cancel_running(job_id)
+        return status
+
+    # -- steps every executor kind shares --------------------------------------------------
+
+    def task(self, job_id: str) -> Task:
+        """The job as its runner needs it: the stored spec parsed (once, here), uploaded
+        normal maps as paths, the device chosen."""
+        return task_in(self.store.job_dir(job_id), job_id, self.store.spec(job_id), self.device)
+
+    def started(self, job: JobStatus) -> "ProgressRecorder":
+        self.publish(job.id, "status", job.to_dict())
+        return ProgressRecorder(self.store, self.publish, job.id)
+
+    def ended(self, ended: Ended) -> JobStatus:
+        if ended.state is JobState.INTERRUPTED:
+            status = self.store.interrupt(ended.job_id, ended.error or "the job was interrupted")
+        else:
+            status = self.store.finish(ended.job_id, ended.state, ended.error)
+        self.publish(ended.job_id, "status", status.to_dict())
+        return status
+
+
+def task_in(job_dir: Path, job_id: str, stored_spec: dict[str, Any], device: str) -> Task:
+    """The task of a job whose folder is `job_dir` (the store's, or a cluster worker's copy)."""
+    spec = parse_spec(stored_spec)
+
+    def uploaded(views: tuple[BlenderView, ...]) -> tuple[BlenderView, ...]:
+        return tuple(replace(view, normal_map=str(job_dir / "inputs" / "normal_maps" / view.normal_map))
+                     for view in views)
+
+    device = device if spec.device == "auto" else spec.device
+    if isinstance(spec, SequenceSpec):
+        spec = replace(spec, job=replace(spec.job, device=device),
+                       frames=tuple(replace(frame, blender_views=uploaded(frame.blender_views))
+                                    for frame in spec.frames))
+    else:
+        spec = replace(spec, blender_views=uploaded(spec.blender_views), device=device)
+    reference = next((job_dir / "inputs").glob("reference.*"))
+    return Task(job_id, job_dir, reference, spec)
+
+
+class ProgressRecorder:
+    """Progress of one running job: every event to the event streams, at most one every
+    0.1 s (and every preview, and the last) to the store, which pollers read."""
+
+    def __init__(self, store: JobStore, publish: Publish, job_id: str):
+        self._store, self._publish, self._job_id = store, publish, job_id
+        self._started = time.monotonic()
+        self._last_recorded = 0.0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = time.monotonic()
+        if event.eta_s is None and event.progress > 0.02:  # the job gave none: extrapolate
+            elapsed = now - self._started
+            event = replace(event, eta_s=round(elapsed * (1.0 - event.progress) / event.progress, 1))
+        if now - self._last_recorded >= RECORD_EVERY_S or event.preview or event.progress >= 1.0:
+            self._store.record_progress(self._job_id, event)
+            self._last_recorded = now
+        self._publish(self._job_id, "progress", event.to_dict())
+        if event.preview:
+            self._publish(self._job_id, "preview", {"name": event.preview})
+
+
 class _Worker:
-    def __init__(self, context, job_function: str):
+    def __init__(self, context, functions: EngineFunctions):
         self.tasks, task_end = context.Pipe(duplex=False)[::-1]
         self.results, result_end = context.Pipe(duplex=False)
         self.cancel = context.RawValue("b", 0)  # shared flag; unlike an Event, no semaphore to leak
         self.process = context.Process(target=worker_main, name="joker-worker", daemon=True,
-                                       args=(job_function, task_end, result_end, self.cancel))
+                                       args=(functions, task_end, result_end, self.cancel))
         self.process.start()
         task_end.close()
         result_end.close()
@@ -51,27 +166,28 @@ class _Worker:
                 "and the server log, then re-queue the job")
 
 
-class Executor:
-    def __init__(self, store: JobStore, publish: Publish, job_function: str, device: str,
+class LocalExecutor(Executor):
+    kind = "local"
+
+    def __init__(self, store: JobStore, publish: Publish, functions: EngineFunctions, device: str,
                  cancel_grace_s: float = 1.0):
-        self._store = store
-        self._publish = publish
-        self._job_function = job_function
-        self._device = device
+        super().__init__(store, publish, device)
+        self._functions = functions
         self._grace = cancel_grace_s
         self._context = multiprocessing.get_context("spawn")
         self._worker: _Worker | None = None
         self._lock = threading.Lock()
         self._cancel_deadlines: dict[str, float] = {}
-        self._last_recorded = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._dispatch, name="joker-dispatcher", daemon=True)
 
-    # -- control (any thread) ------------------------------------------------------------
+    @property
+    def slots(self) -> int:
+        return 1
 
     def start(self) -> None:
-        self._worker = _Worker(self._context, self._job_function)  # load models before the first job
+        self._worker = _Worker(self._context, self._functions)  # load models before the first job
         self._thread.start()
 
     def stop(self) -> None:
@@ -81,23 +197,14 @@ class Executor:
         self._retire_worker()
 
     def notify(self) -> None:
-        """A job was queued."""
         self._wake.set()
 
-    def cancel(self, job_id: str) -> JobStatus:
-        status = self._store.cancel_queued(job_id)
-        if status is not None:
-            self._publish(job_id, "status", status.to_dict())
-            return status
-        status = self._store.get(job_id)
-        if status.state.finished:
-            raise Conflict("state", f"job {job_id} already ended ({status.state.value})",
-                           "only queued or running jobs can be cancelled")
+    def cancel_running(self, job_id: str) -> None:
         with self._lock:
             self._cancel_deadlines.setdefault(job_id, time.monotonic() + self._grace)
-        return status
 
-    slots = 1  # jobs it runs at once
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "worker_pid": self.worker_pid}
 
     @property
     def worker_pid(self) -> int | None:
@@ -108,66 +215,60 @@ class Executor:
 
     def _dispatch(self) -> None:
         while not self._stopping.is_set():
-            job = self._store.claim_next()
+            job = self.store.claim_next()
             if job is None:
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
-            self._publish(job.id, "status", job.to_dict())
+            record = self.started(job)
             try:
-                state, error = self._run(job)
+                ended = self._run(self.task(job.id), record)
             except Exception as exc:  # one broken job must not stop the dispatcher
                 log.exception("job %s could not be run", job.id)
-                state, error = JobState.FAILED, (f"the server could not run this job ({type(exc).__name__}: "
-                                                 f"{exc}); Fix: check the server log, then re-queue it")
+                ended = Ended(job.id, JobState.FAILED, f"the server could not run this job ({type(exc).__name__}: "
+                                                       f"{exc}); Fix: check the server log, then re-queue it")
             with self._lock:
                 self._cancel_deadlines.pop(job.id, None)
-            if state is JobState.INTERRUPTED:
-                status = self._store.interrupt(job.id, error)
-            else:
-                status = self._store.finish(job.id, state, error)
-            self._publish(job.id, "status", status.to_dict())
+            self.ended(ended)
             if self._worker is None and not self._stopping.is_set():
-                self._worker = _Worker(self._context, self._job_function)  # warm again before the next job
+                self._worker = _Worker(self._context, self._functions)  # warm again before the next job
 
-    def _run(self, job: JobStatus) -> tuple[JobState, str | None]:
+    def _run(self, task: Task, record: ProgressRecorder) -> Ended:
         if self._worker is None or not self._worker.process.is_alive():
-            self._worker = _Worker(self._context, self._job_function)
+            self._worker = _Worker(self._context, self._functions)
         worker = self._worker
         worker.cancel.value = 0
-        self._last_recorded = 0.0
-        worker.tasks.send(self._task(job.id))
-        started = time.monotonic()
+        worker.tasks.send(task)
         while True:
             ready = wait([worker.results, worker.process.sentinel], timeout=POLL_S)
-            message = None
+            message: Progress | Ended | None = None
             if worker.results in ready:
                 try:
                     message = worker.results.recv()
                 except (EOFError, OSError):  # the pipe closed: the worker is dead
                     ready = [worker.process.sentinel]
-            if message is not None and message[1] == job.id:
-                if message[0] == "end":
-                    if message[3] and message[3].startswith(OUT_OF_MEMORY):
-                        self._retire_worker()
-                    return JobState(message[2]), message[3]
-                self._progress(job.id, ProgressEvent.from_dict(message[2]), time.monotonic() - started)
+            if isinstance(message, Ended) and message.job_id == task.job_id:
+                if message.out_of_memory:
+                    self._retire_worker()
+                return message
+            if isinstance(message, Progress) and message.job_id == task.job_id:
+                record(message.event)
             elif worker.process.sentinel in ready:  # dead, and nothing left to read
                 worker.process.join(1)
                 self._worker = None
-                return JobState.FAILED, worker.describe_death()
+                return Ended(task.job_id, JobState.FAILED, worker.describe_death())
             if self._stopping.is_set():
                 worker.kill()
                 self._worker = None
-                return JobState.INTERRUPTED, "the server shut down while this job was running"
+                return Ended(task.job_id, JobState.INTERRUPTED, "the server shut down while this job was running")
             with self._lock:
-                deadline = self._cancel_deadlines.get(job.id)
+                deadline = self._cancel_deadlines.get(task.job_id)
             if deadline is not None:
                 worker.cancel.value = 1
                 if time.monotonic() > deadline:  # the job ignores should_cancel: stop it hard
                     worker.kill()
                     self._worker = None
-                    return JobState.CANCELLED, None
+                    return Ended(task.job_id, JobState.CANCELLED)
 
     def _retire_worker(self) -> None:
         """Let the worker exit cleanly (releasing the device), or kill it."""
@@ -181,32 +282,3 @@ class Executor:
             pass
         if worker.process.is_alive():
             worker.kill()
-
-    def _task(self, job_id: str) -> dict[str, Any]:
-        job_dir = self._store.job_dir(job_id)
-        spec = parse_spec(self._store.spec(job_id))
-
-        def uploaded(views: tuple[BlenderView, ...]) -> tuple[BlenderView, ...]:
-            return tuple(replace(view, normal_map=str(job_dir / "inputs" / "normal_maps" / view.normal_map))
-                         for view in views)
-
-        device = self._device if spec.device == "auto" else spec.device
-        if isinstance(spec, SequenceSpec):
-            spec = replace(spec, job=replace(spec.job, device=device),
-                           frames=tuple(replace(frame, blender_views=uploaded(frame.blender_views))
-                                        for frame in spec.frames))
-        else:
-            spec = replace(spec, blender_views=uploaded(spec.blender_views), device=device)
-        reference = next((job_dir / "inputs").glob("reference.*"))
-        return {"job_id": job_id, "job_dir": str(job_dir), "reference": str(reference), "spec": spec.to_dict()}
-
-    def _progress(self, job_id: str, event: ProgressEvent, elapsed_s: float) -> None:
-        if event.eta_s is None and event.progress > 0.02:  # the job gave none: extrapolate
-            event = replace(event, eta_s=round(elapsed_s * (1.0 - event.progress) / event.progress, 1))
-        now = time.monotonic()
-        if now - self._last_recorded >= RECORD_EVERY_S or event.preview or event.progress >= 1.0:
-            self._store.record_progress(job_id, event)  # pollers see at most 0.1 s old progress
-            self._last_recorded = now
-        self._publish(job_id, "progress", event.to_dict())  # event streams see every event
-        if event.preview:
-            self._publish(job_id, "preview", {"name": event.preview})

@@ -25,16 +25,16 @@ from typing import Any
 
 from joker_core.errors import JokerError
 from joker_core.files import atomic_write_bytes
-from joker_core.protocol import JobState, JobStatus, ProgressEvent, parse_spec
+from joker_core.protocol import JobState
 
-from .errors import Conflict
-from .executor import Publish
+from .executor import Executor, ProgressRecorder, Publish
 from .ray_tasks import RayJob, SlotUpdate
 from .store import JobStore
+from .tasks import Ended, Task
+from .worker import EngineFunctions
 
 log = logging.getLogger("joker.service")
 POLL_S = 0.05
-RECORD_EVERY_S = 0.1
 DEAD_FIX = "Fix: check that node's Ray logs (memory, crashes), then re-queue the job"
 CONNECT_FIX = "start it (ray start --head), or pass the head's address: --ray-address HOST:6379 or ray://HOST:10001"
 
@@ -88,130 +88,106 @@ def plan_slots(resources: dict[str, float], wanted: int | None, device: str) -> 
     return slots, {"num_cpus": max(1, cpus // slots)}
 
 
-class RayExecutor:
-    """The same control surface as the local Executor (start, stop, notify, cancel)."""
+class RayExecutor(Executor):
+    kind = "ray"
 
-    def __init__(self, store: JobStore, publish: Publish, job_function: str, device: str,
+    def __init__(self, store: JobStore, publish: Publish, functions: EngineFunctions, device: str,
                  cancel_grace_s: float = 1.0, settings: RaySettings = RaySettings()):
-        self._store = store
-        self._publish = publish
-        self._job_function = job_function
-        self._device = device
-        self._grace = cancel_grace_s
-        self._settings = settings
+        # Ray shows each actor its own GPU as cuda:0, whichever it is on the node
+        super().__init__(store, publish, "cuda" if device.startswith("cuda") else device)
+        self.functions = functions
+        self.grace_s = cancel_grace_s
+        self.settings = settings
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._cancel_deadlines: dict[str, float] = {}
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self._slots: list[_Slot] = []
 
-    # -- control (any thread) ------------------------------------------------------------
+    @property
+    def slots(self) -> int:
+        return len(self._slots)
 
     def start(self) -> None:
         import ray
 
-        connect(self._settings.address)
-        count, resources = plan_slots(ray.cluster_resources(), self._settings.slots, self._device)
+        connect(self.settings.address)
+        count, resources = plan_slots(ray.cluster_resources(), self.settings.slots, self.device)
         self._slots = [_Slot(self, index, resources) for index in range(count)]
         for slot in self._slots:
-            slot.start()
-        log.info("Ray executor: %d slots, each %s", count, resources)
+            slot.thread.start()
+        log.info("Ray executor: %d slots, each asking for %s", count, resources)
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self.stopping.set()
+        self.wake.set()
         for slot in self._slots:
             slot.thread.join(10)
         for slot in self._slots:
             slot.retire()
 
     def notify(self) -> None:
-        self._wake.set()
+        self.wake.set()
 
-    def cancel(self, job_id: str) -> JobStatus:
-        status = self._store.cancel_queued(job_id)
-        if status is not None:
-            self._publish(job_id, "status", status.to_dict())
-            return status
-        status = self._store.get(job_id)
-        if status.state.finished:
-            raise Conflict("state", f"job {job_id} already ended ({status.state.value})",
-                           "only queued or running jobs can be cancelled")
+    def cancel_running(self, job_id: str) -> None:
         with self._lock:
-            self._cancel_deadlines.setdefault(job_id, time.monotonic() + self._grace)
-        return status
+            self._cancel_deadlines.setdefault(job_id, time.monotonic() + self.grace_s)
 
-    @property
-    def slots(self) -> int:
-        return len(self._slots)
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "ray_address": self.settings.address or "local",
+                "slot_processes": [slot.where for slot in self._slots]}
 
-    @property
-    def worker_pid(self) -> int | None:
-        return None  # many workers, on other machines: see slot_processes()
-
-    def slot_processes(self) -> list[dict[str, Any] | None]:
-        """Per slot: the pid and node of its actor (None while it starts)."""
-        return [slot.where for slot in self._slots]
-
-    def _cancel_deadline(self, job_id: str) -> float | None:
+    def cancel_deadline(self, job_id: str) -> float | None:
         with self._lock:
             return self._cancel_deadlines.get(job_id)
 
-    def _forget_cancel(self, job_id: str) -> None:
+    def forget_cancel(self, job_id: str) -> None:
         with self._lock:
             self._cancel_deadlines.pop(job_id, None)
 
 
 class _Slot:
-    """One actor and the server thread that feeds it."""
+    """One actor, and the server thread that feeds it jobs from the store."""
 
     def __init__(self, executor: RayExecutor, index: int, resources: dict[str, float]):
         self.executor = executor
         self.index = index
         self.resources = resources
         self.actor: Any = None
-        self.where: dict[str, Any] | None = None
+        self.where: dict[str, Any] | None = None  # the actor's pid and node, once it runs
         self.thread = threading.Thread(target=self._loop, name=f"joker-ray-slot-{index}", daemon=True)
-        self._last_recorded = 0.0
-
-    def start(self) -> None:
-        self.thread.start()
 
     def _loop(self) -> None:
         executor = self.executor
-        store = executor._store
-        while not executor._stopping.is_set():
+        while not executor.stopping.is_set():
             if self.actor is None and not self._spawn():
                 continue
-            job = store.claim_next()
+            job = executor.store.claim_next()
             if job is None:
-                executor._wake.wait(0.5)
-                executor._wake.clear()
+                executor.wake.wait(0.5)
+                executor.wake.clear()
                 continue
-            executor._publish(job.id, "status", job.to_dict())
+            record = executor.started(job)
             try:
-                state, error = self._run(job)
+                ended = self._run(executor.task(job.id), record)
             except Exception as exc:  # one broken job must not stop the slot
                 log.exception("job %s could not be run on Ray", job.id)
                 self.retire()
-                state, error = JobState.FAILED, (f"the server could not run this job on Ray ({type(exc).__name__}: "
-                                                 f"{exc}); Fix: check the server log, then re-queue it")
-            executor._forget_cancel(job.id)
-            if state is JobState.INTERRUPTED:
-                status = store.interrupt(job.id, error)
-            else:
-                status = store.finish(job.id, state, error)
-            executor._publish(job.id, "status", status.to_dict())
+                ended = Ended(job.id, JobState.FAILED, f"the server could not run this job on Ray "
+                                                       f"({type(exc).__name__}: {exc}); Fix: check the server log, "
+                                                       "then re-queue it")
+            executor.forget_cancel(job.id)
+            executor.ended(ended)
 
     def _spawn(self) -> bool:
-        """A new actor, warm (job function imported) before it takes a job."""
+        """A new actor, warm (engine loaded) before it takes a job."""
         import ray
 
         from .ray_tasks import JobSlot
 
-        actor = ray.remote(JobSlot).options(max_concurrency=4, **self.resources).remote(self.executor._job_function)
+        actor = ray.remote(JobSlot).options(max_concurrency=4, **self.resources).remote(self.executor.functions)
         pending = actor.where.remote()
-        while not self.executor._stopping.is_set():
+        while not self.executor.stopping.is_set():
             ready, _ = ray.wait([pending], timeout=0.5)
             if ready:
                 try:
@@ -235,84 +211,56 @@ class _Slot:
             except Exception:  # already dead, or Ray already shut down
                 pass
 
-    def _run(self, job: JobStatus) -> tuple[JobState, str | None]:
+    def _run(self, task: Task, record: ProgressRecorder) -> Ended:
         import ray
 
         executor = self.executor
-        self._last_recorded = 0.0
-        started = time.monotonic()
-        pending = self.actor.run.remote(self._job(job.id))
+        pending = self.actor.run.remote(self._as_data(task))
         cancelling = False
         while True:
             ready, _ = ray.wait([pending], timeout=POLL_S)
             try:
                 if ready:
                     result = ray.get(pending)
-                    self._apply(job.id, result.update, started)
-                    return JobState(result.state), result.error
-                self._apply(job.id, ray.get(self.actor.drain.remote()), started)
+                    self._apply(task, result.update, record)
+                    if result.ended.out_of_memory:
+                        self.retire()  # a new actor starts with all device memory released
+                    return result.ended
+                self._apply(task, ray.get(self.actor.drain.remote()), record)
             except ray.exceptions.RayActorError as error:
-                return self._dead(error)
-            if executor._stopping.is_set():
+                return self._dead(task.job_id, error)
+            if executor.stopping.is_set():
                 self.retire()
-                return JobState.INTERRUPTED, "the server shut down while this job was running"
-            deadline = executor._cancel_deadline(job.id)
+                return Ended(task.job_id, JobState.INTERRUPTED, "the server shut down while this job was running")
+            deadline = executor.cancel_deadline(task.job_id)
             if deadline is not None:
                 if not cancelling:
                     self.actor.cancel.remote()
                     cancelling = True
                 if time.monotonic() > deadline:  # the job ignores should_cancel: stop it hard
                     self.retire()
-                    return JobState.CANCELLED, None
+                    return Ended(task.job_id, JobState.CANCELLED)
 
-    def _dead(self, error: Exception) -> tuple[JobState, str | None]:
+    def _dead(self, job_id: str, error: Exception) -> Ended:
         where = self.where or {}
         self.actor, self.where = None, None  # the next job gets a new actor
-        cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        return JobState.FAILED, (f"the Ray worker running this job died (process {where.get('pid')} on node "
-                                 f"{str(where.get('node'))[:12]}: {cause}); {DEAD_FIX}")
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        return Ended(job_id, JobState.FAILED, f"the Ray worker running this job died (process {where.get('pid')} "
+                                              f"on node {str(where.get('node'))[:12]}: {cause}); {DEAD_FIX}")
 
-    def _job(self, job_id: str) -> RayJob:
-        store = self.executor._store
-        inputs_dir = store.job_dir(job_id) / "inputs"
+    def _as_data(self, task: Task) -> RayJob:
+        """The job as the actor gets it: no paths, the bytes of its inputs."""
+        inputs_dir = task.job_dir / "inputs"
         inputs = {path.relative_to(inputs_dir).as_posix(): path.read_bytes()
                   for path in sorted(inputs_dir.rglob("*")) if path.is_file()}
-        spec = parse_spec(store.spec(job_id))
-        device = self.executor._device
-        if device != "auto" and spec.device == "auto":
-            spec = _with_device(spec, device)
-        return RayJob(job_id, spec.to_dict(), inputs)
+        return RayJob(task.job_id, self.executor.store.spec(task.job_id), self.executor.device, inputs)
 
-    def _apply(self, job_id: str, update: SlotUpdate, started: float) -> None:
-        job_dir = self.executor._store.job_dir(job_id)
+    @staticmethod
+    def _apply(task: Task, update: SlotUpdate, record: ProgressRecorder) -> None:
         for name, data in update.files.items():  # files first: an event may name a preview
-            atomic_write_bytes(_inside(job_dir, name), data)
-        for data in update.events:
-            self._progress(job_id, ProgressEvent.from_dict(data), time.monotonic() - started)
-
-    def _progress(self, job_id: str, event: ProgressEvent, elapsed_s: float) -> None:
-        from dataclasses import replace
-
-        store, publish = self.executor._store, self.executor._publish
-        if event.eta_s is None and event.progress > 0.02:  # the job gave none: extrapolate
-            event = replace(event, eta_s=round(elapsed_s * (1.0 - event.progress) / event.progress, 1))
-        now = time.monotonic()
-        if now - self._last_recorded >= RECORD_EVERY_S or event.preview or event.progress >= 1.0:
-            store.record_progress(job_id, event)
-            self._last_recorded = now
-        publish(job_id, "progress", event.to_dict())
-        if event.preview:
-            publish(job_id, "preview", {"name": event.preview})
-
-
-def _with_device(spec, device: str):
-    from dataclasses import replace
-
-    from joker_core.protocol import SequenceSpec
-
-    if isinstance(spec, SequenceSpec):
-        return replace(spec, job=replace(spec.job, device=device))
-    return replace(spec, device=device)
+            atomic_write_bytes(_inside(task.job_dir, name), data)
+        for event in update.events:
+            record(event)
 
 
 def _inside(job_dir: Path, name: str) -> Path:

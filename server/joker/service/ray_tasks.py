@@ -15,14 +15,17 @@ import shutil
 import tempfile
 import threading
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from joker_core.protocol import BlenderView, JobState, SequenceSpec, parse_spec
+from joker_core.errors import JokerError
+from joker_core.protocol import JobState, ProgressEvent
 
 from ..generation.output import record_engine_info
-from .worker import load_job_function, run_job, sequence_function
+from .executor import task_in
+from .tasks import Ended, Engine, run_task
+from .worker import EngineFunctions
 
 # The job folder's sub-folders that come back to the server (inputs it already has).
 RETURNED_FOLDERS = ("outputs", "outputs.failed", "live", "logs")
@@ -30,24 +33,24 @@ RETURNED_FOLDERS = ("outputs", "outputs.failed", "live", "logs")
 
 @dataclass(frozen=True)
 class RayJob:
-    """A job as data: `inputs` maps names under the job's inputs/ folder to their bytes."""
+    """A job as data: its stored spec, the device, and the bytes of its inputs/ folder by name."""
     job_id: str
     spec: dict[str, Any]
+    device: str
     inputs: dict[str, bytes]
 
 
 @dataclass(frozen=True)
 class SlotUpdate:
-    """What happened since the last drain: events (ProgressEvent dicts, in order) and the
-    files, by name under the job folder, that are new or changed since then."""
-    events: list[dict[str, Any]] = field(default_factory=list)
+    """What happened since the last drain: progress events, in order, and the files (by
+    name under the job folder) that are new or changed since then."""
+    events: list[ProgressEvent] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SlotResult:
-    state: str                           # a finished JobState value
-    error: str | None
+    ended: Ended
     update: SlotUpdate                   # the last events and files
 
 
@@ -83,20 +86,19 @@ class FolderMirror:
 class JobSlot:
     """The actor body (made a Ray actor by the executor, which chooses its resources)."""
 
-    def __init__(self, job_function: str):
+    def __init__(self, functions: EngineFunctions):
         record_engine_info()
         try:
-            self._generate: Any = load_job_function(job_function)
-        except Exception as error:  # JokerError: every job fails with it, the slot stays up
-            self._generate = error
-        self._sequence_function = sequence_function(job_function)
+            self._engine: Engine | JokerError = functions.load()
+        except JokerError as error:
+            self._engine = error  # every job fails with this message; the slot stays up
         self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._events: deque[dict[str, Any]] = deque()
+        self._events: deque[ProgressEvent] = deque()
         self._mirror: FolderMirror | None = None
 
     def where(self) -> dict[str, Any]:
-        """The process and node this slot runs in (for logs, health and tests)."""
+        """The process and node this slot runs in (for logs, /v1/info and tests)."""
         import ray
 
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
@@ -115,41 +117,27 @@ class JobSlot:
         self._cancel.clear()
         scratch = Path(tempfile.mkdtemp(prefix=f"joker-ray-{job.job_id[:12]}-"))
         try:
-            task = _unpack(job, scratch)
+            _write_inputs(scratch / "inputs", job.inputs)
+            task = task_in(scratch, job.job_id, job.spec, job.device)
             with self._lock:
                 self._events.clear()
                 self._mirror = FolderMirror(scratch)
-            if isinstance(self._generate, Exception):
-                state, error = JobState.FAILED, str(self._generate)
+            if isinstance(self._engine, JokerError):
+                ended = Ended(job.job_id, JobState.FAILED, str(self._engine))
             else:
-                task["sequence_function"] = self._sequence_function
-                state, error = run_job(self._generate, task, self._events.append, self._cancel.is_set)
-            update = self.drain()
-            return SlotResult(state.value, error, update)
+                ended = run_task(self._engine, task, lambda progress: self._events.append(progress.event),
+                                 self._cancel.is_set)
+            return SlotResult(ended, self.drain())
         finally:
             with self._lock:
                 self._mirror = None
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _unpack(job: RayJob, job_dir: Path) -> dict[str, Any]:
-    """Write the inputs into this worker's scratch job folder; the task run_job takes."""
-    inputs = job_dir / "inputs"
-    for name, data in job.inputs.items():
-        path = (inputs / name).resolve()
-        if not path.is_relative_to(inputs.resolve()):  # names came from the store, but stay inside
+def _write_inputs(folder: Path, inputs: dict[str, bytes]) -> None:
+    for name, data in inputs.items():
+        path = (folder / name).resolve()
+        if not path.is_relative_to(folder.resolve()):  # names come from the store; still, stay inside
             raise ValueError(f"input name {name!r} leaves the job folder")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    spec = parse_spec(job.spec)
-
-    def uploaded(views: tuple[BlenderView, ...]) -> tuple[BlenderView, ...]:
-        return tuple(replace(view, normal_map=str(inputs / "normal_maps" / view.normal_map)) for view in views)
-
-    if isinstance(spec, SequenceSpec):
-        spec = replace(spec, frames=tuple(replace(frame, blender_views=uploaded(frame.blender_views))
-                                          for frame in spec.frames))
-    else:
-        spec = replace(spec, blender_views=uploaded(spec.blender_views))
-    reference = next(inputs.glob("reference.*"))
-    return {"job_id": job.job_id, "job_dir": str(job_dir), "reference": str(reference), "spec": spec.to_dict()}

@@ -20,7 +20,7 @@ from typing import IO, Any, Iterator
 
 from joker_core.errors import JokerError
 from joker_core.files import atomic_directory
-from joker_core.protocol import JobState, JobStatus, ProgressEvent
+from joker_core.protocol import JobSpec, JobState, JobStatus, ProgressEvent, SequenceSpec
 
 from .errors import Conflict, NotFound
 from .security import check_artifact_name, resolve_inside
@@ -80,7 +80,7 @@ class JobStore:
 
     # -- life of a job -------------------------------------------------------------------
 
-    def create(self, spec: dict[str, Any], inputs: dict[str, bytes], priority: int = 0,
+    def create(self, spec: JobSpec | SequenceSpec, inputs: dict[str, bytes], priority: int = 0,
                keep: bool = False) -> JobStatus:
         job_id = uuid.uuid4().hex
         with atomic_directory(self.job_dir(job_id) / "inputs") as staging:
@@ -92,7 +92,7 @@ class JobStore:
         with self._lock:
             self._db.execute(
                 "INSERT INTO jobs (id, state, priority, keep, spec, created_at, queued_at) VALUES (?,?,?,?,?,?,?)",
-                (job_id, JobState.QUEUED.value, priority, int(keep), json.dumps(spec), now, now))
+                (job_id, JobState.QUEUED.value, priority, int(keep), json.dumps(spec.to_dict()), now, now))
         return self.get(job_id)
 
     def claim_next(self) -> JobStatus | None:
