@@ -125,8 +125,8 @@ def concurrent_polls(server: Server, clients: int, polls: int) -> list[float]:
 
 
 def run_jobs(executor_kind: str, job_function: str, spec: dict, jobs: int, slots: int | None = None) -> float:
-    """Submit `jobs` at once to a fresh executor (started warm); the seconds from the first
-    submit to the last job's end. Every job must succeed."""
+    """Submit `jobs` at once to a fresh executor, warmed by one job per runner; the seconds
+    from the first submit to the last job's end. Every job must succeed."""
     from joker.service.executor import LocalExecutor
     from joker.service.ray_executor import RayExecutor, RaySettings
     from joker.service.store import JobStore
@@ -142,27 +142,27 @@ def run_jobs(executor_kind: str, job_function: str, spec: dict, jobs: int, slots
             executor = LocalExecutor(store, lambda *_: None, functions, "cpu")
         executor.start()
         try:
-            if executor_kind == "ray":  # warm: every slot's actor has loaded the engine
-                while any(slot.actor is None for slot in executor._slots):
-                    time.sleep(0.05)
-            else:
-                while executor.worker_pid is None:
-                    time.sleep(0.05)
+            wait_for_all(store, [store.create(JobSpec.from_dict(spec), {"reference.png": portrait()}).id
+                                 for _ in range(executor.slots)], executor)  # warm: every runner has run a job
             started = time.perf_counter()
-            ids = [store.create(JobSpec.from_dict(spec), {"reference.png": portrait()}).id for _ in range(jobs)]
-            executor.notify()
-            waiting = set(ids)
-            while waiting:
-                for job_id in list(waiting):
-                    if (status := store.get(job_id)).state.finished:
-                        if status.state is not JobState.SUCCEEDED:
-                            raise SystemExit(f"a benchmark job ended {status.state.value}: {status.error}")
-                        waiting.discard(job_id)
-                time.sleep(0.02)
+            wait_for_all(store, [store.create(JobSpec.from_dict(spec), {"reference.png": portrait()}).id
+                                 for _ in range(jobs)], executor)
             return time.perf_counter() - started
         finally:
             executor.stop()
             store.close()
+
+
+def wait_for_all(store, ids: list[str], executor) -> None:
+    executor.notify()
+    waiting = set(ids)
+    while waiting:
+        for job_id in list(waiting):
+            if (status := store.get(job_id)).state.finished:
+                if status.state is not JobState.SUCCEEDED:
+                    raise SystemExit(f"a benchmark job ended {status.state.value}: {status.error}")
+                waiting.discard(job_id)
+        time.sleep(0.02)
 
 
 def ray_figures(jobs: int, quick_jobs: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from joker_core.errors import JokerError
 from joker_core.files import atomic_directory
-from joker_core.protocol import JobSpec
+from joker_core.protocol import JobSpec, SequenceSpec
 
 from .batch import BatchItem, ItemOutcome, checked_spec, item_done, item_failed
 from .generation.output import failed_folder
@@ -26,11 +26,10 @@ def run_on_ray(items: list[BatchItem], out_dir: Path, tuning, address: str,
                record: Callable[[ItemOutcome, BatchItem], None]) -> None:
     import ray
 
-    from .service.ray_executor import connect, plan_slots
+    from .api import generate as generate_head
 
-    connect(None if address == "local" else address)
-    _, resources = plan_slots(ray.cluster_resources(), None, "auto")
-    generate = ray.remote(generate_item).options(**resources, max_retries=0)
+    connect_to(address)
+    generate = remote_runner()
     pending: dict[Any, BatchItem] = {}
     for item in items:
         try:
@@ -38,7 +37,7 @@ def run_on_ray(items: list[BatchItem], out_dir: Path, tuning, address: str,
         except JokerError as error:
             record(item_failed(item, error), item)
             continue
-        pending[generate.remote(item.reference.name, item.reference.read_bytes(), spec, tuning)] = item
+        pending[generate.remote(generate_head, item.reference.name, item.reference.read_bytes(), spec, tuning)] = item
     try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -48,6 +47,23 @@ def run_on_ray(items: list[BatchItem], out_dir: Path, tuning, address: str,
         for ref in pending:
             ray.cancel(ref, force=True)
         raise
+
+
+def connect_to(address: str) -> None:
+    """`address` as the CLI takes it: "local" starts Ray on this machine."""
+    from .service.ray_executor import connect
+
+    connect(None if address == "local" else address)
+
+
+def remote_runner():
+    """run_in_scratch as a Ray task: a GPU each when the cluster has GPUs, else a CPU."""
+    import ray
+
+    from .service.ray_executor import plan_slots
+
+    _, resources = plan_slots(ray.cluster_resources(), None, "auto")
+    return ray.remote(run_in_scratch).options(**resources, max_retries=0)
 
 
 def _collect(ref, item: BatchItem, folder: Path) -> ItemOutcome:
@@ -62,9 +78,9 @@ def _collect(ref, item: BatchItem, folder: Path) -> ItemOutcome:
         return item_failed(item, JokerError(f"the Ray worker running it died ({_first_line(lost)})",
                                             "check that node's Ray logs, then run the batch again to redo it"))
     if error is not None:
-        _write(failed_folder(folder), files)
+        write_folder(failed_folder(folder), files)
         return item_failed(item, JokerError(error[0], error[1]))
-    _write(folder, files)
+    write_folder(folder, files)
     return item_done(item, folder)
 
 
@@ -72,7 +88,7 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
-def _write(folder: Path, files: dict[str, bytes]) -> None:
+def write_folder(folder: Path, files: dict[str, bytes]) -> None:
     with atomic_directory(folder, overwrite=True) as staging:
         for name, data in files.items():
             path = (staging / name).resolve()
@@ -83,11 +99,11 @@ def _write(folder: Path, files: dict[str, bytes]) -> None:
             path.write_bytes(data)
 
 
-def generate_item(photo_name: str, photo: bytes, spec: JobSpec, tuning) -> tuple[tuple[str, str] | None, dict[str, bytes]]:
-    """On a Ray worker: one item in a scratch folder. Returns ((problem, fix) or None, the
-    files of the job folder, or of its .failed folder when the job failed)."""
-    from .api import generate
-
+def run_in_scratch(generate: Callable[..., Any], photo_name: str, photo: bytes, spec: JobSpec | SequenceSpec,
+                   tuning) -> tuple[tuple[str, str] | None, dict[str, bytes]]:
+    """On a Ray worker: one job (joker.api.generate or generate_sequence) in a scratch
+    folder. Returns ((problem, fix) or None, the files of the job folder, or of its .failed
+    folder when a head failed: a sequence keeps its finished frames in place)."""
     scratch = Path(tempfile.mkdtemp(prefix="joker-batch-"))
     try:
         reference = scratch / "inputs" / Path(photo_name).name
@@ -97,7 +113,7 @@ def generate_item(photo_name: str, photo: bytes, spec: JobSpec, tuning) -> tuple
         try:
             generate(reference, spec=spec, out_dir=out, tuning=tuning)
         except JokerError as error:
-            return (error.problem, error.fix), _files(failed_folder(out))
+            return (error.problem, error.fix), _files(out) or _files(failed_folder(out))
         return None, _files(out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent.parent
-JOB_PATHS = [str(TESTS / "ray"), str(TESTS / "service"), str(TESTS)]
+JOB_PATHS = [str(TESTS / "ray"), str(TESTS / "service"), str(TESTS / "sequence"), str(TESTS)]
 sys.path[:0] = [path for path in JOB_PATHS if path not in sys.path]
 
 
