@@ -60,9 +60,9 @@ def remote_runner():
     """run_in_scratch as a Ray task: a GPU each when the cluster has GPUs, else a CPU."""
     import ray
 
-    from .service.ray_executor import plan_slots
+    from .service.ray_executor import cluster_plan
 
-    _, resources = plan_slots(ray.cluster_resources(), None, "auto")
+    _, resources = cluster_plan(None, "auto")
     return ray.remote(run_in_scratch).options(**resources, max_retries=0)
 
 

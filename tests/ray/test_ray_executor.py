@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from joker_core.errors import JokerError
 from joker_core.protocol import JobSpec, JobState
-from joker.service.ray_executor import RayExecutor, RaySettings
+from joker.service.ray_executor import RayExecutor, RaySettings, plan_slots
 from joker.service.store import JobStore
 from joker.service.worker import EngineFunctions
 from service_harness import png_bytes, wait_until
@@ -111,3 +112,13 @@ def test_a_killed_worker_fails_only_its_job_and_the_next_job_runs(ray_cluster, t
         assert after.state is JobState.SUCCEEDED, after.error
     finally:
         executor.stop()
+
+
+def test_slots_take_a_gpu_each_or_share_the_cpus_within_one_node():
+    assert plan_slots({"GPU": 4, "CPU": 32}, None, "auto") == (4, {"num_gpus": 1, "num_cpus": 1})
+    assert plan_slots({"GPU": 4, "CPU": 32}, 2, "cuda:1") == (2, {"num_gpus": 1, "num_cpus": 1})
+    assert plan_slots({"GPU": 4, "CPU": 32}, 2, "cpu") == (2, {"num_cpus": 16})
+    assert plan_slots({"CPU": 16}, 1, "auto", node_cpus=8) == (1, {"num_cpus": 8})  # two 8-CPU machines
+    with pytest.raises(JokerError, match="has no GPU") as error:
+        plan_slots({"CPU": 8}, None, "cuda")
+    assert "--device cpu" in error.value.fix

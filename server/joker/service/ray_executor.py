@@ -35,6 +35,7 @@ from .worker import EngineFunctions
 
 log = logging.getLogger("joker.service")
 POLL_S = 0.05
+WAIT_WARNING_S = 30.0
 DEAD_FIX = "Fix: check that node's Ray logs (memory, crashes), then re-queue the job"
 CONNECT_FIX = "start it (ray start --head), or pass the head's address: --ray-address HOST:6379 or ray://HOST:10001"
 
@@ -45,7 +46,7 @@ class RaySettings:
     slots: int | None = None        # None: one per GPU in the cluster, else one per CPU
 
 
-def connect(address: str | None, **init_options: Any) -> None:
+def connect(address: str | None) -> None:
     """Join the cluster at `address`, or start a private local one (never someone else's)."""
     import ray
 
@@ -53,7 +54,7 @@ def connect(address: str | None, **init_options: Any) -> None:
         return
     _check_reachable(address)
     try:
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, **init_options)
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise JokerError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0][:160]})",
                          CONNECT_FIX) from error
@@ -71,12 +72,12 @@ def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
                          CONNECT_FIX) from None
 
 
-def plan_slots(resources: dict[str, float], wanted: int | None, device: str) -> tuple[int, dict[str, float]]:
+def plan_slots(resources: dict[str, float], wanted: int | None, device: str,
+               node_cpus: int | None = None) -> tuple[int, dict[str, float]]:
     """(slots, resources one slot's actor asks for). CUDA jobs take a whole GPU each; CPU
-    jobs share the cluster's CPUs."""
+    jobs share the cluster's CPUs, at most one node's worth each (`node_cpus`, the largest)."""
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
-    use_gpus = gpus > 0 and device in ("auto", "cuda") or device.startswith("cuda")
-    if use_gpus:
+    if device.startswith("cuda") or (gpus > 0 and device == "auto"):
         if gpus == 0:
             raise JokerError(f"the server's device is {device} but the Ray cluster has no GPU",
                              "add GPU nodes to the cluster, or start the server with --device cpu")
@@ -85,7 +86,15 @@ def plan_slots(resources: dict[str, float], wanted: int | None, device: str) -> 
     slots = min(wanted or cpus, cpus) if cpus else 0
     if slots == 0:
         raise JokerError("the Ray cluster has no CPU to run jobs on", "start Ray workers with CPUs (ray start)")
-    return slots, {"num_cpus": max(1, cpus // slots)}
+    return slots, {"num_cpus": max(1, min(cpus // slots, node_cpus or cpus))}
+
+
+def cluster_plan(wanted: int | None, device: str) -> tuple[int, dict[str, float]]:
+    """plan_slots for the cluster this process is connected to."""
+    import ray
+
+    node_cpus = max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]), default=0)
+    return plan_slots(ray.cluster_resources(), wanted, device, node_cpus)
 
 
 class RayExecutor(Executor):
@@ -109,10 +118,8 @@ class RayExecutor(Executor):
         return len(self._slots)
 
     def start(self) -> None:
-        import ray
-
         connect(self.settings.address)
-        count, resources = plan_slots(ray.cluster_resources(), self.settings.slots, self.device)
+        count, resources = cluster_plan(self.settings.slots, self.device)
         self._slots = [_Slot(self, index, resources) for index in range(count)]
         for slot in self._slots:
             slot.thread.start()
@@ -187,8 +194,13 @@ class _Slot:
 
         actor = ray.remote(JobSlot).options(max_concurrency=4, **self.resources).remote(self.executor.functions)
         pending = actor.where.remote()
+        asked = time.monotonic()
         while not self.executor.stopping.is_set():
             ready, _ = ray.wait([pending], timeout=0.5)
+            if not ready and asked and time.monotonic() - asked > WAIT_WARNING_S:
+                log.warning("Ray slot %d still waits for a node with %s free (see `ray status`)",
+                            self.index, self.resources)
+                asked = 0.0
             if ready:
                 try:
                     self.where = ray.get(pending)
