@@ -8,6 +8,13 @@
 
     .venv/bin/python benchmarks/bench_service.py [--jobs 20] [--polls 500] [--job-function M:F]
 
+With --ray, instead: the Ray executor (docs/cluster.md) on a local Ray instance with 2 CPUs,
+side by side in one run: throughput in jobs per minute with 1 and with 2 slots (real
+test-sized engine jobs, tests/tiny_engine.py; goal: >= 1.7x with 2 slots), and the time
+from submit to end of a quick job on Ray against the local executor (the per-job overhead).
+
+    .venv/bin/python benchmarks/bench_service.py --ray [--jobs 4] [--quick-jobs 10]
+
 The default job function is the service tests' demo job (real files, real progress, no
 model), so the figures are the server's own overhead; with --job-function
 joker.api:generate the first figure includes the engine's preparation (rig, views, prior).
@@ -117,12 +124,84 @@ def concurrent_polls(server: Server, clients: int, polls: int) -> list[float]:
     return latencies
 
 
+def run_jobs(executor_kind: str, job_function: str, spec: dict, jobs: int, slots: int | None = None) -> float:
+    """Submit `jobs` at once to a fresh executor, warmed by one job per runner; the seconds
+    from the first submit to the last job's end. Every job must succeed."""
+    from joker.service.executor import LocalExecutor
+    from joker.service.ray_executor import RayExecutor, RaySettings
+    from joker.service.store import JobStore
+    from joker.service.worker import EngineFunctions
+    from joker_core.protocol import JobSpec
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        store = JobStore(Path(data_dir) / "jobs.sqlite3", Path(data_dir) / "jobs")
+        functions = EngineFunctions(job_function)
+        if executor_kind == "ray":
+            executor = RayExecutor(store, lambda *_: None, functions, "cpu", settings=RaySettings(slots=slots))
+        else:
+            executor = LocalExecutor(store, lambda *_: None, functions, "cpu")
+        executor.start()
+        try:
+            wait_for_all(store, [store.create(JobSpec.from_dict(spec), {"reference.png": portrait()}).id
+                                 for _ in range(executor.slots)], executor)  # warm: every runner has run a job
+            started = time.perf_counter()
+            wait_for_all(store, [store.create(JobSpec.from_dict(spec), {"reference.png": portrait()}).id
+                                 for _ in range(jobs)], executor)
+            return time.perf_counter() - started
+        finally:
+            executor.stop()
+            store.close()
+
+
+def wait_for_all(store, ids: list[str], executor) -> None:
+    executor.notify()
+    waiting = set(ids)
+    while waiting:
+        for job_id in list(waiting):
+            if (status := store.get(job_id)).state.finished:
+                if status.state is not JobState.SUCCEEDED:
+                    raise SystemExit(f"a benchmark job ended {status.state.value}: {status.error}")
+                waiting.discard(job_id)
+        time.sleep(0.02)
+
+
+def ray_figures(jobs: int, quick_jobs: int) -> None:
+    import os
+
+    import ray
+
+    here = Path(__file__).resolve().parents[1] / "tests"
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(here / "service"), str(here), os.environ.get("PYTHONPATH", "")])
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        tiny = {"quality": "preview", "device": "cpu"}
+        one = run_jobs("ray", "tiny_engine:generate", tiny, jobs, slots=1)
+        two = run_jobs("ray", "tiny_engine:generate", tiny, jobs, slots=2)
+        per_minute = [60.0 * jobs / seconds for seconds in (one, two)]
+        print(f"throughput, {jobs} tiny engine jobs   1 slot: {per_minute[0]:.2f} jobs/min   "
+              f"2 slots: {per_minute[1]:.2f} jobs/min   ratio {per_minute[1] / per_minute[0]:.2f}x (goal >= 1.7x)")
+        quick = {**QUICK_JOB, "prompt": "steps=3 step_s=0"}
+        local = run_jobs("local", "demo_job:generate", quick, quick_jobs)
+        on_ray = run_jobs("ray", "demo_job:generate", quick, quick_jobs, slots=1)
+        local_ms, ray_ms = (1000 * seconds / quick_jobs for seconds in (local, on_ray))
+        print(f"per quick job, {quick_jobs} queued at once   local: {local_ms:.0f} ms   Ray (1 slot): {ray_ms:.0f} ms   "
+              f"Ray overhead {ray_ms - local_ms:+.0f} ms per job")
+    finally:
+        ray.shutdown()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=None, help="jobs per measurement (default 20; 4 with --ray)")
     parser.add_argument("--polls", type=int, default=500)
     parser.add_argument("--job-function", default="demo_job:generate")
+    parser.add_argument("--ray", action="store_true", help="the Ray executor's figures instead (see above)")
+    parser.add_argument("--quick-jobs", type=int, default=10, help="with --ray: jobs for the overhead figure")
     args = parser.parse_args()
+    if args.ray:
+        ray_figures(args.jobs or 4, args.quick_jobs)
+        return 0
+    args.jobs = args.jobs or 20
     with tempfile.TemporaryDirectory() as data_dir:
         server = Server(Path(data_dir), "--job-function", args.job_function).start()  # last one wins
         try:

@@ -135,43 +135,75 @@ def _safe(name: str) -> str:
 
 def run_batch(items: list[BatchItem], out_dir: Path, *, tuning=None,
               progress: Callable[[str, ProgressEvent], None] | None = None,
-              on_outcome: Callable[[ItemOutcome], None] | None = None) -> list[ItemOutcome]:
+              on_outcome: Callable[[ItemOutcome], None] | None = None,
+              ray_address: str | None = None) -> list[ItemOutcome]:
     """Run every item not finished before; `progress(item name, event)`. An interrupt
-    (KeyboardInterrupt) stops the batch: finished items stay, the interrupted one reruns."""
-    from .api import generate
-
+    (KeyboardInterrupt) stops the batch: finished items stay, the interrupted ones rerun.
+    With `ray_address` ("local", "auto", "ray://host:port") the items run at once on a Ray
+    cluster (joker.batch_ray), each where its folder's files come back from."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / STATE_NAME
     state = _read_state(state_path)
-    outcomes = []
-    for item in items:
-        folder = out_dir / item.name
-        if folder.is_dir() and (folder / "metrics.json").is_file():
-            outcome = ItemOutcome(item.name, "skipped")
-        else:
-            outcome = _run_item(generate, item, folder, tuning, progress)
+    outcomes: dict[str, ItemOutcome] = {}
+
+    def record(outcome: ItemOutcome, item: BatchItem | None = None) -> None:
+        if item is not None:  # ran now (skipped ones keep what they had)
             state[item.name] = {"state": outcome.state, "error": outcome.error, "reference": str(item.reference),
                                 "finished_at": time.time()}
             write_json(state_path, {"items": state})
-        outcomes.append(outcome)
+        outcomes[outcome.name] = outcome
         if on_outcome is not None:
             on_outcome(outcome)
-    return outcomes
+
+    todo = []
+    for item in items:
+        if is_finished(out_dir / item.name):
+            record(ItemOutcome(item.name, "skipped"))
+        else:
+            todo.append(item)
+    if ray_address is None:
+        from .api import generate
+
+        for item in todo:
+            record(_run_item(generate, item, out_dir / item.name, tuning, progress), item)
+    else:
+        from .batch_ray import run_on_ray
+
+        run_on_ray(todo, out_dir, tuning, ray_address, record)
+    return [outcomes[item.name] for item in items]
+
+
+def is_finished(folder: Path) -> bool:
+    """generate renames a job folder into place when it ends, with its metrics."""
+    return folder.is_dir() and (folder / "metrics.json").is_file()
+
+
+def checked_spec(item: BatchItem) -> JobSpec:
+    """The item's spec, parsed; FieldError for a bad spec or a missing photo."""
+    spec = JobSpec.from_dict(item.spec, f"{item.name}.spec")
+    if not item.reference.is_file():
+        raise FieldError(f"{item.name}.reference", f"{item.reference} does not exist",
+                         "fix the path (relative to the batch spec) or remove the item")
+    return spec
+
+
+def item_failed(item: BatchItem, error: JokerError) -> ItemOutcome:
+    log.warning("batch item %s failed: %s", item.name, error)
+    return ItemOutcome(item.name, "failed", str(error))
+
+
+def item_done(item: BatchItem, folder: Path) -> ItemOutcome:
+    shutil.rmtree(failed_folder(folder), ignore_errors=True)  # an earlier, interrupted try
+    return ItemOutcome(item.name, "done")
 
 
 def _run_item(generate, item: BatchItem, folder: Path, tuning, progress) -> ItemOutcome:
     report = (lambda event: progress(item.name, event)) if progress else None
     try:
-        spec = JobSpec.from_dict(item.spec, f"{item.name}.spec")
-        if not item.reference.is_file():
-            raise FieldError(f"{item.name}.reference", f"{item.reference} does not exist",
-                             "fix the path (relative to the batch spec) or remove the item")
-        generate(item.reference, spec=spec, out_dir=folder, progress=report, tuning=tuning)
+        generate(item.reference, spec=checked_spec(item), out_dir=folder, progress=report, tuning=tuning)
     except JokerError as error:
-        log.warning("batch item %s failed: %s", item.name, error)
-        return ItemOutcome(item.name, "failed", str(error))
-    shutil.rmtree(failed_folder(folder), ignore_errors=True)  # an earlier, interrupted try
-    return ItemOutcome(item.name, "done")
+        return item_failed(item, error)
+    return item_done(item, folder)
 
 
 def _read_state(path: Path) -> dict[str, dict]:

@@ -13,6 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="batch spec (.json or .yaml): references, expressions, prompts, job, items")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder, one sub-folder per item (default: <spec name>_out beside the spec)")
+    parser.add_argument("--ray-address", default=None,
+                        help="run the items at once on a Ray cluster: auto, HOST:PORT, ray://HOST:PORT, or local "
+                             "(start Ray on this machine); see docs/cluster.md")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{outcome.state:7} {outcome.name}")
 
-    outcomes = run_batch(items, out, progress=lambda name, event: lines(event), on_outcome=show)
+    outcomes = run_batch(items, out, progress=lambda name, event: lines(event), on_outcome=show,
+                         ray_address=args.ray_address)
     failed = sum(outcome.state == "failed" for outcome in outcomes)
     print(f"{len(outcomes) - failed} of {len(outcomes)} items finished" + (f", {failed} failed" if failed else ""))
     return 1 if failed else 0

@@ -51,4 +51,17 @@ def _engine_rows() -> list[tuple[str, str]]:
     devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     if torch.backends.mps.is_available():
         devices.append("mps")
-    return [("engine", f"joker {__version__}"), ("torch", torch.__version__), ("devices", ", ".join(devices))]
+    return [("engine", f"joker {__version__}"), ("torch", torch.__version__), ("devices", ", ".join(devices)),
+            ("slots", _slots(torch.cuda.device_count()))]
+
+
+def _slots(gpus: int) -> str:
+    """Jobs at once under each executor (without starting Ray: a cluster says its own)."""
+    import os
+
+    from joker.service.ray_executor import plan_slots
+
+    here, _ = plan_slots({"GPU": gpus, "CPU": os.cpu_count() or 1}, None, "auto")
+    per = "GPU" if gpus else "CPU"
+    return (f"1 (joker serve); {here} with --executor ray on this machine (one per {per}); "
+            "a Ray cluster: see joker serve's /v1/health")

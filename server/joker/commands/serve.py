@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequence-function", default=None,
                         help="module:function the worker runs per sequence job (default: the job function's "
                              "module's generate_sequence if it has one, else joker.sequence:generate_sequence)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local: one worker process on this machine (default); ray: jobs run on a Ray cluster, "
+                             "one per GPU (docs/cluster.md)")
+    parser.add_argument("--ray-address", default=None,
+                        help="with --executor ray: the cluster to join (auto, ray://HOST:PORT); default: start Ray here")
+    parser.add_argument("--ray-slots", type=int, default=None,
+                        help="with --executor ray: jobs at once (default: one per GPU of the cluster, else one per CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +59,14 @@ def run(args: argparse.Namespace) -> int:
                            sequence_function=args.sequence_function,
                            max_upload_bytes=int(args.max_upload_mb * 2**20),
                            max_view_pixels=int(args.max_view_megapixels * 2**20), retention_days=args.retention_days,
-                           retention_bytes=int(args.retention_gb * 2**30), joker_weights=args.joker_weights)
+                           retention_bytes=int(args.retention_gb * 2**30), joker_weights=args.joker_weights,
+                           executor=args.executor, ray_address=args.ray_address, ray_slots=args.ray_slots)
+    if config.executor == "ray":
+        from joker.service.ray_executor import connect
+
+        connect(config.ray_address)  # before the server listens: a wrong address is a one-line error
+    elif args.ray_address is not None or args.ray_slots is not None:
+        raise JokerError("--ray-address and --ray-slots only apply to the Ray executor", "add --executor ray")
     if not _is_loopback(config.host):
         print(f"joker serve: WARNING: listening on {config.host} lets other computers reach the server over "
               "plain HTTP (the token and the photos cross the network unencrypted: use it on a trusted network, "

@@ -76,8 +76,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         hub = EventHub(asyncio.get_running_loop())
-        executor = LocalExecutor(store, hub.publish, EngineFunctions(config.job_function, config.sequence_function),
-                                 config.device, config.cancel_grace_s)
+        functions = EngineFunctions(config.job_function, config.sequence_function)
+        executor: Executor
+        if config.executor == "ray":
+            from .ray_executor import RayExecutor, RaySettings  # Ray is imported only when asked for
+
+            executor = RayExecutor(store, hub.publish, functions, config.device, config.cancel_grace_s,
+                                   RaySettings(config.ray_address, config.ray_slots))
+        else:
+            executor = LocalExecutor(store, hub.publish, functions, config.device, config.cancel_grace_s)
         executor.start()
         state.update(hub=hub, executor=executor)
         retention = asyncio.create_task(_retention_loop(store, config))
@@ -109,10 +116,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @open_routes.get("/health", summary="Liveness check (no token needed)",
                      responses={503: {"description": "the server runs but cannot run jobs (the problem says why)"}})
     def health() -> JSONResponse:
-        problem = state["executor"].problem() if "executor" in state else "the server is starting"
+        executor = state.get("executor")
+        problem = executor.problem() if executor is not None else "the server is starting"
         if problem:
             return JSONResponse({"status": "unavailable", "problem": problem, "version": __version__}, status_code=503)
-        return JSONResponse({"status": "ok", "version": __version__})
+        return JSONResponse({"status": "ok", "version": __version__, **executor.describe()})
 
     @routes.get("/openapi.json", summary="This API's OpenAPI document")
     def openapi() -> dict[str, Any]:

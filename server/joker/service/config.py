@@ -34,6 +34,9 @@ class ServiceConfig:
     retention_days: float = 30.0
     retention_bytes: int = 20 * 1024**3
     joker_weights: Path | None = None         # default weights of the "joker" prior, for /v1/info
+    executor: str = "local"                   # "ray": jobs run on a Ray cluster (docs/cluster.md)
+    ray_address: str | None = None            # None: Ray on this machine; "auto", "ray://host:port"
+    ray_slots: int | None = None              # None: one per GPU of the cluster, else one per CPU
 
     @property
     def database(self) -> Path:

@@ -22,6 +22,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any, Callable
 
 from joker_core.protocol import BlenderView, JobState, JobStatus, ProgressEvent, SequenceSpec, parse_spec
@@ -93,22 +94,7 @@ class Executor(ABC):
     def task(self, job_id: str) -> Task:
         """The job as its runner needs it: the stored spec parsed (once, here), uploaded
         normal maps as paths, the device chosen."""
-        job_dir = self.store.job_dir(job_id)
-        spec = parse_spec(self.store.spec(job_id))
-
-        def uploaded(views: tuple[BlenderView, ...]) -> tuple[BlenderView, ...]:
-            return tuple(replace(view, normal_map=str(job_dir / "inputs" / "normal_maps" / view.normal_map))
-                         for view in views)
-
-        device = self.device if spec.device == "auto" else spec.device
-        if isinstance(spec, SequenceSpec):
-            spec = replace(spec, job=replace(spec.job, device=device),
-                           frames=tuple(replace(frame, blender_views=uploaded(frame.blender_views))
-                                        for frame in spec.frames))
-        else:
-            spec = replace(spec, blender_views=uploaded(spec.blender_views), device=device)
-        reference = next((job_dir / "inputs").glob("reference.*"))
-        return Task(job_id, job_dir, reference, spec)
+        return task_in(self.store.job_dir(job_id), job_id, self.store.spec(job_id), self.device)
 
     def started(self, job: JobStatus) -> "ProgressRecorder":
         self.publish(job.id, "status", job.to_dict())
@@ -123,6 +109,25 @@ class Executor(ABC):
             status = self.store.finish(ended.job_id, ended.state, ended.error)
         self.publish(ended.job_id, "status", status.to_dict())
         return status
+
+
+def task_in(job_dir: Path, job_id: str, stored_spec: dict[str, Any], device: str) -> Task:
+    """The task of a job whose folder is `job_dir` (the store's, or a cluster worker's copy)."""
+    spec = parse_spec(stored_spec)
+
+    def uploaded(views: tuple[BlenderView, ...]) -> tuple[BlenderView, ...]:
+        return tuple(replace(view, normal_map=str(job_dir / "inputs" / "normal_maps" / view.normal_map))
+                     for view in views)
+
+    device = device if spec.device == "auto" else spec.device
+    if isinstance(spec, SequenceSpec):
+        spec = replace(spec, job=replace(spec.job, device=device),
+                       frames=tuple(replace(frame, blender_views=uploaded(frame.blender_views))
+                                    for frame in spec.frames))
+    else:
+        spec = replace(spec, blender_views=uploaded(spec.blender_views), device=device)
+    reference = next((job_dir / "inputs").glob("reference.*"))
+    return Task(job_id, job_dir, reference, spec)
 
 
 class ProgressRecorder:
