@@ -69,7 +69,8 @@ def main() -> None:
                               "quality": args.quality, "device": "cpu"})
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_generate_")) / "head"
     cpu, wall = time.process_time(), time.perf_counter()
-    result = generate(data.astronaut(), spec=spec, out_dir=out, overwrite=True, tuning=Tuning(preset=chosen, mesh=None if args.iso is None else MeshSettings(iso_level=args.iso)))
+    result = generate(data.astronaut(), spec=spec, out_dir=out, overwrite=True, tuning=Tuning(preset=chosen, mesh=None if args.iso is None else MeshSettings(iso_level=args.iso),
+                                     benchmark_metrics=True))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     figures = result.figures
 

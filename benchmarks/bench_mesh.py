@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import trimesh
 
-from joker.mesh import BoundingBox, MeshSettings, mesh_from_field
+from joker.mesh import MeshSettings, MeshStats, build_textured_mesh, write_mesh_files
 from joker.mesh.analytic import HEAD_BOX, SURFACE_LEVEL, HeadLikeField
 from joker.mesh.bake import sample_texture
 
@@ -37,12 +37,12 @@ def field_under_test(name: str):
     torch.manual_seed(0)
     field = RadianceField()
     # Untrained, the field is its density blob: ~10 at the centre, so its surface is lower.
-    return field.density, field.color, BoundingBox(field.box.minimum, field.box.maximum), 5.0
+    return field.density, field.color, field.box, 5.0
 
 
 def accuracy_against_the_head(glb_path) -> str:
     (mesh,) = trimesh.load(glb_path, force="scene", process=False).geometry.values()
-    on_the_cap = mesh.vertices[:, 1] < HEAD_BOX.low[1] + 1e-4  # where the box cuts the neck
+    on_the_cap = mesh.vertices[:, 1] < HEAD_BOX.minimum[1] + 1e-4  # where the box cuts the neck
     distance_mm = HeadLikeField.signed_distance(torch.from_numpy(mesh.vertices[~on_the_cap])).abs().numpy() * 1e3
     centres = mesh.vertices[mesh.faces].mean(axis=1)
     expected = HeadLikeField.color(torch.from_numpy(centres)).numpy()
@@ -76,10 +76,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.repeat):
             wall, cpu = time.perf_counter(), time.process_time()
-            result = mesh_from_field(density, color, box, folder, settings)
-            runs.append((time.perf_counter() - wall, time.process_time() - cpu, result))
-        wall, cpu, result = min(runs, key=lambda run: run[0])
-        stats = result.stats
+            stats = MeshStats()
+            mesh = build_textured_mesh(density, color, box, settings, stats)
+            result = write_mesh_files(mesh, folder, "head", stats)
+            runs.append((time.perf_counter() - wall, time.process_time() - cpu, result, stats))
+        wall, cpu, result, stats = min(runs, key=lambda run: run[0])
         print(f"  {'stage':<15} {'wall s':>7} {'CPU s':>7}")
         for stage, seconds in stats.seconds.items():
             print(f"  {stage:<15} {seconds:7.2f} {stats.cpu_seconds[stage]:7.2f}")

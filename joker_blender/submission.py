@@ -3,12 +3,10 @@ for a sequence, those of every frame of a range."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
-import numpy as np
 from mathutils import Matrix
 
 from joker_core.cameras import Camera
@@ -16,6 +14,7 @@ from joker_core.errors import JokerError
 from joker_core.files import atomic_directory
 from joker_core.png import encode_png
 from joker_core.protocol import MAX_FRAMES, JobSpec, SequenceSpec, frame_folder_name
+from joker_core.view_folder import FolderView, write_view_folder
 
 from . import preferences
 from .jobs import Submission
@@ -36,15 +35,11 @@ def write_views(context, folder: Path) -> Path:
     """The normal maps a job would send, as a folder laid out like `joker render-normals`."""
     mesh, armature, model = rig_with_model(context)
     cameras, maps = render_views(context, mesh, model)
-    records = [{"image": f"view_{i:03d}.png", "mask": f"mask_{i:03d}.png", "camera": camera.to_dict()}
-               for i, camera in enumerate(cameras)]
+    description = {"source": "blender", "mode": context.scene.joker.normal_mode, "model": model.name,
+                   "rig": read_params(mesh, armature, model)}
     with atomic_directory(folder, overwrite=True) as staging:
-        for record, normal_map in zip(records, maps):
-            (staging / record["image"]).write_bytes(encode_png(normal_map.rgb))
-            (staging / record["mask"]).write_bytes(encode_png(normal_map.mask.astype(np.uint8) * 255))
-        description = {"source": "blender", "mode": context.scene.joker.normal_mode, "model": model.name,
-                       "rig": read_params(mesh, armature, model), "views": records}
-        (staging / "cameras.json").write_text(json.dumps(description, indent=1))
+        write_view_folder(staging, [FolderView(camera, normal_map.rgb, normal_map.mask)
+                                    for camera, normal_map in zip(cameras, maps)], description)
     return folder
 
 

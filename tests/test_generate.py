@@ -1,6 +1,7 @@
 """joker.api.generate end to end on a real photo, at test size (the quality presets are
 measured in benchmarks/bench_generate.py)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -27,7 +28,8 @@ def photo():
 def finished(photo, tmp_path_factory):
     events = []
     out = tmp_path_factory.mktemp("gen") / "head"
-    result = generate(photo, spec=SPEC, out_dir=out, progress=events.append, tuning=SMALL)
+    result = generate(photo, spec=SPEC, out_dir=out, progress=events.append,
+                      tuning=dataclasses.replace(SMALL, benchmark_metrics=True))
     return result, events
 
 

@@ -11,6 +11,7 @@ import sys
 from joker_core.errors import JokerError
 
 from . import __version__, commands
+from .generation.output import record_engine_info
 
 
 def _command_modules():
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    record_engine_info()
     try:
         return args.run(args)
     except JokerError as error:

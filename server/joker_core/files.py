@@ -50,6 +50,28 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def _refuse_to_overwrite(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite and any(path.iterdir()):
+        raise JokerError(f"output folder {path} exists and is not empty",
+                         "pass an empty or new folder, or allow overwriting (--overwrite)")
+
+
+def fresh_folder(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """An empty folder at `path`, for output that is read while it is written (a sequence's
+    frames land one by one); what atomic_directory refuses, this refuses too."""
+    path = Path(path)
+    _refuse_to_overwrite(path, overwrite)
+    _writable_parent(path)
+    try:
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir()
+    except OSError as exc:
+        raise JokerError(f"cannot create {path} ({exc.strerror})",
+                         "choose an output folder on a writable disk with free space") from exc
+    return path
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike, overwrite: bool = False,
                      keep_failed_at: Path | None = None) -> Iterator[Path]:
@@ -59,9 +81,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False,
     to `keep_failed_at` (replacing what was there) so a failure can be inspected.
     """
     path = Path(path)
-    if path.exists() and not overwrite and any(path.iterdir()):
-        raise JokerError(f"output folder {path} exists and is not empty",
-                         "pass an empty or new folder, or allow overwriting (--overwrite)")
+    _refuse_to_overwrite(path, overwrite)
     parent = _writable_parent(path)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=parent))

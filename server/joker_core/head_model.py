@@ -7,6 +7,7 @@ what was expected, so a bad file never reaches the maths.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,3 +102,32 @@ def _bad(name: str, expected: str, value) -> None:
     got = getattr(value, "shape", type(value).__name__)
     raise JokerError(f"head model field '{name}' has shape {got}, expected {expected}",
                      "load an official FLAME 2020/2023 file or a Joker .npz head model")
+
+
+def load_model(path: str | os.PathLike | None) -> HeadModel:
+    """The head model file at `path` (official FLAME .pkl or Joker .npz), or the built-in
+    demo head when None. The one loader every command and job uses. The last model read
+    is kept while its file is unchanged (size and mtime): a command that checks its
+    arguments against the model and then runs the job reads the file once. Treat the
+    model as read-only."""
+    if path is None:
+        from .demo_head import load_demo_head
+        key, load = ("demo head",), load_demo_head
+    else:
+        from .flame_format import load_head_model
+        key, load = _file_key(path), lambda: load_head_model(path)
+    if key is None or _last_loaded.get("key") != key:
+        _last_loaded.clear()
+        _last_loaded.update(model=load(), key=key)
+    return _last_loaded["model"]
+
+
+_last_loaded: dict = {}
+
+
+def _file_key(path: str | os.PathLike) -> tuple | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None  # the loader says what is wrong
+    return os.path.realpath(path), stat.st_size, stat.st_mtime_ns

@@ -239,13 +239,15 @@ def validate_alignment(data: Any, path: str = "spec.alignment") -> dict[str, Any
             raise FieldError(f"{path}.eyes", "expected [[x, y], [x, y]]", "send the two eye centres in photo pixels")
         alignment["eyes"] = [[_number(v, f"{path}.eyes[{i}][{j}]", -1e5, 1e5) for j, v in enumerate(eye)]
                              for i, eye in enumerate(eyes)]
-    for key, low, high in (("azimuth_deg", -180.0, 180.0), ("elevation_deg", -89.0, 89.0), ("fov_deg", 1.0, 170.0)):
+    for key, (low, high) in ALIGNMENT_RANGES.items():
         if data.get(key) is not None:
             alignment[key] = _number(data[key], f"{path}.{key}", low, high)
     return alignment
 
 
 ALIGNMENT_FIELDS = ("camera", "eyes", "azimuth_deg", "elevation_deg", "fov_deg")
+# The photo's viewpoint and lens (degrees), wherever an alignment is checked.
+ALIGNMENT_RANGES = {"azimuth_deg": (-180.0, 180.0), "elevation_deg": (-89.0, 89.0), "fov_deg": (1.0, 170.0)}
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from joker.mesh import build_textured_mesh, mesh_from_field
+from joker.mesh import MeshStats, build_textured_mesh, write_mesh_files
 from joker.mesh.analytic import HEAD_BOX, HeadLikeField
 
 from .support import SMALL, SPHERE, SPHERE_BOX, position_color
@@ -17,5 +19,12 @@ def sphere_mesh():
 
 @pytest.fixture(scope="session")
 def head_files(tmp_path_factory):
-    field = HeadLikeField()
-    return mesh_from_field(field.density, field.color, HEAD_BOX, tmp_path_factory.mktemp("head"), SMALL)
+    return mesh_head_files(tmp_path_factory.mktemp("head"))
+
+
+def mesh_head_files(folder, name: str = "head") -> SimpleNamespace:
+    """The head-like field meshed and written as the job runner does: files and stats."""
+    field, stats = HeadLikeField(), MeshStats()
+    mesh = build_textured_mesh(field.density, field.color, HEAD_BOX, SMALL, stats)
+    files = write_mesh_files(mesh, folder, name, stats)
+    return SimpleNamespace(**vars(files), stats=stats)

@@ -8,11 +8,11 @@ import torch
 import trimesh
 from PIL import Image
 
-from joker.mesh import mesh_from_field
 from joker.mesh.analytic import HEAD_BOX, NOSE_TIP, HeadLikeField
 from joker.mesh.bake import sample_texture
 from joker_core.errors import JokerError
 
+from .conftest import mesh_head_files
 from .support import SMALL
 
 
@@ -41,7 +41,7 @@ def test_glb_loads_with_texture_and_keeps_flame_coordinates(head_files):
     assert texture.shape == (SMALL.texture_size, SMALL.texture_size, 3)
     assert mesh.visual.uv.min() >= 0 and mesh.visual.uv.max() <= 1
     slack = 1e-3  # decimation may place a vertex a hair outside the sampled box
-    assert np.all(mesh.bounds[0] >= HEAD_BOX.low - slack) and np.all(mesh.bounds[1] <= HEAD_BOX.high + slack)
+    assert np.all(mesh.bounds[0] >= HEAD_BOX.minimum - slack) and np.all(mesh.bounds[1] <= HEAD_BOX.maximum + slack)
     nose = mesh.vertices[mesh.vertices[:, 2].argmax()]
     np.testing.assert_allclose(nose, NOSE_TIP, atol=0.01)
     assert mesh.volume > 0  # outward winding survives the round trip
@@ -73,8 +73,7 @@ def test_stats_describe_the_result(head_files):
 
 
 def test_export_is_deterministic(head_files, tmp_path):
-    field = HeadLikeField()
-    again = mesh_from_field(field.density, field.color, HEAD_BOX, tmp_path, SMALL)
+    again = mesh_head_files(tmp_path)
     for first, second in [(head_files.glb, again.glb), (head_files.obj, again.obj), (head_files.texture, again.texture)]:
         assert first.read_bytes() == second.read_bytes(), first.name
 
@@ -82,14 +81,12 @@ def test_export_is_deterministic(head_files, tmp_path):
 def test_unwritable_output_folder_is_refused_and_nothing_is_left(tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the output folder should be")
-    field = HeadLikeField()
     with pytest.raises(JokerError, match="Fix: choose an output path"):
-        mesh_from_field(field.density, field.color, HEAD_BOX, blocker / "out", SMALL)
+        mesh_head_files(blocker / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_folder"]
 
 
 @pytest.mark.parametrize("name", ["../head", "", "head.glb", "my head"])
 def test_unsafe_file_names_are_refused(name, tmp_path):
-    field = HeadLikeField()
     with pytest.raises(JokerError, match="not a plain file name"):
-        mesh_from_field(field.density, field.color, HEAD_BOX, tmp_path, SMALL, name=name)
+        mesh_head_files(tmp_path, name)

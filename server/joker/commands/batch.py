@@ -1,4 +1,4 @@
-"""`joker batch SPEC`: many heads from one JSON/YAML spec, resumable (see joker.sequence.batch)."""
+"""`joker batch SPEC`: many heads from one JSON/YAML spec, resumable (see joker.batch)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from joker.sequence.batch import STATE_NAME, read_batch, run_batch
+    from joker.batch import STATE_NAME, read_batch, run_batch
 
     from ._progress import ProgressLine
 

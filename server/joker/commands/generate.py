@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from joker.api import generate
-    from joker.generation.job import load_model
+    from joker_core.head_model import load_model
     from joker_core.protocol import JobSpec
 
     from ._progress import ProgressLine

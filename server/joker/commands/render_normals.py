@@ -8,11 +8,9 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from joker_core.demo_head import load_demo_head
 from joker_core.errors import JokerError
 from joker_core.files import atomic_directory
-from joker_core.flame_format import load_head_model
-from joker_core.head_model import HeadModel
+from joker_core.head_model import HeadModel, load_model
 from joker_core.png import encode_png
 from joker_core.presets import get_preset
 from joker_core.rig_params import RigParams
@@ -25,11 +23,6 @@ HELP = "Render normal maps (and masks) of a posed head from a set of views into 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", type=Path, default=None,
                         help="head model file: official FLAME .pkl or Joker .npz (default: the built-in demo head)")
-
-
-def load_model(path: Path | None) -> HeadModel:
-    """The model file at `path`, or the built-in demo head."""
-    return load_demo_head() if path is None else load_head_model(path)
 
 
 def add_pose_arguments(parser: argparse.ArgumentParser) -> None:

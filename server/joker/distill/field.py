@@ -17,30 +17,7 @@ from torch.nn import functional as F
 
 from joker_core.errors import JokerError
 
-
-@dataclass(frozen=True)
-class Box:
-    """The cube the head lives in, in world units (metres, FLAME frame)."""
-
-    center: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    half_size: float = 0.16
-
-    def __post_init__(self):
-        if not self.half_size > 0:
-            raise JokerError(f"bounding box half size {self.half_size} is not positive",
-                             "give the head volume a positive size in metres")
-
-    @property
-    def minimum(self) -> np.ndarray:
-        return np.asarray(self.center, dtype=np.float64) - self.half_size
-
-    @property
-    def maximum(self) -> np.ndarray:
-        return np.asarray(self.center, dtype=np.float64) + self.half_size
-
-    def to_unit(self, points: torch.Tensor) -> torch.Tensor:
-        """World points -> box units ([-1, 1] inside the box)."""
-        return (points - points.new_tensor(self.center)) / self.half_size
+from ..box import Box
 
 
 # Density at the head's surface, for mesh extraction of a field fitted to images alone:

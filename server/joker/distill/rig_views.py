@@ -12,7 +12,7 @@ orbit views' colour, which is then the only colour the back of the head ever see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ import torch
 from joker_core.cameras import Camera, ViewRig
 from joker_core.errors import JokerError
 
+from ..prior.base import ViewRenderer
 from ..render.raster import rasterize, world_to_camera
 
 
@@ -83,13 +84,10 @@ class RigGeometry:
         return RigGeometry(self.training.to(device), self.orbit.to(device))
 
 
-ColorRenderer = Callable[[torch.Tensor, Sequence[Camera]], torch.Tensor]
-
-
 def rig_views(vertices: np.ndarray, faces: np.ndarray, cameras: Sequence[Camera],
-              color: ColorRenderer | None = None) -> RigViews:
+              color: ViewRenderer | None = None) -> RigViews:
     """Rasterize the posed rig (N x 3, FLAME frame) from every camera; `color(vertices,
-    cameras)` (e.g. ProjectionPrior.render) adds what it looks like."""
+    cameras)` (a prior's view_renderer) adds what it looks like."""
     points = torch.as_tensor(vertices, dtype=torch.float32)
     triangles = torch.as_tensor(faces, dtype=torch.int64)
     masks, distances, facing = [], [], []

@@ -17,13 +17,13 @@ from joker_core.cameras import Camera, ViewRig
 from joker_core.conventions import decode_normals, encode_normals
 from joker_core.errors import JokerError
 from joker_core.framing import bounding_sphere, head_view_rig
-from joker_core.head_model import HeadModel
+from joker_core.head_model import HeadModel, load_model
 from joker_core.lbs import numpy_rig, pose
 from joker_core.protocol import JobSpec
 from joker_core.rig_params import RigParams
 
 from ..devices import choose_device
-from ..distill.field import Box
+from ..box import Box
 from ..distill.rig_views import RigGeometry, rig_views
 from ..distill.schedule import Preset, preset as quality_preset
 from ..prior.base import Condition, Prior, Views
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PreparedJob:
+    spec: JobSpec
     model: HeadModel
     params: RigParams
     posed_vertices: np.ndarray  # N x 3, FLAME frame
@@ -46,14 +47,6 @@ class PreparedJob:
     prior: Prior
     box: Box
     rig: RigGeometry | None  # weak geometric supervision, when the preset asks for it
-
-
-def load_model(path: str | None) -> HeadModel:
-    if path is None:
-        from joker_core.demo_head import load_demo_head
-        return load_demo_head()
-    from joker_core.flame_format import load_head_model
-    return load_head_model(path)
 
 
 def rig_params(spec: JobSpec, model: HeadModel) -> RigParams:
@@ -143,9 +136,8 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
                           prompt=spec.prompt, negative_prompt=spec.negative_prompt,
                           rig_vertices=torch.from_numpy(posed).float())
     centre, radius = bounding_sphere(np.concatenate([model.v_template, posed]))
-    box = Box(center=tuple(float(c) for c in centre), half_size=float(radius) * 1.05)
     rig = _rig_geometry(preset, view_rig, views, model, posed, prior)
-    return PreparedJob(model, params, posed, reference, device, preset, view_rig, views, condition, prior, box, rig)
+    return PreparedJob(spec, model, params, posed, reference, device, preset, view_rig, views, condition, prior, Box.around(centre, radius), rig)
 
 
 def _rig_geometry(preset: Preset, view_rig: ViewRig, views: Views, model: HeadModel, posed: np.ndarray,
@@ -156,5 +148,5 @@ def _rig_geometry(preset: Preset, view_rig: ViewRig, views: Views, model: HeadMo
     left. The diffusion prior cannot, so there the back's colour is the field's guess."""
     if not preset.rig.rays:
         return None
-    orbit = rig_views(posed, model.faces, preset.rig.cameras(view_rig), getattr(prior, "render", None))
+    orbit = rig_views(posed, model.faces, preset.rig.cameras(view_rig), prior.view_renderer)
     return RigGeometry(rig_views(posed, model.faces, views.cameras), orbit)

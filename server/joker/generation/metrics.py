@@ -56,7 +56,7 @@ def _metric_rig(job: PreparedJob) -> ViewRig:
 
 def _psnr_against_prior(job: PreparedJob, result: Distillation, cameras: Sequence[Camera]) -> float | None:
     """Field renders vs the prior's (None for a prior that cannot render any view)."""
-    render = getattr(job.prior, "render", None)
+    render = job.prior.view_renderer
     if render is None:
         return None
     fitted = render_images(result.field, CameraSet(cameras, job.device), range(len(cameras)), HELD_OUT_SIZE,
@@ -105,13 +105,19 @@ def seen_vertices(vertices: np.ndarray, faces: np.ndarray, cameras: Sequence[Cam
     return seen
 
 
-def mouth_opening(vertices: np.ndarray, faces: np.ndarray, model: HeadModel, posed: np.ndarray,
-                  size: int = 256) -> float | None:
-    """Open length (metres) of the mouth of the mesh (`vertices`, `faces`), measured on the
-    rig's lip line; None if the model names no lips."""
+def lip_line(model: HeadModel, posed: np.ndarray) -> np.ndarray | None:
+    """The posed rig's upper and lower lip points (2 x 3), or None if the model names no lips."""
     if not {"upper_lip", "lower_lip"} <= model.landmarks.keys():
         return None
-    upper, lower = posed[model.landmarks["upper_lip"]], posed[model.landmarks["lower_lip"]]
+    return posed[[model.landmarks["upper_lip"], model.landmarks["lower_lip"]]]
+
+
+def mouth_opening(vertices: np.ndarray, faces: np.ndarray, lips: np.ndarray | None, size: int = 256) -> float | None:
+    """Open length (metres) of the mouth of a surface (`vertices`, `faces`), measured along
+    the line between the lips (lip_line); None without lips."""
+    if lips is None:
+        return None
+    upper, lower = lips
     centre = 0.5 * (upper + lower)
     camera = ViewRig(tuple(centre), 0.5, 20.0, size).camera(0.0, 0.0)
     fragments = rasterize(world_to_camera(torch.as_tensor(vertices, dtype=torch.float32), camera),

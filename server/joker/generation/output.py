@@ -15,7 +15,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from joker_core.files import atomic_directory, atomic_write_bytes
+from joker_core.png import encode_png
 
 LOG_NAME = "log.txt"
 _VERSIONED = ("joker-blender", "torch", "numpy", "diffusers", "trimesh", "xatlas", "PyMCubes", "opencv-python-headless")
@@ -39,9 +42,7 @@ def _logging_to(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("joker")
-    previous_level = logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
     try:
         yield
     except BaseException:
@@ -49,8 +50,14 @@ def _logging_to(path: Path) -> Iterator[None]:
         raise
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(previous_level)
         handler.close()
+
+
+def record_engine_info() -> None:
+    """Let the engine's INFO lines through to job logs. The entry points (CLI, server
+    worker) call this once; a job never changes the level, so a script that embeds the
+    engine keeps the logging it configured."""
+    logging.getLogger("joker").setLevel(logging.INFO)
 
 
 def versions() -> dict[str, str]:
@@ -59,6 +66,15 @@ def versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
     return found
+
+
+def write_inputs(folder: Path, photo: np.ndarray, spec) -> None:
+    """What every job folder starts with: the photo as the engine read it, the spec
+    (JobSpec or SequenceSpec), and the versions that ran it."""
+    atomic_write_bytes(folder / "inputs" / "reference.png", encode_png(photo))
+    write_json(folder / "inputs" / "spec.json", spec.to_dict())
+    model = spec.job.model if hasattr(spec, "job") else spec.model
+    write_json(folder / "versions.json", {**versions(), "model": model or "demo head"})
 
 
 def write_json(path: Path, data: dict) -> Path:

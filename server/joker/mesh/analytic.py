@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .fields import BoundingBox
+from ..box import Box
 
 PLATEAU = 100.0
 SURFACE_LEVEL = PLATEAU / 2
@@ -78,7 +78,7 @@ HEAD_PARTS = (
     ((-0.08, 0.0, 0.0), (0.010, 0.030, 0.018), 0.01),   # right ear
     ((0.0, -0.13, -0.01), (0.050, 0.080, 0.050), 0.02),  # neck, cut by the box
 )
-HEAD_BOX = BoundingBox((-0.15, -0.2, -0.15), (0.15, 0.15, 0.16))
+HEAD_BOX = Box(center=(0.0, -0.025, 0.005), half_size=0.175)
 NOSE_TIP = (0.0, -0.01, 0.125)
 
 

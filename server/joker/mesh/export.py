@@ -6,18 +6,23 @@ frame, and Blender's glTF importer turns it into its own (+z up, face along -y).
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import trimesh
 from PIL import Image
 
+from joker_core.errors import JokerError
 from joker_core.files import atomic_write_bytes
 
 from .unwrap import UVMesh
 
 MATERIAL_NAME = "joker_head"
+FILE_STEM = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -79,3 +84,31 @@ def write_obj(mesh: TexturedMesh, folder: str | Path, name: str) -> dict[str, Pa
     """Write the OBJ triple into `folder`; each file lands whole or not at all."""
     return {file_name: atomic_write_bytes(Path(folder) / file_name, content)
             for file_name, content in obj_files(mesh, name).items()}
+
+
+@dataclass(frozen=True)
+class MeshFiles:
+    glb: Path
+    obj: Path
+    mtl: Path
+    texture: Path
+
+
+def write_mesh_files(mesh: TexturedMesh, folder: str | Path, name: str = "head", stats=None) -> MeshFiles:
+    """`{name}.glb` and `{name}.obj/.mtl/.png` in `folder`, each written whole; `stats`
+    (a mesh.pipeline.MeshStats) records how long each format took."""
+    if not FILE_STEM.fullmatch(name):
+        raise JokerError(f"mesh name {name!r} is not a plain file name",
+                         "use letters, digits, '-' and '_' only, e.g. 'head'")
+    folder = Path(folder)
+    timed = stats.timed if stats is not None else _untimed
+    with timed("glb"):
+        glb = write_glb(mesh, folder / f"{name}.glb")
+    with timed("obj"):
+        obj = write_obj(mesh, folder, name)
+    return MeshFiles(glb=glb, obj=obj[f"{name}.obj"], mtl=obj[f"{name}.mtl"], texture=obj[f"{name}.png"])
+
+
+@contextlib.contextmanager
+def _untimed(stage: str) -> Iterator[None]:
+    yield

@@ -1,7 +1,7 @@
 """Density field -> sampled grid -> marching-cubes surface in world coordinates.
 
 Grid convention: `resolution` cells per axis, so resolution + 1 samples per axis; sample
-(i, j, k) sits at box.low + (i, j, k) * box.size / resolution, x along the first index.
+(i, j, k) sits at box.minimum + (i, j, k) * box.size / resolution, x along the first index.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from scipy import ndimage
 
 from joker_core.errors import JokerError
 
-from .fields import BoundingBox, DensityField, evaluate
+from ..box import Box
+from .fields import DensityField, evaluate
 
 MIN_RESOLUTION, MAX_RESOLUTION = 8, 1024
 
 
-def grid_to_world(box: BoundingBox, resolution: int, coordinates: np.ndarray) -> np.ndarray:
+def grid_to_world(box: Box, resolution: int, coordinates: np.ndarray) -> np.ndarray:
     """World positions (N x 3) of grid coordinates (N x 3; integer samples or in between)."""
-    return box.low + coordinates * (box.size / resolution)
+    return box.minimum + coordinates * (box.size / resolution)
 
 
 def _cells_touching(inside: np.ndarray, reduce: np.ufunc) -> np.ndarray:
@@ -68,7 +69,7 @@ def _refine(grid: np.ndarray, iso_level: float, sample: Callable[[np.ndarray], n
     return finer
 
 
-def sample_density_grid(density: DensityField, box: BoundingBox, resolution: int, *, iso_level: float,
+def sample_density_grid(density: DensityField, box: Box, resolution: int, *, iso_level: float,
                         coarse_stride: int = 4, chunk_size: int = 1 << 18,
                         device: str | torch.device = "cpu") -> np.ndarray:
     """Sample the density on a (resolution + 1)^3 grid, exactly wherever the surface can be.
@@ -95,7 +96,7 @@ def sample_density_grid(density: DensityField, box: BoundingBox, resolution: int
     return grid
 
 
-def marching_cubes(grid: np.ndarray, iso_level: float, box: BoundingBox) -> tuple[np.ndarray, np.ndarray]:
+def marching_cubes(grid: np.ndarray, iso_level: float, box: Box) -> tuple[np.ndarray, np.ndarray]:
     """Closed, outward-wound surface where the density crosses `iso_level` (inside: above).
 
     The grid is padded with empty space, so a surface cut by the box is closed by a cap on
@@ -113,5 +114,5 @@ def marching_cubes(grid: np.ndarray, iso_level: float, box: BoundingBox) -> tupl
     vertices, faces = mcubes.marching_cubes(np.pad(grid, 1, constant_values=empty), iso_level)
     resolution = grid.shape[0] - 1
     world = grid_to_world(box, resolution, vertices - 1.0)
-    world = np.clip(world, box.low, box.high)
+    world = np.clip(world, box.minimum, box.maximum)
     return world, faces.astype(np.int64)

@@ -1,4 +1,4 @@
-"""The field callables the mesher consumes, the box they live in, and chunked evaluation.
+"""The field callables the mesher consumes, and their chunked evaluation.
 
 A field is any function of world points (FLAME frame, metres): `density(points N x 3) -> N`
 (higher is more solid) and `color(points N x 3) -> N x 3` in [0, 1] (sRGB-encoded, like image
@@ -8,7 +8,6 @@ remote model all plug in the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -18,35 +17,6 @@ from joker_core.errors import JokerError
 
 DensityField = Callable[[torch.Tensor], torch.Tensor]
 ColorField = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class BoundingBox:
-    """Axis-aligned box (FLAME frame, metres) that the density grid spans."""
-
-    minimum: tuple[float, float, float]
-    maximum: tuple[float, float, float]
-
-    def __post_init__(self) -> None:
-        low, high = np.asarray(self.minimum, float), np.asarray(self.maximum, float)
-        if low.shape != (3,) or high.shape != (3,) or not np.isfinite([low, high]).all():
-            raise JokerError(f"bounding box {self.minimum} .. {self.maximum} is not two finite 3D corners",
-                             "pass the box as (min_x, min_y, min_z), (max_x, max_y, max_z) in metres")
-        if (high <= low).any():
-            raise JokerError(f"bounding box maximum {self.maximum} is not above its minimum {self.minimum} on every axis",
-                             "pass the lower corner first and give the box a positive size on x, y and z")
-
-    @property
-    def low(self) -> np.ndarray:
-        return np.asarray(self.minimum, dtype=np.float64)
-
-    @property
-    def high(self) -> np.ndarray:
-        return np.asarray(self.maximum, dtype=np.float64)
-
-    @property
-    def size(self) -> np.ndarray:
-        return self.high - self.low
 
 
 def evaluate(field: Callable[[torch.Tensor], torch.Tensor], points: np.ndarray, *, what: str,

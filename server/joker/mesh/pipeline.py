@@ -1,14 +1,12 @@
-"""One call from field callables to exported files: grid -> surface -> cleanup -> atlas ->
-texture -> GLB and OBJ, with the counts and the time each stage took."""
+"""One call from field callables to a textured mesh: grid -> surface -> cleanup -> atlas ->
+texture, with the counts and the time each stage took (export.write_mesh_files writes it)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -16,15 +14,13 @@ import trimesh
 
 from joker_core.errors import JokerError
 
+from ..box import Box
 from . import cleanup
 from .bake import bake_texture
-from .export import TexturedMesh, write_glb, write_obj
+from .export import TexturedMesh
 from .extract import check_grid, marching_cubes, sample_density_grid
-from .fields import BoundingBox, ColorField, DensityField
+from .fields import ColorField, DensityField
 from .unwrap import check_texture_size, unwrap
-
-FILE_STEM = re.compile(r"[A-Za-z0-9_-]{1,100}")
-
 
 @dataclass(frozen=True)
 class MeshSettings:
@@ -71,16 +67,7 @@ class MeshStats:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class MeshResult:
-    glb: Path
-    obj: Path
-    mtl: Path
-    texture: Path
-    stats: MeshStats
-
-
-def build_textured_mesh(density: DensityField, color: ColorField, box: BoundingBox,
+def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
                         settings: MeshSettings = MeshSettings(),
                         stats: MeshStats | None = None) -> TexturedMesh:
     """The textured surface of `density` at `settings.iso_level`, coloured by `color`."""
@@ -108,19 +95,3 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: BoundingB
         texture = bake_texture(uv_mesh, color, settings.texture_size, **field_options)
     stats.faces, stats.vertices, stats.charts = len(uv_mesh.faces), len(uv_mesh.vertices), uv_mesh.chart_count
     return TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(welded.vertex_normals), texture)
-
-
-def mesh_from_field(density: DensityField, color: ColorField, box: BoundingBox, output_dir: str | Path,
-                    settings: MeshSettings = MeshSettings(), name: str = "head") -> MeshResult:
-    """Extract, texture and write `{name}.glb` and `{name}.obj/.mtl/.png` into `output_dir`."""
-    if not FILE_STEM.fullmatch(name):
-        raise JokerError(f"mesh name {name!r} is not a plain file name",
-                         "use letters, digits, '-' and '_' only, e.g. 'head'")
-    stats = MeshStats()
-    mesh = build_textured_mesh(density, color, box, settings, stats)
-    with stats.timed("glb"):
-        glb = write_glb(mesh, Path(output_dir) / f"{name}.glb")
-    with stats.timed("obj"):
-        obj = write_obj(mesh, output_dir, name)
-    return MeshResult(glb=glb, obj=obj[f"{name}.obj"], mtl=obj[f"{name}.mtl"], texture=obj[f"{name}.png"],
-                      stats=stats)

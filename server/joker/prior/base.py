@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -142,11 +142,24 @@ class EvaluationCounter:
         self.by_kind[kind] = self.by_kind.get(kind, 0) + views * steps
 
 
+# (posed head vertices N x 3 in the FLAME frame, cameras) -> V x 3 x H x W in [0, 1]: the
+# prior's exact answer for any view of the head, without noise or sampling.
+ViewRenderer = Callable[[torch.Tensor, Sequence[Camera]], torch.Tensor]
+
+
 class Prior(abc.ABC):
     """A 2D prior. Deterministic under the generator it is given."""
 
     levels: NoiseLevels
     evaluations: EvaluationCounter
+
+    @property
+    def view_renderer(self) -> ViewRenderer | None:
+        """How any view of the head looks to this prior, for priors that know it exactly
+        (the projection prior, test oracles); None for a generative prior (diffusion).
+        With it, a job supervises views no target covers (the back of the head) and
+        measures held-out fidelity."""
+        return None
 
     @abc.abstractmethod
     def noise(self, images: torch.Tensor, level: int, generator: torch.Generator | None = None) -> Noisy:

@@ -20,7 +20,7 @@ from joker_core.conventions import encode_normals
 
 from ..render.normal_maps import vertex_normals
 from ..render.raster import interpolate, rasterize, world_to_camera
-from .base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, Views, noise_pixels
+from .base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, ViewRenderer, Views, noise_pixels
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ class OraclePrior(Prior):
 
     def views(self, cameras: Sequence[Camera]) -> Views:
         return Views(list(cameras), self.render(cameras)[1])
+
+    @property
+    def view_renderer(self) -> ViewRenderer:
+        return lambda vertices, cameras: self.render(cameras)[0]  # an oracle's shape is its own
 
     def noise(self, images: torch.Tensor, level: int, generator: torch.Generator | None = None) -> Noisy:
         return noise_pixels(self.levels, images, level, generator)

@@ -1,14 +1,8 @@
-"""Normal maps of a posed head from a set of views, and the folder they are saved as.
-
-The folder layout is what the add-on and batch jobs exchange: `view_000.png` (encoded
-normals), `mask_000.png` (foreground, 0/255), ... and `cameras.json` with every view's
-camera (joker_core.cameras.Camera.to_dict), azimuth and elevation, the rig, the posing
-parameters and the model's name.
-"""
+"""Normal maps of a posed head from a set of views, and the view folder they are saved as
+(its layout: joker_core.view_folder)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Sequence
@@ -19,8 +13,8 @@ import torch
 from joker_core.cameras import Camera
 from joker_core.face_region import drawn_faces
 from joker_core.head_model import HeadModel
-from joker_core.png import encode_png
 from joker_core.rig_params import RigParams
+from joker_core.view_folder import FolderView, write_view_folder
 from joker.rig.lbs_torch import batch_params, lbs, torch_rig
 
 from .normal_maps import NormalMap, render_normal_map
@@ -40,18 +34,11 @@ def render_head(model: HeadModel, params: RigParams, cameras: Sequence[Camera], 
 
 
 def write_views(folder: Path, views: Sequence[View], maps: Sequence[NormalMap], description: dict) -> list[Path]:
-    """Write the PNGs and cameras.json into `folder` (a staging folder: see
-    joker_core.files.atomic_directory). `description` is merged into cameras.json."""
-    written, records = [], []
-    for index, (view, normal_map) in enumerate(zip(views, maps)):
-        image, mask = f"view_{index:03d}.png", f"mask_{index:03d}.png"
-        (folder / image).write_bytes(encode_png(normal_map.encoded()))
-        (folder / mask).write_bytes(encode_png(normal_map.mask.cpu().numpy().astype(np.uint8) * 255))
-        written += [folder / image, folder / mask]
-        records.append({"image": image, "mask": mask, "azimuth": view.azimuth,
-                        "elevation": view.elevation, "camera": view.camera.to_dict()})
-    (folder / "cameras.json").write_text(json.dumps({**description, "views": records}, indent=1))
-    return [*written, folder / "cameras.json"]
+    """The rendered maps as a view folder (joker_core.view_folder) in `folder`."""
+    return write_view_folder(folder, [
+        FolderView(view.camera, normal_map.encoded(), normal_map.mask.cpu().numpy(),
+                   {"azimuth": view.azimuth, "elevation": view.elevation})
+        for view, normal_map in zip(views, maps)], description)
 
 
 def contact_sheet(maps: Sequence[NormalMap], columns: int) -> np.ndarray:

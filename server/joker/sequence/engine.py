@@ -16,6 +16,7 @@ rewritten after every frame. A cancel or a failure keeps the finished frames.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from dataclasses import dataclass
@@ -24,19 +25,16 @@ from typing import Callable
 
 import numpy as np
 
-from joker_core.errors import JobCancelled, JokerError
-from joker_core.files import atomic_write_bytes
-from joker_core.png import encode_png
+from joker_core.errors import JobCancelled
+from joker_core.files import fresh_folder
 from joker_core.protocol import ProgressEvent, SequenceSpec
 
-from ..distill.distiller import Progress
-from ..generation.output import failed_folder, job_folder, versions, write_json
-from .frame import write_frame
+from ..generation.output import failed_folder, job_folder, write_inputs, write_json
+from ..generation.runner import Tuning, make_head
 from .frames import FrameDistiller
 from .manifest import MANIFEST_NAME, Manifest, frame_folder_name
 
 log = logging.getLogger("joker.sequence")
-_DISTILL_SHARE = 0.9  # of a frame's progress; the mesh takes the rest
 
 
 @dataclass(frozen=True)
@@ -58,10 +56,9 @@ class SequenceResult:
 def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
                       progress: Callable[[ProgressEvent], None] | None = None,
                       should_cancel: Callable[[], bool] | None = None, inputs_dir: Path | None = None,
-                      overwrite: bool = False, tuning=None) -> SequenceResult:
+                      overwrite: bool = False, tuning: Tuning | None = None) -> SequenceResult:
     """Run a sequence job; arguments as joker.api.generate's. Raises JokerError for bad
     input and JobCancelled on cancel, in both cases after the finished frames are written."""
-    from ..api import Tuning
     from ..prior.projection.photo import load_photo
 
     report = progress or (lambda event: None)
@@ -69,10 +66,8 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
     if inputs_dir is None and isinstance(reference, (str, Path)):
         inputs_dir = Path(reference).parent
     photo = load_photo(reference)
-    folder = _fresh_folder(Path(out_dir), overwrite)
-    atomic_write_bytes(folder / "inputs" / "reference.png", encode_png(photo))
-    write_json(folder / "inputs" / "spec.json", spec.to_dict())
-    write_json(folder / "versions.json", {**versions(), "model": spec.job.model or "demo head"})
+    folder = fresh_folder(Path(out_dir), overwrite)  # live: the server lists frames as they land
+    write_inputs(folder, photo, spec)
     manifest = Manifest(folder / MANIFEST_NAME, spec)
     manifest.write()
     try:
@@ -91,38 +86,35 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
     return SequenceResult(folder, manifest.path, tuple(frames.results))
 
 
-def _fresh_folder(folder: Path, overwrite: bool) -> Path:
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise JokerError(f"output folder {folder} exists and is not empty",
-                             "choose a new folder, or pass --overwrite")
-        shutil.rmtree(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise JokerError(f"cannot create {folder} ({exc.strerror})",
-                         "choose an output folder on a writable disk with free space") from exc
-    return folder
-
-
 class _Frames:
     """Distils, writes and reports the frames of one sequence, in order."""
 
-    def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path, tuning, folder: Path,
+    def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path, tuning: Tuning, folder: Path,
                  report: Callable[[ProgressEvent], None], cancelled: Callable[[], bool]):
         self.distiller = FrameDistiller(photo, spec, inputs_dir, tuning.preset)
-        self.spec, self.mesh, self.folder, self.report, self.cancelled = spec, tuning.mesh, folder, report, cancelled
+        self.spec, self.tuning, self.folder, self.report, self.cancelled = spec, tuning, folder, report, cancelled
         self.results: list[FrameResult] = []
         self.prior_evaluations = self.nerf_steps = 0
 
     def run(self, index: int, manifest: Manifest) -> None:
         number = self.spec.frame_number(index)
         destination = self.folder / "frames" / frame_folder_name(number)
+        if self.cancelled():
+            raise JobCancelled()
         try:
             with job_folder(destination) as staging:
-                frame = self.distiller.distil(index, staging / "previews", self._distill_progress(index, number),
-                                              self.cancelled)
-                figures = write_frame(frame, staging, self.mesh, self.spec.job.seed, self.cancelled)
+                frame = self.distiller.frame(index)
+
+                def distil(previews, on_progress):
+                    return frame.distil(previews, on_progress, self.cancelled).distillation
+
+                head = make_head(frame.job, distil, staging, tuning=self.tuning,
+                                 report=lambda event: self.report(self._in_sequence(event, index, number)),
+                                 cancelled=self.cancelled)
+                budget = frame.budget
+                figures = {"warm": budget.warm, "held": budget.held, "budget_share": budget.share,
+                           "rig_motion_m": budget.motion_m, "reused_targets": budget.reuse_targets, **head.figures}
+                write_json(staging / "metrics.json", figures)
         except JobCancelled:
             shutil.rmtree(failed_folder(destination), ignore_errors=True)  # cancelled is not failed: no trace
             raise
@@ -135,14 +127,11 @@ class _Frames:
                                   prior_evaluations=self.prior_evaluations, nerf_steps=self.nerf_steps,
                                   message=f"{manifest.frames[-1]['glb']} ({index + 1}/{len(self.spec.frames)})"))
 
-    def _distill_progress(self, index: int, number: int) -> Callable[[Progress], None]:
+    def _in_sequence(self, event: ProgressEvent, index: int, number: int) -> ProgressEvent:
+        """A frame's head progress (0..1) as the sequence's, with the frames before counted."""
         count = len(self.spec.frames)
-
-        def on_progress(state: Progress) -> None:
-            stage = "stage 1" if state.stage == 1 else "stage 2"
-            self.report(ProgressEvent(f"frame {number}: {stage}",
-                                      min(1.0, (index + _DISTILL_SHARE * state.progress) / count),
-                                      prior_evaluations=self.prior_evaluations + state.prior_evaluations,
-                                      nerf_steps=self.nerf_steps + state.nerf_steps,
-                                      message=f"frame {index + 1} of {count}"))
-        return on_progress
+        return dataclasses.replace(
+            event, stage=f"frame {number}: {event.stage}", progress=min(1.0, (index + event.progress) / count),
+            eta_s=None, message=event.message or f"frame {index + 1} of {count}",
+            prior_evaluations=self.prior_evaluations + event.prior_evaluations,
+            nerf_steps=self.nerf_steps + event.nerf_steps)

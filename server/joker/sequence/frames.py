@@ -1,5 +1,6 @@
 """The distillation side of a sequence: frame after frame, each warm-started from the one
-before (or, for comparison, each from scratch). No files: engine.py writes the results.
+before (or, for comparison, each from scratch). No files: engine.py has the job runner
+(generation/runner.py) mesh and write each frame.
 
 All frames share one prior, one head volume and one view rig, so a field carries over.
 """
@@ -16,14 +17,15 @@ import numpy as np
 
 from joker_core.errors import JobCancelled
 from joker_core.framing import bounding_sphere
+from joker_core.head_model import load_model
 from joker_core.lbs import numpy_rig, pose
 from joker_core.protocol import SequenceSpec
 
 from ..distill.distiller import Distillation, Progress, distill
-from ..distill.field import Box
+from ..box import Box
 from ..distill.schedule import Preset
 from ..distill.warm_start import WarmStart, anchor_to_previous, same_cameras
-from ..generation.job import PreparedJob, load_model, prepare, rig_params
+from ..generation.job import PreparedJob, prepare, rig_params
 from .budget import FrameBudget, cold_budget, frame_budget, rig_motion
 
 log = logging.getLogger("joker.sequence")
@@ -49,7 +51,7 @@ class FrameDistiller:
         self.posed = [pose(rig, rig_params(spec.frame_job(i), model)).vertices for i in range(len(spec.frames))]
         # One volume for every frame, so frame k's field is valid in frame k+1's box.
         centre, radius = bounding_sphere(np.concatenate([model.v_template, *self.posed]))
-        self.box = Box(center=tuple(float(c) for c in centre), half_size=float(radius) * 1.05)
+        self.box = Box.around(centre, radius)
         self.prior = None
         self.previous: DistilledFrame | None = None
 
@@ -59,12 +61,22 @@ class FrameDistiller:
         """Frame `index`, after frame `index - 1` (warm starts need their predecessor)."""
         if cancel is not None and cancel():
             raise JobCancelled()
+        return self.frame(index).distil(preview_dir, on_progress, cancel)
+
+    def frame(self, index: int) -> "PendingFrame":
+        """Frame `index` prepared (its rig, views and budget), not yet distilled."""
         job = prepare(self.photo, self.spec.frame_job(index), self.inputs_dir, self.preset, prior=self.prior)
         job = dataclasses.replace(job, box=self.box)
         self.prior = job.prior
         budget = self._budget(index, job)
         log.info("frame %d: motion %.4f m, %s budget %.2f%s", self.spec.frame_number(index), budget.motion_m,
                  "warm" if budget.warm else "cold", budget.share, ", reusing targets" if budget.reuse_targets else "")
+        return PendingFrame(self, index, job, budget)
+
+    def _distil(self, frame: "PendingFrame", preview_dir: Path | None,
+                on_progress: Callable[[Progress], None] | None,
+                cancel: Callable[[], bool] | None) -> DistilledFrame:
+        job, budget = frame.job, frame.budget
         if budget.held:  # the same head as the frame before, at no cost
             result = dataclasses.replace(self.previous.distillation, prior_evaluations=0, nerf_steps=0,
                                          seconds=0.0, refreshes=[], previews=[])
@@ -72,7 +84,7 @@ class FrameDistiller:
             result = distill(job.prior, job.views, job.condition, budget.preset, seed=self.spec.job.seed,
                              device=job.device, box=job.box, preview_dir=preview_dir, on_progress=on_progress,
                              cancel=cancel, rig=job.rig, warm_start=self._warm_start(job, budget))
-        self.previous = DistilledFrame(index, job, budget, result)
+        self.previous = DistilledFrame(frame.index, job, budget, result)
         return self.previous
 
     def _warm_start(self, job: PreparedJob, budget: FrameBudget) -> WarmStart | None:
@@ -93,6 +105,20 @@ class FrameDistiller:
         if budget.reuse_targets and not same_cameras(self.previous.job.views, job.views):
             budget = dataclasses.replace(budget, reuse_targets=False)  # a pixel of one is not of the other
         return budget
+
+
+@dataclass(frozen=True)
+class PendingFrame:
+    """A prepared frame; distilling it makes it the predecessor of the next."""
+
+    distiller: FrameDistiller
+    index: int
+    job: PreparedJob
+    budget: FrameBudget
+
+    def distil(self, preview_dir: Path | None = None, on_progress: Callable[[Progress], None] | None = None,
+               cancel: Callable[[], bool] | None = None) -> DistilledFrame:
+        return self.distiller._distil(self, preview_dir, on_progress, cancel)
 
 
 def _prompts(job) -> tuple[str, str]:

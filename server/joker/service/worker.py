@@ -24,6 +24,8 @@ from joker_core.errors import JobCancelled, JokerError
 from joker_core.files import atomic_write_bytes
 from joker_core.protocol import JobState, ProgressEvent, SequenceSpec, parse_spec
 
+from ..generation.output import record_engine_info
+
 OUT_OF_MEMORY = "the device ran out of memory"
 SEQUENCE_FUNCTION = "joker.sequence:generate_sequence"
 
@@ -50,6 +52,7 @@ def sequence_function(job_function: str) -> str:
 
 def worker_main(job_function: str, tasks: Connection, results: Connection, cancel: ctypes.c_byte) -> None:
     _exit_with_parent()
+    record_engine_info()
     if hasattr(os, "nice"):
         os.nice(5)  # a CPU job must not starve the server's answers (status polls, cancel)
     try:

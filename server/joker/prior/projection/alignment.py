@@ -24,6 +24,7 @@ from scipy.optimize import least_squares
 from joker_core.cameras import Camera, look_at, orbit_position
 from joker_core.errors import JokerError
 from joker_core.head_model import JOINT_NAMES, HeadModel
+from joker_core.protocol import ALIGNMENT_RANGES, validate_alignment
 
 from .photo import MIN_SIDE
 
@@ -60,31 +61,22 @@ class AlignmentHints:
     fov_deg: float = 25.0  # across the photo's longer side: a portrait lens
 
     def __post_init__(self):
-        if not 1.0 <= self.fov_deg <= 170.0:
-            raise JokerError(f"photo field of view {self.fov_deg} degrees is out of range",
-                             "give the photo's field of view between 1 and 170 degrees")
-        if not (abs(self.azimuth_deg) <= 180.0 and abs(self.elevation_deg) < 90.0):
-            raise JokerError(f"photo viewpoint azimuth {self.azimuth_deg}, elevation "
-                             f"{self.elevation_deg} degrees is out of range",
-                             "give azimuth in -180..180 and elevation in -90..90 degrees (exclusive)")
+        for name, (low, high) in ALIGNMENT_RANGES.items():
+            if not low <= getattr(self, name) <= high:
+                raise JokerError(f"photo alignment {name} = {getattr(self, name)} is out of range",
+                                 f"give {name} between {low:g} and {high:g} degrees")
 
     @classmethod
     def from_dict(cls, data: dict) -> "AlignmentHints":
-        """The JSON form: {"camera": {...Camera.to_dict()}, "eyes": [[x, y], [x, y]],
-        "azimuth_deg": a, "elevation_deg": e, "fov_deg": f}, every key optional."""
-        names = ("camera", "eyes", "azimuth_deg", "elevation_deg", "fov_deg")
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise JokerError(f"unknown photo alignment field '{unknown[0]}'", f"use only {', '.join(names)}")
-        try:
-            angles = {name: float(data[name]) for name in names[2:] if name in data}
-            eyes = data.get("eyes")
-            eyes = None if eyes is None else tuple((float(x), float(y)) for x, y in eyes)
-        except (TypeError, ValueError) as exc:
-            raise JokerError(f"photo alignment is malformed ({exc})",
-                             "give eyes as [[x, y], [x, y]] pixels and angles as numbers") from exc
-        camera = Camera.from_dict(data["camera"]) if data.get("camera") is not None else None
-        return cls(camera=camera, eyes=eyes, **angles)
+        """The JSON form, checked by joker_core.protocol.validate_alignment: {"camera":
+        {...Camera.to_dict()}, "eyes": [[x, y], [x, y]], "azimuth_deg": a, "elevation_deg":
+        e, "fov_deg": f}, every key optional."""
+        data = validate_alignment(data, "alignment")
+        eyes = data.get("eyes")
+        camera = data.get("camera")
+        return cls(camera=None if camera is None else Camera.from_dict(camera),
+                   eyes=None if eyes is None else tuple((x, y) for x, y in eyes),
+                   **{name: data[name] for name in ALIGNMENT_RANGES if name in data})
 
 
 # Face proportions in units of the interocular distance (eye centre to eye centre), measured

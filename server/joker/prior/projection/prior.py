@@ -28,7 +28,7 @@ from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 from joker_core.head_model import HeadModel
 
-from ..base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, Views, noise_pixels
+from ..base import Condition, EvaluationCounter, NoiseLevels, Noisy, Prior, ViewRenderer, Views, noise_pixels
 from .alignment import Alignment, AlignmentHints, align_photo, rig_landmarks
 from .head_surface import surface_from_head
 from .photo import PhotoSource, load_photo
@@ -63,6 +63,10 @@ class ProjectionPrior(Prior):
         texture = bake_texture(surface, rgb, alignment.camera, texture_size,
                                alignment.face.contains if alignment.face else None)
         return cls(surface, texture, alignment=alignment, **options)
+
+    @property
+    def view_renderer(self) -> ViewRenderer:
+        return self.render
 
     def render(self, vertices: torch.Tensor | np.ndarray, cameras: Sequence[Camera],
                size: tuple[int, int] | None = None) -> torch.Tensor:

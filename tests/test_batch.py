@@ -6,11 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from skimage import data
 
-from joker.sequence.batch import STATE_NAME, read_batch, run_batch
+from joker.batch import STATE_NAME, read_batch, run_batch
 from joker_core.errors import JokerError
 from joker_core.png import encode_png
-from sequence_engine import TINY_SEQUENCE
+from tiny_engine import TINY
 
 SPEC = """
 references: [ada.png]
@@ -20,6 +21,11 @@ items:
   - {reference: missing.png, name: lost, spec: {preset: wink}}
   - {reference: ada.png, name: typo, spec: {preset: no_such_face}}
 """
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return data.astronaut()
 
 
 @pytest.fixture
@@ -59,14 +65,14 @@ def test_an_interrupted_batch_resumes_without_redoing_finished_items(batch_file,
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_batch(items, out, tuning=TINY_SEQUENCE, progress=interrupt_the_second)
+        run_batch(items, out, tuning=TINY, progress=interrupt_the_second)
     first = out / "ada_neutral" / "head.glb"
     before = first.stat()
     assert not (out / "ada_crooked_smile").exists()  # the interrupted item left no half-made result
     assert json.loads((out / STATE_NAME).read_text())["items"]["ada_neutral"]["state"] == "done"
 
     seen = set()
-    outcomes = run_batch(items, out, tuning=TINY_SEQUENCE, progress=lambda name, event: seen.add(name))
+    outcomes = run_batch(items, out, tuning=TINY, progress=lambda name, event: seen.add(name))
     assert [(o.name, o.state) for o in outcomes] == [("ada_neutral", "skipped"), ("ada_crooked_smile", "done"),
                                                      ("lost", "failed"), ("typo", "failed")]
     assert "ada_neutral" not in seen and first.stat().st_mtime_ns == before.st_mtime_ns

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from joker_core.errors import JokerError
 from joker_core.protocol import FieldError, JobSpec, ProgressEvent
 
-from ..generation.output import failed_folder, write_json
+from .generation.output import failed_folder, write_json
 
 log = logging.getLogger("joker.batch")
 STATE_NAME = "batch_state.json"
@@ -138,7 +138,7 @@ def run_batch(items: list[BatchItem], out_dir: Path, *, tuning=None,
               on_outcome: Callable[[ItemOutcome], None] | None = None) -> list[ItemOutcome]:
     """Run every item not finished before; `progress(item name, event)`. An interrupt
     (KeyboardInterrupt) stops the batch: finished items stay, the interrupted one reruns."""
-    from ..api import generate
+    from .api import generate
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / STATE_NAME
