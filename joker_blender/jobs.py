@@ -45,7 +45,7 @@ class Message:
     event: ProgressEvent | None = None
     files: list[Path] = field(default_factory=list)
     error: str = ""
-    frame: int | None = None  # "frame": the scene frame whose head is in `files`
+    frame: int | None = None  # "frame": the scene frame whose head is in `files`; "preview": the frame it shows
 
 
 # Messages whose handling is heavy on the main thread (decode a picture, import a GLB): at
@@ -115,7 +115,7 @@ class JobRunner:
         def report(event: ProgressEvent) -> None:
             self.messages.put(Message("progress", job_id, event))
             if event.preview:
-                self._fetch_preview(client, event.preview)
+                self._fetch_preview(client, event)
         try:
             return client.wait(job_id, on_progress=report)
         except JobFailed as failure:
@@ -125,13 +125,14 @@ class JobRunner:
         report(ProgressEvent(stage="queued", message="the server restarted; the job was queued again"))
         return client.wait(job_id, on_progress=report)
 
-    def _fetch_preview(self, client: JokerClient, name: str) -> None:
-        """Download a preview the server just published (live/...) and hand it over."""
+    def _fetch_preview(self, client: JokerClient, event: ProgressEvent) -> None:
+        """Download the preview the server just published (live/...) and hand it over,
+        with the frame it shows when the job is a sequence."""
         try:
-            path = client.download(self.job_id, name, self.folder / name)
+            path = client.download(self.job_id, event.preview, self.folder / event.preview)
         except JokerError:
             return  # a newer preview follows, or the job's end says what went wrong
-        self.messages.put(Message("preview", self.job_id, files=[path]))
+        self.messages.put(Message("preview", self.job_id, files=[path], frame=event.frame))
 
     def _with_logs(self, client: JokerClient, failure: JobFailed) -> str:
         """The server's error, and where the job's logs were downloaded to (if it has any)."""
@@ -201,8 +202,13 @@ class SequenceRunner(JobRunner):
             pass  # the job's own error is the one to show
 
     def _collect_frames(self, client: JokerClient, artifacts) -> None:
+        """Each newly listed frame: its folder (head, texture, turntable, metrics; the engine
+        publishes it whole), then its head handed over."""
         listed = set(artifacts)
         for name in [name for name in self._pending if name in listed]:
+            folder = name.rpartition("/")[0] + "/"
+            for other in sorted(artifact for artifact in listed if artifact.startswith(folder) and artifact != name):
+                client.download(self.job_id, other, self.folder / other)
             path = client.download(self.job_id, name, self.folder / name)
             self.messages.put(Message("frame", self.job_id, files=[path], frame=self._pending.pop(name)))
 

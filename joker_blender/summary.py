@@ -2,7 +2,8 @@
 
 The figures are read once, when the head is imported, from the job's `metrics.json` and
 kept on the head (so they survive saving the .blend); the turntable is a picture of the
-session (panel_images), one tile per turntable frame, loaded again on request.
+session (panel_images), one tile per turntable frame: shown when a single head arrives,
+on request for a sequence's frames and after the file is reopened.
 """
 
 from __future__ import annotations
@@ -30,16 +31,17 @@ KEY_FIGURES = {
 }
 
 
-def attach(head: bpy.types.Object) -> None:
-    """Keep the key figures of the head's job on it and show its turntable (what the job
-    folder has of them: a job without metrics or turntable has none to show, and an
-    unreadable turntable is left for *Show Turntable* to report)."""
+def attach(head: bpy.types.Object, turntable: bool = True) -> None:
+    """Keep the key figures of the head's job on it and, if asked, show its turntable (what
+    the job folder has of them: a job without metrics or turntable has none to show, and
+    an unreadable turntable is left for *Show Turntable* to report)."""
     folder = Path(head[JOB_FOLDER_KEY])
     head[FIGURES_KEY] = _key_figures(folder / METRICS)
-    try:
-        show_turntable(folder)
-    except JokerError:
-        pass
+    if turntable:
+        try:
+            show_turntable(folder)
+        except JokerError:
+            pass
 
 
 def _key_figures(path: Path) -> dict[str, float]:

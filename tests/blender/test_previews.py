@@ -43,16 +43,18 @@ def picture_datablocks():
     return [image.filepath for image in bpy.data.images if "live" in image.filepath or "turntable" in image.filepath]
 
 def follow(label):
-    shown, leftovers = [], []
+    shown, leftovers, preview_ticks, cpu = [], [], [], [time.thread_time()]
     def on_tick():
+        cpu.append(time.thread_time())
         leftovers.extend(picture_datablocks())
         keys.update(panel_images._pictures._gen_key(name) for name in panel_images._pictures)
         picture = panel_images.get(panel_images.live_key(settings.job_id))
         if settings.job_preview and (not shown or shown[-1] != settings.job_preview):
             shown.append(settings.job_preview)
+            preview_ticks.append(len(cpu) - 2)
             saved[f"{label}_{len(shown) - 1}"] = picture_pixels(picture)
     ticks = drive(scene.name, timeout=300, on_tick=on_tick)
-    return {"ticks_ms": ticks, "shown": [name.replace("\\\\", "/").split("/")[-1] for name in shown],
+    return {"ticks_ms": ticks, "preview_ticks": preview_ticks, "cpu_ms": list(np.diff(cpu) * 1000), "shown": [name.replace("\\\\", "/").split("/")[-1] for name in shown],
             "leftovers": leftovers, "state": settings.job_state, "job_id": settings.job_id,
             "error": settings.last_error,
             "live_after": panel_images.get(panel_images.live_key(settings.job_id)) is not None}
@@ -124,7 +126,9 @@ def test_no_timer_tick_with_previews_takes_more_than_20_ms(watched):
     ok = watched[0]["ok"]
     during_job = ok["ticks_ms"][:-1]  # the last tick imports the finished head
     assert len(during_job) > 10
-    assert max(during_job) <= PREVIEW_BUDGET_MS, sorted(during_job)[-5:]
+    worst = sorted(range(len(during_job)), key=during_job.__getitem__)[-5:]
+    assert max(during_job) <= PREVIEW_BUDGET_MS, [(during_job[i], ok["cpu_ms"][i], i in ok["preview_ticks"])
+                                                  for i in worst]
 
 
 def test_the_results_panel_holds_the_turntable_and_the_key_figures(watched):
