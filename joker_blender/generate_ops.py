@@ -15,6 +15,7 @@ from bpy.app.handlers import persistent
 
 from joker_core.errors import JokerError
 
+from . import panel_images, summary
 from .jobs import JobRunner, Message, drain, run_blocking
 from .results import JOB_FOLDER_KEY, import_result
 from .reports import reports_errors
@@ -43,16 +44,36 @@ def job_handler(scene_name: str, on_done: Callable[[bpy.types.Scene, Message], N
             event = message.event
             settings.job_state, settings.job_stage, settings.job_progress = "running", event.stage, event.progress
             settings.job_eta = -1.0 if event.eta_s is None else event.eta_s
+        elif message.kind == "preview":
+            _show_preview(settings, message)
         elif message.kind == "frame":
             if on_frame is not None:
                 on_frame(scene, message)
         elif message.kind == "done":
             settings.job_state, settings.job_progress = "succeeded", 1.0
+            _release_preview(settings)  # the result and its turntable take its place
             on_done(scene, message)
-        else:  # failed, interrupted or cancelled; a cancel the user asked for is no error
+        else:  # failed, interrupted or cancelled; a cancel the user asked for is no error.
+            # The last preview stays in the panel, beside the error: where it went wrong.
             settings.job_state = message.kind
             settings.last_error = "" if message.kind == "cancelled" else message.error
     return handle
+
+
+def _show_preview(settings, message: Message) -> None:
+    """The job's newest preview into the Generate panel (an unreadable one leaves the last)."""
+    try:
+        panel_images.show(panel_images.live_key(message.job_id), message.files[0])
+    except JokerError:
+        return
+    settings.job_preview = str(message.files[0])
+    settings.job_preview_frame = -1 if message.frame is None else message.frame
+
+
+def _release_preview(settings) -> None:
+    if settings.job_id:
+        panel_images.release(panel_images.live_key(settings.job_id))
+    settings.job_preview, settings.job_preview_frame = "", -1
 
 
 def _import_files(rig_name: str) -> Callable[[bpy.types.Scene, Message], None]:
@@ -72,6 +93,7 @@ def _import_files(rig_name: str) -> Callable[[bpy.types.Scene, Message], None]:
             head = import_result(scene, glbs[0], f"Joker f{scene.frame_current:04d} {settings.job_id[:8]}",
                                  rig.matrix_world if rig else None)
             settings.last_result = head.name
+            summary.attach(head)
         except JokerError as error:
             settings.last_error = str(error)
     return on_done
@@ -95,6 +117,7 @@ def tick(scene_name: str) -> float | None:
 
 
 def _reset_job_state(settings) -> None:
+    _release_preview(settings)  # the previous job's, failed or cancelled
     settings.job_id, settings.job_state, settings.job_stage = "", "submitting", "submitting"
     settings.job_progress, settings.job_eta, settings.last_error, settings.last_result = 0.0, -1.0, "", ""
 
@@ -152,6 +175,7 @@ def _forget_jobs(*_args) -> None:
     """Another .blend is being opened: stop following its jobs, so no result lands in the
     wrong file (the server finishes them; their files stay in the results folder)."""
     _runners.clear()
+    panel_images.release_all()
 
 
 class JobOperator:
@@ -226,7 +250,27 @@ class JOKER_OT_reimport(_OnActiveResult, bpy.types.Operator):
         if not glbs:
             raise JokerError(f"no GLB in {folder}", "generate again; the job folder was emptied")
         rig = find_rig(context)
-        import_result(context.scene, glbs[0], context.active_object.name, rig[1].matrix_world if rig else None)
+        head = import_result(context.scene, glbs[0], context.active_object.name, rig[1].matrix_world if rig else None)
+        summary.attach(head)
+        return {"FINISHED"}
+
+
+class JOKER_OT_show_turntable(bpy.types.Operator):
+    """Show the turntable of the result in the Results panel (read from its job folder)"""
+
+    bl_idname = "joker.show_turntable"
+    bl_label = "Show Turntable"
+
+    @classmethod
+    def poll(cls, context):
+        if summary.shown_head(context) is None:
+            cls.poll_message_set("Select a generated head in the Joker Results collection")
+            return False
+        return True
+
+    @reports_errors
+    def execute(self, context):
+        summary.show_turntable(summary.shown_head(context)[JOB_FOLDER_KEY])
         return {"FINISHED"}
 
 
@@ -245,7 +289,7 @@ class JOKER_OT_open_folder(_OnActiveResult, bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (JOKER_OT_generate, JOKER_OT_cancel, JOKER_OT_reimport, JOKER_OT_open_folder)
+CLASSES = (JOKER_OT_generate, JOKER_OT_cancel, JOKER_OT_reimport, JOKER_OT_show_turntable, JOKER_OT_open_folder)
 
 
 def register() -> None:

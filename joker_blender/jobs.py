@@ -3,7 +3,8 @@
 A worker thread does all network I/O (submit, follow the event stream, download) and puts
 plain messages on a queue; a `bpy.app.timers` callback drains the queue on the main thread,
 where all bpy access happens. In background mode (`blender -b`) `run_blocking` does the
-same steps in order, so scripts get their result when the operator returns. A sequence
+same steps in order, so scripts get their result when the operator returns. Each preview the
+server publishes is downloaded here too and handed over as a "preview" message; a sequence
 job's runner also hands over each frame's head as soon as the server lists it.
 """
 
@@ -39,12 +40,17 @@ class Submission:
 
 @dataclass
 class Message:
-    kind: str              # "submitted" | "progress" | "frame" | "done" | "failed" | "cancelled" | "interrupted"
+    kind: str  # "submitted" | "progress" | "preview" | "frame" | "done" | "failed" | "cancelled" | "interrupted"
     job_id: str = ""
     event: ProgressEvent | None = None
     files: list[Path] = field(default_factory=list)
     error: str = ""
-    frame: int | None = None  # "frame": the scene frame whose head is in `files`
+    frame: int | None = None  # "frame": the scene frame whose head is in `files`; "preview": the frame it shows
+
+
+# Messages whose handling is heavy on the main thread (decode a picture, import a GLB): at
+# most one per timer tick, so one tick never does two of them.
+HEAVY = frozenset({"preview", "frame", "done"})
 
 
 class JobRunner:
@@ -108,6 +114,8 @@ class JobRunner:
         server's restart interrupted is queued once more rather than lost."""
         def report(event: ProgressEvent) -> None:
             self.messages.put(Message("progress", job_id, event))
+            if event.preview:
+                self._fetch_preview(client, event)
         try:
             return client.wait(job_id, on_progress=report)
         except JobFailed as failure:
@@ -116,6 +124,15 @@ class JobRunner:
         client.requeue(job_id)
         report(ProgressEvent(stage="queued", message="the server restarted; the job was queued again"))
         return client.wait(job_id, on_progress=report)
+
+    def _fetch_preview(self, client: JokerClient, event: ProgressEvent) -> None:
+        """Download the preview the server just published (live/...) and hand it over,
+        with the frame it shows when the job is a sequence."""
+        try:
+            path = client.download(self.job_id, event.preview, self.folder / event.preview)
+        except JokerError:
+            return  # a newer preview follows, or the job's end says what went wrong
+        self.messages.put(Message("preview", self.job_id, files=[path], frame=event.frame))
 
     def _with_logs(self, client: JokerClient, failure: JobFailed) -> str:
         """The server's error, and where the job's logs were downloaded to (if it has any)."""
@@ -185,15 +202,20 @@ class SequenceRunner(JobRunner):
             pass  # the job's own error is the one to show
 
     def _collect_frames(self, client: JokerClient, artifacts) -> None:
+        """Each newly listed frame: its folder (head, texture, turntable, metrics; the engine
+        publishes it whole), then its head handed over."""
         listed = set(artifacts)
         for name in [name for name in self._pending if name in listed]:
+            folder = name.rpartition("/")[0] + "/"
+            for other in sorted(artifact for artifact in listed if artifact.startswith(folder) and artifact != name):
+                client.download(self.job_id, other, self.folder / other)
             path = client.download(self.job_id, name, self.folder / name)
             self.messages.put(Message("frame", self.job_id, files=[path], frame=self._pending.pop(name)))
 
 
 def drain(runner: JobRunner, handle: Callable[[Message], None], budget_s: float = 0.02) -> None:
-    """Hand queued messages to `handle`, stopping after `budget_s` so a timer callback
-    never holds the UI thread for long; the rest waits for the next tick."""
+    """Hand queued messages to `handle`, stopping after `budget_s` or after a HEAVY message
+    so a timer callback never holds the UI thread for long; the rest waits for the next tick."""
     deadline = time.perf_counter() + budget_s
     while time.perf_counter() < deadline:
         try:
@@ -201,6 +223,8 @@ def drain(runner: JobRunner, handle: Callable[[Message], None], budget_s: float 
         except queue.Empty:
             return
         handle(message)
+        if message.kind in HEAVY:
+            return
 
 
 def run_blocking(runner: JobRunner, handle: Callable[[Message], None]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import model_cache
+from . import model_cache, panel_images, summary
 from .rig_build import shape_key_names
 from .rig_ops import find_rig
 from .sequence_results import frame_heads, is_sequence
@@ -149,9 +149,29 @@ class JOKER_PT_results(_JokerPanel, bpy.types.Panel):
             column.label(text=obj.name, icon="SOLO_ON" if latest else "OUTLINER_OB_MESH")
         for sequence in (child for child in (collection.children if collection else ()) if is_sequence(child)):
             column.label(text=f"{sequence.name}: {len(frame_heads(sequence))} frames", icon="RENDER_ANIMATION")
+        head = summary.shown_head(context)
+        if head is not None:
+            _draw_summary(self.layout.box(), head)
         row = self.layout.row(align=True)
         row.operator("joker.reimport", icon="IMPORT")
         row.operator("joker.open_folder", icon="FILE_FOLDER")
+
+
+def _draw_summary(box, head) -> None:
+    """A result at a glance: its turntable (frames in a grid) and its job's key figures."""
+    box.label(text=head.name, icon="OUTLINER_OB_MESH")
+    icons = summary.turntable_icons(head)
+    if icons:
+        grid = box.grid_flow(columns=4, even_columns=True, align=True)
+        for icon in icons:
+            grid.template_icon(icon_value=icon, scale=3.0)
+    else:
+        box.operator("joker.show_turntable", icon="IMAGE_DATA")
+    column = box.column(align=True)
+    for label, value in summary.figure_lines(head):
+        row = column.row()
+        row.label(text=label)
+        row.label(text=value)
 
 
 ACTIVE_STATES = ("submitting", "queued", "running")
@@ -163,6 +183,11 @@ def _draw_job(layout, settings) -> None:
         layout.progress(factor=settings.job_progress, text=_progress_text(settings))
     elif settings.job_state:
         layout.label(text=f"Last job: {settings.job_state}")
+    preview = panel_images.get(panel_images.live_key(settings.job_id)) if settings.job_preview else None
+    if preview is not None:  # while the job runs, and after it failed: where it went wrong
+        frame = f", frame {settings.job_preview_frame}" if settings.job_preview_frame >= 0 else ""
+        layout.label(text=f"Preview{frame}: renders over targets", icon="IMAGE_DATA")
+        layout.template_icon(icon_value=preview.icon_id, scale=10.0)
     if settings.last_error:
         box = layout.box()
         box.label(text="Error", icon="ERROR")

@@ -60,6 +60,10 @@ class JokerSettings(bpy.types.PropertyGroup):
     job_stage: StringProperty(name="Stage", default="")
     job_progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     job_eta: FloatProperty(name="ETA", default=-1.0)
+    job_preview: StringProperty(name="Preview", default="",
+                                description="The job's newest preview the Generate panel shows (its file)")
+    job_preview_frame: IntProperty(name="Preview frame", default=-1,
+                                   description="The scene frame a sequence job's preview belongs to (-1: none)")
     last_error: StringProperty(name="Last error", default="")
     last_result: StringProperty(name="Last result", default="", description="Object the last job imported")
 

@@ -8,6 +8,7 @@ import bpy
 
 from joker_core.errors import JokerError
 
+from . import summary
 from .generate_ops import JobOperator, follow, follow_blocking, job_handler
 from .jobs import Message, SequenceRunner
 from .sequence_results import HOLD_KEY, frame_heads, frame_shown_at, is_sequence, new_sequence, place_frame
@@ -32,6 +33,7 @@ class _FrameImports:
             head = place_frame(scene, collection, message.frame, message.files[0],
                                f"Joker f{message.frame:04d} {message.job_id[:8]}", self.placements.get(message.frame))
             settings.last_result = head.name
+            summary.attach(head, turntable=False)  # one heavy step per frame: its turntable on request
         except JokerError as error:
             settings.last_error = str(error)
 

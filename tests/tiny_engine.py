@@ -1,6 +1,8 @@
 """The real engine at test size: tunings for joker.api.generate, and a job function the
 server can run (`joker serve --job-function tiny_engine:generate`) so whole jobs finish in
-seconds on CI's CPU. Quality presets are measured in benchmarks/, not here."""
+seconds on CI's CPU. Like the full engine, it writes a preview at every target refresh
+(5 per TINY job), which the server publishes under live/. Quality presets are measured in
+benchmarks/, not here."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from joker.distill.losses import LossWeights
 from joker.distill.schedule import Preset, Schedule, ViewGrid
 from joker.mesh.pipeline import MeshSettings
 from joker.sequence import generate_sequence as engine_sequence
+from joker_core.errors import JokerError
 
 TINY = api.Tuning(
     preset=Preset("test", Schedule(iterations=60, refresh_interval=12, level_stride=15, k_steps=2,
@@ -32,6 +35,21 @@ SMALL = api.Tuning(
 def generate(reference, **kwargs):
     """joker.api.generate with the TINY tuning: the job function of server tests."""
     return api.generate(reference, tuning=TINY, **kwargs)
+
+
+def generate_or_fail(reference, *, spec, progress=None, **kwargs):
+    """`generate`; the prompt word fail_at=STAGE ends the job with a JokerError when the
+    engine reports STAGE (fail_at=mesh: once distillation is over, its previews published),
+    for tests of what a job that fails midway leaves."""
+    fail_at = dict(word.split("=", 1) for word in spec.prompt.split() if "=" in word).get("fail_at")
+
+    def report(event):
+        if event.stage == fail_at:
+            raise JokerError(f"the test engine was told to fail at its {fail_at} stage",
+                             "leave fail_at out of the prompt")
+        if progress is not None:
+            progress(event)
+    return generate(reference, spec=spec, progress=report, **kwargs)
 
 
 def generate_head_sized(reference, **kwargs):

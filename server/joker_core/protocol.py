@@ -321,6 +321,7 @@ class ProgressEvent:
     nerf_steps: int = 0
     message: str = ""
     preview: str | None = None
+    frame: int | None = None            # a sequence job's event: the scene frame it is about
 
     def __post_init__(self):
         if not 0.0 <= self.progress <= 1.0:

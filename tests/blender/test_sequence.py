@@ -7,6 +7,9 @@ The server's job function (posed_head_job.generate_sequence) writes each frame's
 posed exactly, so "its own head" is checked to the micrometre; the engine's own sequence
 runs in the last test."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
@@ -279,9 +282,27 @@ def test_bad_input_is_refused_with_the_fix_and_adds_nothing(bad_input):
 
 
 ENGINE = SETUP + """
+# Each preview the panel shows, with its frame, against the file it was decoded from as it
+# was then (frames' previews share names, so a later frame's replaces an earlier one's).
+from PIL import Image
+from joker_blender import panel_images, summary
+previews, show_preview = [], generate_ops._show_preview
+def recorded(settings, message):
+    show_preview(settings, message)
+    picture = panel_images.get(panel_images.live_key(message.job_id))
+    width, height = picture.image_size
+    shown_pixels = np.empty(width * height * 4, dtype=np.float32)
+    picture.image_pixels_float.foreach_get(shown_pixels)
+    expected = np.asarray(Image.open(settings.job_preview).convert("RGBA"), dtype=np.float32) / 255
+    previews.append({"frame": settings.job_preview_frame,
+                     "difference": float(np.abs(shown_pixels.reshape(height, width, 4)[::-1] - expected).max())})
+generate_ops._show_preview = recorded
 collection = api.generate_sequence()
 out["engine"] = {"frames": sorted(frame_heads(collection)), "shown": shown(collection, range(0, 5)),
-                 "state": settings.job_state, "error": settings.last_error}
+                 "state": settings.job_state, "error": settings.last_error, "previews": previews,
+                 "preview_after": settings.job_preview,
+                 "figures": {n: [dict(h[summary.FIGURES_KEY]), h["joker_job_folder"]]
+                             for n, h in frame_heads(collection).items()}}
 save_heads("engine", collection)
 np.savez(args["vertices"], **saved)
 report(**out)
@@ -297,6 +318,14 @@ def test_the_engines_sequence_arrives_with_each_head_on_the_rig_at_its_frame(ser
     engine = out["engine"]
     assert engine["state"] == "succeeded" and engine["error"] == "" and engine["frames"] == [1, 2, 3]
     assert engine["shown"] == [[[], []], [[1], [1]], [[2], [2]], [[3], [3]], [[], []]]
+    # While it ran, the panel showed each frame's previews, labelled with their frame, in order.
+    frames = [preview["frame"] for preview in engine["previews"]]
+    assert set(frames) == {1, 2, 3} and frames == sorted(frames), frames
+    assert max(preview["difference"] for preview in engine["previews"]) < 1e-6
+    assert engine["preview_after"] == ""  # the heads took its place
+    for number, (figures, folder) in engine["figures"].items():  # each frame's key figures, on its head
+        metrics = json.loads((Path(folder) / "metrics.json").read_text())
+        assert figures["prior_evaluations"] == metrics["prior_evaluations"] > 0, number
     vertices = dict(np.load(tmp_path / "vertices.npz"))
     for number in (1, 2, 3):
         head = vertices[f"engine_head_{number}"]

@@ -13,7 +13,7 @@ from blender_runner import REPO_ROOT, REPORT, run_blender
 
 pytestmark = pytest.mark.blender
 
-LAYOUTS = {"layout", "row", "column", "box"}  # the names the add-on gives UILayout objects
+LAYOUTS = {"layout", "row", "column", "box", "grid"}  # the names the add-on gives UILayout objects
 
 
 def _layout_calls() -> list[dict]:

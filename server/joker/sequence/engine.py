@@ -132,6 +132,6 @@ class _Frames:
         count = len(self.spec.frames)
         return dataclasses.replace(
             event, stage=f"frame {number}: {event.stage}", progress=min(1.0, (index + event.progress) / count),
-            eta_s=None, message=event.message or f"frame {index + 1} of {count}",
+            eta_s=None, message=event.message or f"frame {index + 1} of {count}", frame=number,
             prior_evaluations=self.prior_evaluations + event.prior_evaluations,
             nerf_steps=self.nerf_steps + event.nerf_steps)
