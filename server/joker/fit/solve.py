@@ -49,7 +49,7 @@ class FitSettings:
     robust_scale: float = 0.02      # of the interocular... of the face size: Cauchy scale
     max_residual: float = 0.06      # RMS residual bound, as a fraction of the eye distance x 2
     iterations: int = 30           # Levenberg-Marquardt steps
-    prior_weight: float = 1e-4     # priors against the data term (residuals in face widths)
+    prior_weight: float = 3e-4     # priors against the data term (residuals in face widths)
 
     def __post_init__(self):
         check_landmark_model(self.landmark_model)
