@@ -87,7 +87,7 @@ def test_no_face_says_so_and_names_the_explicit_alignment():
 
 def test_a_face_too_small_is_refused(portrait):
     small = cv2.resize(portrait, (256, 256), interpolation=cv2.INTER_AREA)
-    with pytest.raises(JokerError, match="at least 64 px wide"):
+    with pytest.raises(JokerError, match="at least 80 px wide"):
         detect_face(small)
 
 
@@ -160,8 +160,8 @@ def test_face_ellipse_turns_with_the_eyes():
 def test_without_detected_eyes_the_box_proportions_stand_in():
     detection = FaceDetection(np.array([100.0, 50.0, 200.0, 200.0]), None)
     targets = feature_targets(detection)
-    assert np.allclose(targets["eyes"], [[154.0, 126.0], [246.0, 126.0]])
-    assert np.allclose(targets["mouth"], [200.0, 210.0])
+    assert np.allclose(targets["eyes"], [[151.0, 96.0], [249.0, 96.0]])
+    assert np.allclose(targets["mouth"], [200.0, 180.0])
 
 
 def test_a_viewpoint_hint_turns_the_camera_around_the_head(portrait):

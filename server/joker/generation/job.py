@@ -26,6 +26,8 @@ from ..devices import choose_device
 from ..box import Box
 from ..distill.rig_views import RigGeometry, rig_views
 from ..distill.schedule import Preset, preset as quality_preset
+from ..fit.jobs import job_fit, job_params
+from ..fit.solve import ReferenceFit
 from ..prior.base import Condition, Prior, Views
 from ..render.head_views import render_head
 
@@ -49,11 +51,12 @@ class PreparedJob:
     rig: RigGeometry | None  # weak geometric supervision, when the preset asks for it
 
 
-def rig_params(spec: JobSpec, model: HeadModel) -> RigParams:
+def rig_params(spec: JobSpec, model: HeadModel, fit: ReferenceFit | None = None) -> RigParams:
+    """`fit`: the reference photo's; the rig wears its identity unless the job sets shape."""
     if spec.preset is not None:
         from joker_core.presets import get_preset
-        return get_preset(spec.preset).params_for(model)
-    return RigParams.from_dict(spec.rig or {}).validated(model)
+        return job_params(spec, get_preset(spec.preset).params_for(model), fit)
+    return job_params(spec, RigParams.from_dict(spec.rig or {}).validated(model), fit)
 
 
 def _preset_for(spec: JobSpec, override: Preset | None) -> Preset:
@@ -104,12 +107,14 @@ def _read_normal_map(path: Path, camera: Camera) -> torch.Tensor:
 
 
 def open_prior(spec: JobSpec, photo: np.ndarray, model: HeadModel, params: RigParams,
-               device: torch.device) -> Prior:
-    """The job's prior. The projection prior textures the head with its identity (shape
-    only, no expression or pose), aligned automatically or as spec.alignment says."""
+               device: torch.device, fit: ReferenceFit | None = None) -> Prior:
+    """The job's prior. The projection prior textures the head posed as the `fit` says,
+    else (explicit alignment, no embedding) the head with its identity aligned by the eyes."""
     if spec.prior.name == "projection":
         from ..prior.projection.alignment import AlignmentHints
         from ..prior.projection.prior import ProjectionPrior
+        if fit is not None:
+            return ProjectionPrior.from_fit(photo, model, fit)
         neutral = pose(numpy_rig(model), RigParams(shape=params.shape)).vertices
         return ProjectionPrior.from_photo(photo, model, neutral, AlignmentHints.from_dict(spec.alignment or {}))
     from ..prior.diffusion.loading import open_prior as open_diffusion_prior
@@ -122,7 +127,8 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
     """`prior`: one already opened for this photo (a sequence's frames share it)."""
     device = choose_device(spec.device)
     model = load_model(spec.model)
-    params = rig_params(spec, model)
+    fit = job_fit(spec, reference, model, inputs_dir)
+    params = rig_params(spec, model, fit)
     posed = pose(numpy_rig(model), params).vertices
     preset = _preset_for(spec, preset_override)
     view_rig = head_view_rig(model, size=preset.views.size)
@@ -131,7 +137,7 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
     normal_mode = "face" if spec.prior.name == "joker" else "full"
     views = _training_views(spec, preset, view_rig, model, params, inputs_dir, normal_mode)
     log.info("prepared %d views of %s at %d px on %s", len(views), model.name, preset.views.size, device)
-    prior = prior or open_prior(spec, reference, model, params, device)
+    prior = prior or open_prior(spec, reference, model, params, device, fit)
     condition = Condition(reference=torch.tensor(reference).permute(2, 0, 1)[None].float() / 255.0,
                           prompt=spec.prompt, negative_prompt=spec.negative_prompt,
                           rig_vertices=torch.from_numpy(posed).float())

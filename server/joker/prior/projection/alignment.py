@@ -1,8 +1,8 @@
 """Where the rig sits in the photo: a camera for the reference photo.
 
-Automatic: OpenCV's bundled Haar cascades find the face and its eyes; the rig's eye (and,
-when the head names them, mouth) landmarks are fitted to those image points by a
-similarity in the image plane (roll, scale, shift) under a fixed lens, which is then
+Automatic: dlib's face detector and landmark model (joker.fit.landmarks) find the face,
+its eyes and mouth; the rig's eye (and, when the head names them, mouth) landmarks are
+fitted to those image points by a similarity in the image plane (roll, scale, shift) under a fixed lens, which is then
 refined with the exact perspective projection. Explicit: the caller gives the photo's
 camera outright (e.g. from the alignment done in Blender) or the eye pixels, and the
 viewpoint (azimuth/elevation of the photo around the head, as in a ViewRig).
@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy.optimize import least_squares
 
@@ -26,27 +25,21 @@ from joker_core.errors import JokerError
 from joker_core.head_model import JOINT_NAMES, HeadModel
 from joker_core.protocol import ALIGNMENT_RANGES, validate_alignment
 
-from .photo import MIN_SIDE
+from ...fit.landmarks import (DEFAULT_LANDMARK_MODEL, EXPLICIT_ALIGNMENT_FIX, Landmarks, detect_landmarks,
+                              eye_centres)
 
-FACE_CASCADE = "haarcascade_frontalface_default.xml"
-EYE_CASCADE = "haarcascade_eye.xml"
-DETECTION_SIDE = 1024   # px: detection runs on the photo downscaled to this longer side
-EYE_SEARCH_WIDTH = 256  # px: eyes are searched in the face box rescaled to this width
-
-# Where the default frontal cascade puts a frontal face's features in its box (fractions
-# of the box, measured on frontal portraits); used where no eye is detected, and for the mouth.
-BOX_EYE_HEIGHT = 0.38
-BOX_EYE_SPREAD = 0.23   # eye centres at 0.5 -/+ this of the width
-BOX_MOUTH_HEIGHT = 0.80
-
-EXPLICIT_ALIGNMENT_FIX = ("align the photo explicitly: give its camera (e.g. from aligning it to "
-                          "the rig in Blender) or the pixel centres of both eyes")
-
+# Where dlib's frontal detector puts a frontal face's features in its box (fractions of the
+# box, measured on frontal portraits); used where the landmark model names no mouth.
+BOX_EYE_HEIGHT = 0.23
+BOX_EYE_SPREAD = 0.245  # eye centres at 0.5 -/+ this of the width
+BOX_MOUTH_HEIGHT = 0.65
+MOUTH_CORNERS = np.array([48, 54])  # in the 68-point layout
 
 @dataclass(frozen=True)
 class FaceDetection:
     box: np.ndarray          # x, y, width, height in photo pixels
     eyes: np.ndarray | None  # 2 x 2 eye centres in photo pixels, image-left first; None if not found
+    landmarks: Landmarks | None = None  # what the landmark model found
 
 
 @dataclass(frozen=True)
@@ -142,21 +135,10 @@ def align_photo(photo: np.ndarray, rig: dict[str, np.ndarray],
     return Alignment(camera, detection, residual, FaceEllipse.from_eyes(targets["eyes"]))
 
 
-def detect_face(photo: np.ndarray) -> FaceDetection:
-    """The largest frontal face and, when the eye cascade finds a plausible pair, its eyes."""
-    gray = cv2.equalizeHist(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY))
-    scale = min(1.0, DETECTION_SIDE / max(gray.shape))
-    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
-    faces = _cascade(FACE_CASCADE).detectMultiScale(small, scaleFactor=1.1, minNeighbors=5,
-                                                    minSize=(24, 24))
-    if len(faces) == 0:
-        raise JokerError("no face was found in the photo (it needs a frontal, upright face)",
-                         EXPLICIT_ALIGNMENT_FIX)
-    box = np.asarray(max(faces, key=lambda b: b[2] * b[3]), dtype=np.float64) / scale
-    if box[2] < MIN_SIDE:
-        raise JokerError(f"the face in the photo is only {box[2]:.0f} px wide",
-                         f"use a photo where the face is at least {MIN_SIDE} px wide")
-    return FaceDetection(box, _detect_eyes(gray, box))
+def detect_face(photo: np.ndarray, landmark_model: str = DEFAULT_LANDMARK_MODEL) -> FaceDetection:
+    """The largest frontal face, its landmarks, and its eye centres from them."""
+    landmarks = detect_landmarks(photo, landmark_model)
+    return FaceDetection(landmarks.box, eye_centres(landmarks), landmarks)
 
 
 def feature_targets(detection: FaceDetection) -> dict[str, np.ndarray]:
@@ -165,7 +147,10 @@ def feature_targets(detection: FaceDetection) -> dict[str, np.ndarray]:
     box_eyes = np.array([[x + (0.5 - BOX_EYE_SPREAD) * w, y + BOX_EYE_HEIGHT * h],
                          [x + (0.5 + BOX_EYE_SPREAD) * w, y + BOX_EYE_HEIGHT * h]])
     eyes = detection.eyes if detection.eyes is not None else box_eyes
-    return {"eyes": eyes, "mouth": np.array([x + 0.5 * w, y + BOX_MOUTH_HEIGHT * h])}
+    mouth = np.array([x + 0.5 * w, y + BOX_MOUTH_HEIGHT * h])
+    if detection.landmarks is not None and detection.landmarks.model == "68":
+        mouth = detection.landmarks.subset(MOUTH_CORNERS).mean(0)
+    return {"eyes": eyes, "mouth": mouth}
 
 
 def rig_landmarks(head: HeadModel, vertices: np.ndarray) -> dict[str, np.ndarray]:
@@ -184,7 +169,7 @@ def rig_landmarks(head: HeadModel, vertices: np.ndarray) -> dict[str, np.ndarray
     return landmarks
 
 
-# Relative trust in each correspondence: eyes are detected, the mouth is only estimated.
+# Relative trust in each correspondence: the eyes are the surest; the mouth moves with expression.
 FEATURE_WEIGHTS = {"eyes": 1.0, "mouth": 0.3}
 
 
@@ -264,37 +249,6 @@ def _view_rotation(hints: AlignmentHints, target: np.ndarray) -> np.ndarray:
     return look_at(eye, target)[:3, :3]
 
 
-def _detect_eyes(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-    """The most plausible pair of eyes in the upper part of the face box, or None."""
-    x, y, w, h = box
-    top, bottom = int(y + 0.15 * h), int(y + 0.6 * h)
-    crop = gray[max(top, 0):bottom, max(int(x), 0):int(x + w)]
-    scale = EYE_SEARCH_WIDTH / max(crop.shape[1], 1)
-    crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    found = _cascade(EYE_CASCADE).detectMultiScale(crop, scaleFactor=1.05, minNeighbors=4,
-                                                   minSize=(EYE_SEARCH_WIDTH // 12,) * 2)
-    if len(found) < 2:
-        return None
-    centres = np.array([(ex + ew / 2, ey + eh / 2) for ex, ey, ew, eh in found]) / scale
-    centres += (max(int(x), 0), max(top, 0))
-    sizes = np.array([ew for _, _, ew, _ in found]) / scale
-    best, best_score = None, math.inf
-    for i in range(len(centres)):
-        for j in range(len(centres)):
-            left, right = centres[i], centres[j]
-            gap = right[0] - left[0]
-            plausible = (left[0] < x + 0.5 * w < right[0] and 0.25 * w < gap < 0.7 * w
-                         and abs(right[1] - left[1]) < 0.15 * w)
-            if plausible:
-                # Prefer symmetric pairs of similar size at the usual height.
-                score = (abs((left[0] + right[0]) / 2 - (x + w / 2)) / w
-                         + abs(sizes[i] - sizes[j]) / w
-                         + abs((left[1] + right[1]) / 2 - (y + BOX_EYE_HEIGHT * h)) / h)
-                if score < best_score:
-                    best, best_score = np.stack([left, right]), score
-    return best
-
-
 def _checked_eye_pixels(eyes, width: int, height: int) -> np.ndarray:
     pixels = np.asarray(eyes, dtype=np.float64)
     if pixels.shape != (2, 2) or not np.isfinite(pixels).all():
@@ -306,16 +260,3 @@ def _checked_eye_pixels(eyes, width: int, height: int) -> np.ndarray:
         raise JokerError("the two eye pixels are (almost) the same point",
                          "give the centres of both eyes")
     return pixels[np.argsort(pixels[:, 0])]
-
-
-_CASCADES: dict[str, cv2.CascadeClassifier] = {}
-
-
-def _cascade(name: str) -> cv2.CascadeClassifier:
-    if name not in _CASCADES:
-        classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)
-        if classifier.empty():
-            raise JokerError(f"OpenCV's bundled cascade {name} could not be loaded",
-                             "reinstall opencv-python-headless (the pinned version ships it)")
-        _CASCADES[name] = classifier
-    return _CASCADES[name]

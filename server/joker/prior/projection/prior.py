@@ -17,8 +17,8 @@ prior would spend them, so schedules can be costed and fidelity measured against
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from .head_surface import surface_from_head
 from .photo import PhotoSource, load_photo
 from .texture import HeadTexture, ShadingTables, Surface, bake_texture, resized_camera
 
+if TYPE_CHECKING:
+    from joker.fit.solve import ReferenceFit
+
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +46,7 @@ class ProjectionPrior(Prior):
     texture: HeadTexture
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     alignment: Alignment | None = None
+    fit: "ReferenceFit | None" = None  # the rig fitted to the photo, when the prior was built from one
     levels: NoiseLevels = field(default_factory=NoiseLevels)
     evaluations: EvaluationCounter = field(default_factory=EvaluationCounter)
     _tables: dict[torch.device, ShadingTables] = field(default_factory=dict, init=False, repr=False)
@@ -67,6 +71,23 @@ class ProjectionPrior(Prior):
     @property
     def view_renderer(self) -> ViewRenderer:
         return self.render
+
+    @classmethod
+    def from_fit(cls, photo: PhotoSource, head: HeadModel, fit: "ReferenceFit", texture_size: int = 512,
+                 **options) -> "ProjectionPrior":
+        """Colours projected onto the head posed as the photo shows the person (fitted
+        shape, the photo's expression and jaw, its camera), only from the pixels that show
+        the person (the foreground); rendered later in any expression with the same shape.
+        The whole head may take photo colour (hair colours the scalp), since background
+        pixels never reach it."""
+        from joker.fit.foreground import foreground_mask, sampler
+        from joker.fit.solve import fitted_vertices
+
+        rgb = load_photo(photo)
+        surface = replace(surface_from_head(head, fitted_vertices(head, fit)), trusted_vertices=None)
+        person = foreground_mask(rgb, head, fit)
+        texture = bake_texture(surface, rgb, fit.camera, texture_size, sampler(person))
+        return cls(surface, texture, fit=fit, **options)
 
     def render(self, vertices: torch.Tensor | np.ndarray, cameras: Sequence[Camera],
                size: tuple[int, int] | None = None) -> torch.Tensor:

@@ -7,7 +7,8 @@ order of trust:
    vertices the head trusts the photo for (its face region) and inside the photo's mask
    (the face area found by the alignment);
 2. the photo's colour at its mirror image x -> -x (FLAME's symmetry plane) if that is seen;
-3. the mouth interior's dark colour, for faces labelled so;
+3. the mouth interior's dark colour, for faces labelled so, unless the photo itself shows
+   them (an open mouth, with the head posed as in the photo);
 4. a harmonic (membrane) fill over the mesh from the vertices the first three coloured,
    so the fill follows the surface, not the UV layout, and never bleeds across seams.
 Texels outside every UV island copy their nearest island texel, so bilinear lookups at
@@ -110,7 +111,7 @@ def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int 
         take = pending[seen]
         colors[take], confidence[take], origin[take] = sampled[seen], weight[seen], kind
     if surface.dark_faces is not None:
-        dark = surface.dark_faces[samples.face]
+        dark = surface.dark_faces[samples.face] & (origin != Origin.PHOTO)
         colors[dark], confidence[dark], origin[dark] = MOUTH_INTERIOR_COLOR, 1.0, Origin.MOUTH
 
     # The fill reaches into the known samples too, so grazing photo colours fade into it.
