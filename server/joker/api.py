@@ -54,6 +54,7 @@ def generate(reference, *, spec: JobSpec, out_dir, progress: Callable[[ProgressE
     folder). Raises JokerError for bad input, JobCancelled when `should_cancel()` turns true.
     `tuning` replaces the quality preset's settings (tests, benchmarks), never user input."""
     from .distill.distiller import Distillation, distill
+    from .fit.jobs import write_fit
     from .generation.job import prepare
     from .prior.projection.photo import load_photo
 
@@ -69,6 +70,7 @@ def generate(reference, *, spec: JobSpec, out_dir, progress: Callable[[ProgressE
         photo = load_photo(reference)
         write_inputs(staging, photo, spec)
         job = prepare(photo, spec, inputs_dir or Path.cwd(), preset_override=tuning.preset)
+        write_fit(staging, job.fit)
         if cancelled():
             raise JobCancelled()
 

@@ -22,8 +22,15 @@ log = logging.getLogger(__name__)
 FIT_FILE = "reference_fit.json"
 
 
+def write_fit(folder: Path, fit: ReferenceFit | None) -> None:
+    """Keep the fit with the job's inputs (`folder`/inputs/reference_fit.json)."""
+    if fit is not None:
+        atomic_write_bytes(Path(folder) / "inputs" / FIT_FILE, json.dumps(fit.to_dict()).encode())
+
+
 def job_fit(spec: JobSpec, photo: np.ndarray, model: HeadModel, inputs_dir: Path) -> ReferenceFit | None:
-    """The reference photo's fit, read back from the job's inputs when it is there. None
+    """The reference photo's fit, read back from the job's inputs when it is there (a
+    re-queued job), else fitted now; the caller keeps it with write_fit. None
     where the job aligns the photo explicitly (its camera or eyes win), where the model
     has no landmark embedding (said, and the eye-based alignment is used), or where no
     face is found for a prior that does not need one (the diffusion prior: said)."""
@@ -44,7 +51,6 @@ def job_fit(spec: JobSpec, photo: np.ndarray, model: HeadModel, inputs_dir: Path
             raise
         log.warning("the reference photo could not be fitted (%s); the rig keeps its own identity", error)
         return None
-    atomic_write_bytes(path, json.dumps(fit.to_dict()).encode())
     log.info("reference fit: landmark residual %.2f px, confidence %.2f", fit.residual_px, fit.confidence)
     return fit
 

@@ -49,6 +49,7 @@ class PreparedJob:
     prior: Prior
     box: Box
     rig: RigGeometry | None  # weak geometric supervision, when the preset asks for it
+    fit: ReferenceFit | None = None  # the reference photo's, when it was fitted
 
 
 def rig_params(spec: JobSpec, model: HeadModel, fit: ReferenceFit | None = None) -> RigParams:
@@ -123,11 +124,12 @@ def open_prior(spec: JobSpec, photo: np.ndarray, model: HeadModel, params: RigPa
 
 
 def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
-            preset_override: Preset | None = None, prior: Prior | None = None) -> PreparedJob:
-    """`prior`: one already opened for this photo (a sequence's frames share it)."""
+            preset_override: Preset | None = None, prior: Prior | None = None,
+            fit: ReferenceFit | None = None) -> PreparedJob:
+    """`prior` and `fit`: those already made for this photo (a sequence's frames share them)."""
     device = choose_device(spec.device)
     model = load_model(spec.model)
-    fit = job_fit(spec, reference, model, inputs_dir)
+    fit = fit or job_fit(spec, reference, model, inputs_dir)
     params = rig_params(spec, model, fit)
     posed = pose(numpy_rig(model), params).vertices
     preset = _preset_for(spec, preset_override)
@@ -143,7 +145,8 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
                           rig_vertices=torch.from_numpy(posed).float())
     centre, radius = bounding_sphere(np.concatenate([model.v_template, posed]))
     rig = _rig_geometry(preset, view_rig, views, model, posed, prior)
-    return PreparedJob(spec, model, params, posed, reference, device, preset, view_rig, views, condition, prior, Box.around(centre, radius), rig)
+    return PreparedJob(spec, model, params, posed, reference, device, preset, view_rig, views, condition, prior, Box.around(centre, radius), rig,
+                       fit)
 
 
 def _rig_geometry(preset: Preset, view_rig: ViewRig, views: Views, model: HeadModel, posed: np.ndarray,

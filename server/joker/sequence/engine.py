@@ -29,6 +29,7 @@ from joker_core.errors import JobCancelled
 from joker_core.files import fresh_folder
 from joker_core.protocol import ProgressEvent, SequenceSpec
 
+from ..fit.jobs import write_fit
 from ..generation.output import failed_folder, job_folder, write_inputs, write_json
 from ..generation.runner import Tuning, make_head
 from .frames import FrameDistiller
@@ -72,6 +73,7 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
     manifest.write()
     try:
         frames = _Frames(photo, spec, inputs_dir or Path.cwd(), tuning or Tuning(), folder, report, cancelled)
+        write_fit(folder, frames.distiller.fit)
         for index in range(len(spec.frames)):
             frames.run(index, manifest)
     except JobCancelled:

@@ -25,6 +25,7 @@ from ..distill.distiller import Distillation, Progress, distill
 from ..box import Box
 from ..distill.schedule import Preset
 from ..distill.warm_start import WarmStart, anchor_to_previous, same_cameras
+from ..fit.jobs import job_fit
 from ..generation.job import PreparedJob, prepare, rig_params
 from .budget import FrameBudget, cold_budget, frame_budget, rig_motion
 
@@ -48,7 +49,9 @@ class FrameDistiller:
         self.preset, self.warm = preset, warm
         model = load_model(spec.job.model)
         rig = numpy_rig(model)
-        self.posed = [pose(rig, rig_params(spec.frame_job(i), model)).vertices for i in range(len(spec.frames))]
+        self.fit = job_fit(spec.job, photo, model, inputs_dir)  # one fit, every frame wears its identity
+        self.posed = [pose(rig, rig_params(spec.frame_job(i), model, self.fit)).vertices
+                      for i in range(len(spec.frames))]
         # One volume for every frame, so frame k's field is valid in frame k+1's box.
         centre, radius = bounding_sphere(np.concatenate([model.v_template, *self.posed]))
         self.box = Box.around(centre, radius)
@@ -65,7 +68,8 @@ class FrameDistiller:
 
     def frame(self, index: int) -> "PendingFrame":
         """Frame `index` prepared (its rig, views and budget), not yet distilled."""
-        job = prepare(self.photo, self.spec.frame_job(index), self.inputs_dir, self.preset, prior=self.prior)
+        job = prepare(self.photo, self.spec.frame_job(index), self.inputs_dir, self.preset, prior=self.prior,
+                      fit=self.fit)
         job = dataclasses.replace(job, box=self.box)
         self.prior = job.prior
         budget = self._budget(index, job)

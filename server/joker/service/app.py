@@ -120,7 +120,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         problem = executor.problem() if executor is not None else "the server is starting"
         if problem:
             return JSONResponse({"status": "unavailable", "problem": problem, "version": __version__}, status_code=503)
-        return JSONResponse({"status": "ok", "version": __version__, **executor.describe()})
+        # Kind and slot count only: where the cluster's processes run is for /v1/info, behind the token.
+        return JSONResponse({"status": "ok", "version": __version__, "executor": executor.kind,
+                             "slots": executor.slots})
 
     @routes.get("/openapi.json", summary="This API's OpenAPI document")
     def openapi() -> dict[str, Any]:
