@@ -2,7 +2,8 @@
 
 `joker.api.generate` runs it once; a sequence runs it once per frame with its own
 distillation (warm-started from the frame before). Whatever a head folder holds, it is
-written here and nowhere else: head.glb, head.obj/.mtl/.png, turntable.png, previews/.
+written here and nowhere else: head.glb, head.obj/.mtl/.png (marching cubes), head_rig.glb, head_rig.obj/.mtl/.png (the
+rig's topology fitted to the same surface), turntable.png, previews/.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from ..distill.distiller import Distillation, Progress
 from ..distill.schedule import Preset
 from ..mesh.export import TexturedMesh, write_mesh_files
 from ..mesh.pipeline import MeshSettings, MeshStats, build_textured_mesh
+from ..mesh.register import Registration, register_head, surface_vertices
+from ..mesh.rig_uv import textured_rig_mesh
 from . import metrics
 from .job import PreparedJob
 from .mesh_metrics import mesh_fidelity
@@ -52,6 +55,8 @@ class Head:
 
     distillation: Distillation
     mesh: TexturedMesh
+    rig_mesh: TexturedMesh       # the rig's topology on the same surface, in the rig's UV layout
+    registration: Registration
     figures: dict
 
 
@@ -85,8 +90,18 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
     if cancelled():
         raise JobCancelled()
     write_mesh_files(mesh, folder, "head", stats)
+    with stats.timed("register"):
+        registration = register_head(job.posed_vertices, job.model.faces, surface_vertices(job.model), mesh.vertices,
+                                     mesh.faces, result.field.density, settings.iso_level, device=settings.device)
+        rig_mesh = textured_rig_mesh(job.model, registration.vertices, result.field.color, settings.texture_size,
+                                     device=settings.device)
+        write_mesh_files(rig_mesh, folder, "head_rig")
     atomic_write_bytes(folder / "turntable.png", encode_png(turntable_strip(mesh, job.view_rig)))
-    return Head(result, mesh, _figures(job, result, mesh, stats, tuning.benchmark_metrics))
+    figures = _figures(job, result, mesh, stats, tuning.benchmark_metrics)
+    lips = metrics.lip_line(job.model, job.posed_vertices)
+    figures["registration"] = {**registration.figures, "mouth_opening_m": metrics.mouth_opening(
+        registration.vertices, job.model.faces, lips)}
+    return Head(result, mesh, rig_mesh, registration, figures)
 
 
 def _figures(job: PreparedJob, result: Distillation, mesh: TexturedMesh, stats: MeshStats,

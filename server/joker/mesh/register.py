@@ -1,0 +1,241 @@
+"""The rig's own topology fitted to a distilled head: every frame of a sequence then shares
+one vertex list and one UV layout, so it can be retargeted, smoothed and played as one
+animated object.
+
+Start from the posed rig. Each surface vertex (the skin: not the eyeballs, not the mouth
+interior, which stay where the rig puts them) looks for the surface along its own normal:
+
+- rounds of closest points on the marching-cubes mesh, taking only faces that look the
+  same way as the vertex (a lip never snaps onto the other lip across the open mouth);
+- a last round on the field itself: the density is sampled along the vertex normal and the
+  crossing of the surface density nearest the vertex is the target, taken only where the
+  field goes from inside to outside as one walks outward (never a cavity's far wall).
+
+Between rounds the displacement is solved in closed form under a Laplacian smoothness
+term (its own Laplacian, so the rig's detail rides along and faces do not fold):
+
+    min  sum_i w_i |d_i - (t_i - v_i)|^2  +  smoothness * |L d|^2
+
+Vertices without a trusted target follow their neighbours through L.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sparse
+import scipy.sparse.linalg as sparse_linalg
+from scipy.spatial import cKDTree
+
+from joker_core.head_model import HeadModel
+
+from .fields import DensityField, evaluate
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    rounds: int = 4                  # closest-point rounds on the marching-cubes mesh
+    smoothness: float = 0.5          # weight of |L d|^2 against the data term
+    max_distance: float = 0.012      # m: a target farther than this is not trusted
+    min_agreement: float = 0.3       # cosine between vertex and surface normals
+    field_window: float = 0.004      # m each side of the vertex the field is searched along its normal
+    field_samples: int = 33          # density samples along that window
+    candidate_faces: int = 16        # nearest face centroids searched for each closest point
+    unfold_rounds: int = 8           # tries to undo turned-over faces (see _unfold)
+
+
+@dataclass(frozen=True)
+class Registration:
+    vertices: np.ndarray   # N x 3, the rig's vertex order, FLAME frame, metres
+    moving: np.ndarray     # N bool: the surface vertices that were fitted
+    figures: dict          # see register_head
+
+
+def surface_vertices(model: HeadModel) -> np.ndarray:
+    """The vertices that lie on the head's outer surface: all but the parts the demo head
+    names as eyeballs or mouth interior (a FLAME file names none: all)."""
+    moving = np.ones(model.n_vertices, bool)
+    parts = model.metadata.get("vertex_parts", {})
+    inner = set(model.metadata.get("mouth_interior_parts", [])) | {p for p in parts if p.startswith("eyeball")}
+    for name in inner & parts.keys():
+        start, end = parts[name]
+        moving[start:end] = False
+    return moving
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals."""
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    face_normals = np.cross(b - a, c - a)
+    normals = np.zeros_like(vertices)
+    for corner in range(3):
+        np.add.at(normals, faces[:, corner], face_normals)
+    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-20)
+
+
+def _closest_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Closest point on triangle (a, b, c) to each point (all ... x 3), Ericson's regions."""
+    ab, ac, ap = b - a, c - a, points - a
+    d1, d2 = (ab * ap).sum(-1), (ac * ap).sum(-1)
+    bp, cp = points - b, points - c
+    d3, d4 = (ab * bp).sum(-1), (ac * bp).sum(-1)
+    d5, d6 = (ab * cp).sum(-1), (ac * cp).sum(-1)
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+    denominator = va + vb + vc
+    safe = np.where(np.abs(denominator) > 1e-30, denominator, 1e-30)
+    v, w = vb / safe, vc / safe
+    result = a + ab * v[..., None] + ac * w[..., None]  # inside the face
+
+    def edge(mask, start, direction, t):
+        np.copyto(result, start + direction * np.clip(t, 0, 1)[..., None], where=mask[..., None])
+
+    # Edges, then corners (corners last: they win where regions touch).
+    edge((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), b, c - b, (d4 - d3) / np.maximum((d4 - d3) + (d5 - d6), 1e-30))
+    edge((vb <= 0) & (d2 >= 0) & (d6 <= 0), a, ac, d2 / np.maximum(d2 - d6, 1e-30))
+    edge((vc <= 0) & (d1 >= 0) & (d3 <= 0), a, ab, d1 / np.maximum(d1 - d3, 1e-30))
+    for mask, corner in (((d1 <= 0) & (d2 <= 0), a), ((d3 >= 0) & (d4 <= d3), b), ((d6 >= 0) & (d5 <= d6), c)):
+        np.copyto(result, corner, where=mask[..., None])
+    return result
+
+
+class Surface:
+    """A triangle mesh answering closest-point queries (optionally only on faces whose
+    normal agrees with a given direction)."""
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, candidates: int = 16):
+        self.corners = np.asarray(vertices, np.float64)[np.asarray(faces)]
+        normals = np.cross(self.corners[:, 1] - self.corners[:, 0], self.corners[:, 2] - self.corners[:, 0])
+        self.normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-20)
+        self.tree = cKDTree(self.corners.mean(axis=1))
+        self.candidates = min(candidates, len(faces))
+
+    def closest(self, points: np.ndarray, directions: np.ndarray | None = None,
+                min_agreement: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
+        """(closest points N x 3, distances N); inf where no candidate face agrees."""
+        _, nearest = self.tree.query(points, k=self.candidates)
+        nearest = nearest.reshape(len(points), -1)
+        corners = self.corners[nearest]
+        found = _closest_on_triangles(points[:, None], corners[..., 0, :], corners[..., 1, :], corners[..., 2, :])
+        distance = np.linalg.norm(found - points[:, None], axis=-1)
+        if directions is not None:
+            agree = (self.normals[nearest] * directions[:, None]).sum(-1) >= min_agreement
+            distance = np.where(agree, distance, np.inf)
+        best = distance.argmin(axis=1)
+        rows = np.arange(len(points))
+        return found[rows, best], distance[rows, best]
+
+
+def uniform_laplacian(faces: np.ndarray, n: int) -> sparse.csr_matrix:
+    """L = I - D^-1 A over the mesh's edges."""
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    adjacency = sparse.coo_matrix((np.ones(2 * len(edges)), (np.r_[edges[:, 0], edges[:, 1]],
+                                                             np.r_[edges[:, 1], edges[:, 0]])), shape=(n, n)).tocsr()
+    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1)
+    return (sparse.identity(n) - sparse.diags(1.0 / degree) @ adjacency).tocsr()
+
+
+def _field_targets(density: DensityField, iso_level: float, points: np.ndarray, normals: np.ndarray,
+                   settings: RegisterSettings, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Where each point's normal line crosses the surface density going outward (inside ->
+    outside), the crossing nearest the point; (targets, found)."""
+    offsets = np.linspace(-settings.field_window, settings.field_window, settings.field_samples)
+    samples = points[:, None] + offsets[None, :, None] * normals[:, None]
+    values = evaluate(density, samples.reshape(-1, 3).astype(np.float32), what="density", channels=1,
+                      device=device).reshape(len(points), -1) - iso_level
+    outward = (values[:, :-1] >= 0) & (values[:, 1:] < 0)
+    fraction = values[:, :-1] / np.where(outward, values[:, :-1] - values[:, 1:], 1.0)
+    crossing = offsets[:-1] + fraction * (offsets[1] - offsets[0])
+    crossing = np.where(outward, crossing, np.inf)
+    best = np.abs(crossing).argmin(axis=1)
+    offset = crossing[np.arange(len(points)), best]
+    found = np.isfinite(offset)
+    return points + np.where(found, offset, 0.0)[:, None] * normals, found
+
+
+def _solve(vertices: np.ndarray, targets: np.ndarray, weights: np.ndarray, laplacian: sparse.csr_matrix,
+           smoothness: float) -> np.ndarray:
+    """Vertices + the displacement minimising the data term plus smoothness * |L d|^2."""
+    system = (sparse.diags(weights) + smoothness * (laplacian.T @ laplacian)).tocsc()
+    right = weights[:, None] * (targets - vertices)
+    solve = sparse_linalg.factorized(system)
+    return vertices + np.stack([solve(right[:, axis]) for axis in range(3)], axis=1)
+
+
+def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh_vertices: np.ndarray,
+                  mesh_faces: np.ndarray, density: DensityField, iso_level: float,
+                  settings: RegisterSettings = RegisterSettings(), device: str = "cpu") -> Registration:
+    """Fit the posed rig (`posed`, `faces`; only the `moving` vertices, see surface_vertices)
+    to the marching-cubes mesh and the field's iso-surface. Figures: the fitted vertices'
+    distance to the marching-cubes surface (mean, p95, max, metres), the rig's own before
+    fitting, the share of vertices that found the surface, and flipped faces."""
+    faces = np.asarray(faces, np.int64)
+    posed = np.asarray(posed, np.float64)
+    index = np.flatnonzero(moving)
+    # The surface part's own faces and Laplacian; the other parts stay put.
+    remap = np.full(len(posed), -1)
+    remap[index] = np.arange(len(index))
+    local_faces = remap[faces[np.asarray(moving)[faces].all(axis=1)]]
+    laplacian = uniform_laplacian(local_faces, len(index))
+    surface = Surface(mesh_vertices, mesh_faces, settings.candidate_faces)
+    rest = posed[index]
+
+    current, weights = rest, np.zeros(len(index))
+    for round_ in range(settings.rounds + 1):
+        normals = vertex_normals(current, local_faces)
+        targets, distance = surface.closest(current, normals, settings.min_agreement)
+        found = distance <= settings.max_distance
+        if round_ == settings.rounds:  # the last round: the field itself, where it answers
+            on_field, crossed = _field_targets(density, iso_level, current, normals, settings, device)
+            targets = np.where(crossed[:, None], on_field, targets)
+            found |= crossed
+        targets = np.where(found[:, None], targets, rest)
+        weights = found.astype(np.float64)
+        current = _solve(rest, targets, weights, laplacian, settings.smoothness)
+        current = _unfold(rest, current, targets, weights, local_faces, laplacian, settings)
+
+    vertices = posed.copy()
+    vertices[index] = current
+    return Registration(vertices, np.asarray(moving, bool), {
+        **_distances("registered", surface.closest(current)[1]),
+        **_distances("rig", surface.closest(rest)[1]),
+        "surface_found_share": float(weights.mean()) if len(weights) else 0.0,
+        "flipped_faces": flipped_faces(posed, vertices, faces),
+        "fitted_vertices": int(len(index)),
+    })
+
+
+def _unfold(rest: np.ndarray, fitted: np.ndarray, targets: np.ndarray, weights: np.ndarray, faces: np.ndarray,
+            laplacian: sparse.csr_matrix, settings: RegisterSettings) -> np.ndarray:
+    """Where a face turned over (targets that cross, e.g. at a crease of a coarse surface),
+    trust the data less around it and let the smoothness hold the rig's shape there."""
+    weights = weights.copy()
+    for _ in range(settings.unfold_rounds):
+        turned = _turned(rest, fitted, faces)
+        if not turned.any():
+            break
+        around = np.zeros(len(rest), bool)
+        around[faces[turned].ravel()] = True
+        around |= (abs(laplacian) @ around.astype(float)) > 0  # and their neighbours
+        weights[around] *= 0.2
+        fitted = _solve(rest, targets, weights, laplacian, settings.smoothness)
+    return fitted
+
+
+def _turned(before: np.ndarray, after: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    def normals(vertices):
+        a, b, c = (vertices[faces[:, i]] for i in range(3))
+        return np.cross(b - a, c - a)
+    return (normals(before) * normals(after)).sum(axis=1) < 0
+
+
+def flipped_faces(before: np.ndarray, after: np.ndarray, faces: np.ndarray) -> int:
+    """Faces whose normal turned by more than 90 degrees between two poses of one mesh."""
+    return int(_turned(before, after, faces).sum())
+
+
+def _distances(prefix: str, distance: np.ndarray) -> dict:
+    return {f"{prefix}_to_mesh_mean_m": float(distance.mean()),
+            f"{prefix}_to_mesh_p95_m": float(np.percentile(distance, 95)),
+            f"{prefix}_to_mesh_max_m": float(distance.max())}
