@@ -28,18 +28,14 @@ def write_fit(folder: Path, fit: ReferenceFit | None) -> None:
         atomic_write_bytes(Path(folder) / "inputs" / FIT_FILE, json.dumps(fit.to_dict()).encode())
 
 
-def job_fit(spec: JobSpec, photo: np.ndarray, model: HeadModel, inputs_dir: Path) -> ReferenceFit | None:
-    """The reference photo's fit, read back from the job's inputs when it is there (a
-    re-queued job), else fitted now; the caller keeps it with write_fit. None
+def job_fit(spec: JobSpec, photo: np.ndarray, model: HeadModel) -> ReferenceFit | None:
+    """The reference photo's fit (the caller keeps it with write_fit). None
     where the job aligns the photo explicitly (its camera or eyes win), where the model
     has no landmark embedding (said, and the eye-based alignment is used), or where no
     face is found for a prior that does not need one (the diffusion prior: said)."""
     alignment = spec.alignment or {}
     if alignment.get("camera") is not None or alignment.get("eyes") is not None:
         return None
-    path = Path(inputs_dir) / FIT_FILE
-    if path.is_file():
-        return ReferenceFit.from_dict(json.loads(path.read_text()))
     if cached_embedding(model, None) is None:
         log.warning("head model '%s' has no landmark embedding: the photo is aligned by its eyes and the rig "
                     "keeps its own identity (fit it with `joker fit --embedding`)", model.name)

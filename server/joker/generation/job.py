@@ -129,7 +129,7 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
     """`prior` and `fit`: those already made for this photo (a sequence's frames share them)."""
     device = choose_device(spec.device)
     model = load_model(spec.model)
-    fit = fit or job_fit(spec, reference, model, inputs_dir)
+    fit = fit or job_fit(spec, reference, model)
     params = rig_params(spec, model, fit)
     posed = pose(numpy_rig(model), params).vertices
     preset = _preset_for(spec, preset_override)

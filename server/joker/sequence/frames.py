@@ -49,7 +49,7 @@ class FrameDistiller:
         self.preset, self.warm = preset, warm
         model = load_model(spec.job.model)
         rig = numpy_rig(model)
-        self.fit = job_fit(spec.job, photo, model, inputs_dir)  # one fit, every frame wears its identity
+        self.fit = job_fit(spec.job, photo, model)  # one fit, every frame wears its identity
         self.posed = [pose(rig, rig_params(spec.frame_job(i), model, self.fit)).vertices
                       for i in range(len(spec.frames))]
         # One volume for every frame, so frame k's field is valid in frame k+1's box.
