@@ -42,11 +42,14 @@ Distil = Callable[[Path, Callable[[Progress], None]], Distillation]
 @dataclass(frozen=True)
 class Tuning:
     """Settings that replace the quality preset's: small sizes for tests and benchmarks.
-    `benchmark_metrics` adds the figures only benchmarks need (they cost renders)."""
+    `benchmark_metrics` adds the figures only benchmarks need (they cost renders).
+    `rig_topology` also fits the rig's own topology to the surface (head_rig.glb): work
+    in progress (issue 14), off until it meets its goals (no flipped faces)."""
 
     preset: Preset | None = None
     mesh: MeshSettings | None = None
     benchmark_metrics: bool = False
+    rig_topology: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ class Head:
 
     distillation: Distillation
     mesh: TexturedMesh
-    rig_mesh: TexturedMesh       # the rig's topology on the same surface, in the rig's UV layout
-    registration: Registration
+    rig_mesh: TexturedMesh | None       # the rig's topology on the same surface, in the rig's UV layout
+    registration: Registration | None
     figures: dict
 
 
@@ -90,17 +93,21 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
     if cancelled():
         raise JobCancelled()
     write_mesh_files(mesh, folder, "head", stats)
-    with stats.timed("register"):
-        registration = register_head(job.posed_vertices, job.model.faces, surface_vertices(job.model), mesh.vertices,
-                                     mesh.faces, result.field.density, settings.iso_level, device=settings.device)
-        rig_mesh = textured_rig_mesh(job.model, registration.vertices, result.field.color, settings.texture_size,
-                                     device=settings.device)
-        write_mesh_files(rig_mesh, folder, "head_rig")
+    registration = rig_mesh = None
+    if tuning.rig_topology:
+        with stats.timed("register"):
+            registration = register_head(job.posed_vertices, job.model.faces, surface_vertices(job.model),
+                                         mesh.vertices, mesh.faces, result.field.density, settings.iso_level,
+                                         device=settings.device)
+            rig_mesh = textured_rig_mesh(job.model, registration.vertices, result.field.color,
+                                         settings.texture_size, device=settings.device)
+            write_mesh_files(rig_mesh, folder, "head_rig")
     atomic_write_bytes(folder / "turntable.png", encode_png(turntable_strip(mesh, job.view_rig)))
     figures = _figures(job, result, mesh, stats, tuning.benchmark_metrics)
-    lips = metrics.lip_line(job.model, job.posed_vertices)
-    figures["registration"] = {**registration.figures, "mouth_opening_m": metrics.mouth_opening(
-        registration.vertices, job.model.faces, lips)}
+    if registration is not None:
+        lips = metrics.lip_line(job.model, job.posed_vertices)
+        figures["registration"] = {**registration.figures, "mouth_opening_m": metrics.mouth_opening(
+            registration.vertices, job.model.faces, lips)}
     return Head(result, mesh, rig_mesh, registration, figures)
 
 
