@@ -84,6 +84,7 @@ def check_landmark_model(name: str) -> str:
 def detect_landmarks(photo: np.ndarray, model: str = DEFAULT_LANDMARK_MODEL) -> Landmarks:
     """Landmarks of the largest face in an H x W x 3 uint8 RGB photo."""
     check_landmark_model(model)
+    photo = np.ascontiguousarray(photo)  # dlib reads contiguous uint8 RGB only
     box = detect_face(photo)
     shape = _predictor(model)(photo, _rectangle(box))
     points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64) + 0.5  # pixel centres
@@ -119,6 +120,7 @@ def face_descriptor(photo: np.ndarray, landmarks: Landmarks | None = None) -> np
     """dlib's 128-D face descriptor of the largest face (distance < 0.6: the same person)."""
     import dlib
 
+    photo = np.ascontiguousarray(photo)
     landmarks = landmarks or detect_landmarks(photo, "5")
     rectangle = _rectangle(landmarks.box)
     shape = _predictor("5")(photo, rectangle)  # the network is aligned with the 5-point model

@@ -1,0 +1,110 @@
+"""Reading the person from the photo: fit accuracy and cost on synthetic photos with known
+answers, and the identity measure on the astronaut portrait.
+
+    PYTHONPATH=server .venv/bin/python benchmarks/bench_fit.py
+
+Prints, side by side in one run:
+- the fit on synthetic photos (the demo head rendered with known shape, expression, jaw,
+  pose; the fitting stage fed its true landmarks + 0.5 px noise): landmark error (px at
+  512), face-surface error (mm) of the fitted vs the unfitted head, jaw error, CPU time on
+  one thread;
+- dlib's detection on the same synthetic photo (its points vs the truth: how far 300-W's
+  idea of a face is from the stylised head's);
+- identity on the astronaut: dlib descriptor distance between the photo and a frontal render
+  of the projection prior's head in `neutral`, before (eye alignment, generic head) and after
+  (the fit: shape, expression, pose, foreground), beside a different-person baseline (the
+  synthetic head's photo). dlib: < 0.6 is the same person.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import skimage.data
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from joker.fit.identity import frontal_camera, identity_distance  # noqa: E402
+from joker.fit.landmarks import Landmarks, detect_landmarks  # noqa: E402
+from joker.fit.solve import cached_embedding, fit_landmarks, fit_photo, fitted_vertices, with_identity  # noqa: E402
+from joker.prior.projection.prior import ProjectionPrior  # noqa: E402
+from joker_core.demo_head import load_demo_head  # noqa: E402
+from joker_core.errors import JokerError  # noqa: E402
+from joker_core.lbs import numpy_rig, pose  # noqa: E402
+from joker_core.rig_params import RigParams  # noqa: E402
+from tests.fit.synthetic import synthetic_photo  # noqa: E402
+
+FACE_SHAPE = [3, 4, 5, 7, 8, 9, 11]
+
+
+def synthetic_fits(head, trials: int = 4) -> None:
+    rng = np.random.default_rng(7)
+    embedding = cached_embedding(head, None)
+    torch.set_num_threads(1)
+    rows = []
+    for trial in range(trials):
+        shape = np.zeros(head.n_shape)
+        shape[FACE_SHAPE] = rng.normal(0.0, 0.4, len(FACE_SHAPE))
+        expression = np.zeros(head.n_expr)
+        expression[rng.choice(13, 2, replace=False)] = rng.uniform(0.2, 0.7, 2)
+        jaw = rng.uniform(0.0, 0.25)
+        truth = synthetic_photo(head, RigParams(shape=shape, expression=expression, jaw_pose=[jaw, 0, 0]),
+                                azimuth=rng.uniform(-20, 20), elevation=rng.uniform(-10, 10),
+                                roll=rng.uniform(-0.15, 0.15), distance=rng.uniform(0.5, 0.7))
+        noisy = truth.landmarks + rng.normal(0.0, 0.5, truth.landmarks.shape)
+        landmarks = Landmarks(noisy, truth.indices, np.array([150.0, 150.0, 200.0, 200.0]), "68")
+        started = time.process_time()
+        fit = fit_landmarks(landmarks, head, 512, 512)
+        seconds = time.process_time() - started
+        vertices = fitted_vertices(head, fit)
+        pixels, _ = fit.camera.project(embedding.points(vertices, head.faces))
+        face = head.face_region
+        fitted_mm = np.linalg.norm(vertices - truth.vertices, axis=1)[face].mean() * 1000
+        unfitted_mm = np.linalg.norm(head.v_template - truth.vertices, axis=1)[face].mean() * 1000
+        found = detect_landmarks(truth.image)
+        dlib_px = np.linalg.norm(found.subset(truth.indices) - truth.landmarks, axis=1).mean()
+        rows.append((np.linalg.norm(pixels - truth.landmarks, axis=1).max(), fitted_mm, unfitted_mm,
+                     abs(fit.params.jaw_pose[0] - jaw), seconds, dlib_px))
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    print("synthetic fits (true landmarks + 0.5 px noise, 512 px):")
+    print("  trial  max landmark px  face mm fitted / unfitted  jaw err rad  cpu s (1 thread)  dlib vs truth px")
+    for k, (px, mm, mm0, jaw_error, seconds, dlib_px) in enumerate(rows):
+        print(f"  {k:5d}  {px:15.2f}  {mm:12.2f} / {mm0:6.2f}  {jaw_error:11.3f}  {seconds:16.2f}  {dlib_px:16.1f}")
+
+
+def identity(head) -> None:
+    photo = skimage.data.astronaut()
+    started = time.perf_counter()
+    fit = fit_photo(photo, head)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    after = ProjectionPrior.from_fit(photo, head, fit, texture_size=512)
+    build_seconds = time.perf_counter() - started
+    before = ProjectionPrior.from_photo(photo, head, texture_size=512)
+    neutral_after = pose(numpy_rig(head), with_identity(RigParams(), fit)).vertices
+    renders = {}
+    for name, prior, vertices in (("before (eye alignment, generic head)", before, head.v_template),
+                                  ("after (the fit + foreground)", after, neutral_after)):
+        camera = frontal_camera(vertices)
+        image = prior.render(vertices, [camera])[0].permute(1, 2, 0).numpy()
+        renders[name] = (image * 255).round().astype(np.uint8)
+    other = synthetic_photo(head, RigParams(), distance=0.5).image
+    print(f"\nastronaut: fit {fit_seconds:.2f} s (wall), residual {fit.residual_px:.2f} px, confidence "
+          f"{fit.confidence:.2f}; projection prior on the fit built in {build_seconds:.2f} s (wall)")
+    print("identity distance to the photo (dlib; < 0.6 same person; goal <= 0.45):")
+    for name, image in renders.items():
+        try:
+            print(f"  frontal render, {name:40s} {identity_distance(photo, image):.3f}")
+        except JokerError as error:  # the measure needs a face dlib can find in the render
+            print(f"  frontal render, {name:40s} not measured: {error.problem}")
+    print(f"  different person (the synthetic head)          {identity_distance(photo, other):.3f}")
+
+
+if __name__ == "__main__":
+    demo = load_demo_head()
+    synthetic_fits(demo)
+    identity(demo)

@@ -1,0 +1,39 @@
+"""The identity measure: dlib's face-descriptor distance between the reference photo and a
+frontal render of a result (dlib calls < 0.6 the same person)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from joker.render.raster import interpolate, rasterize, world_to_camera
+from joker_core.cameras import Camera, look_at
+
+from .landmarks import face_descriptor
+
+SAME_PERSON = 0.6
+
+
+def identity_distance(photo: np.ndarray, render: np.ndarray) -> float:
+    """Descriptor distance between the largest faces of two H x W x 3 uint8 images."""
+    return float(np.linalg.norm(face_descriptor(photo) - face_descriptor(render)))
+
+
+def frontal_camera(vertices: np.ndarray, size: int = 512, fov_deg: float = 20.0) -> Camera:
+    """A camera in front of a head (FLAME frame, face along +z) that frames its front half."""
+    front = vertices[vertices[:, 2] > np.median(vertices[:, 2])]
+    centre = (front.min(0) + front.max(0)) / 2
+    extent = float(np.ptp(front[:, :2], axis=0).max())
+    distance = 0.55 * extent / np.tan(np.radians(fov_deg) / 2)
+    return Camera.from_fov(look_at(centre + np.array([0.0, 0.0, distance]), centre), fov_deg, size, size)
+
+
+def render_colours(vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray, camera: Camera,
+                   background=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """An H x W x 3 uint8 render of a mesh with per-vertex colours in [0, 1]."""
+    points = world_to_camera(torch.as_tensor(vertices, dtype=torch.float32), camera)
+    faces_t = torch.as_tensor(np.asarray(faces), dtype=torch.int64)
+    fragments = rasterize(points, faces_t, camera)
+    image = interpolate(torch.as_tensor(colours, dtype=torch.float32), faces_t, fragments)
+    image = torch.where(fragments.mask[..., None], image, torch.tensor(background, dtype=torch.float32))
+    return (image.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
