@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench test-blender-lts
+.PHONY: demo test test-slow bench test-blender-lts
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ demo: $(STAMP)
 	$(VENV)/bin/joker demo --out output/demo
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+# The few end-to-end tests that would push `make test` past 5 minutes on CI's 2 cores.
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m slow
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done

@@ -225,6 +225,7 @@ def test_cancel_stops_the_job_on_the_server_and_imports_nothing(everything):
     assert everything[0]["cancelled"] == {"state": "cancelled", "error": "", "new_results": 0}
 
 
+@pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
 def test_a_job_survives_a_server_restart_and_its_head_arrives(serve, photo, tmp_path):
     server = serve("posed_head_job:generate")
     marker = tmp_path / "restart-now"

@@ -309,6 +309,7 @@ report(**out)
 """
 
 
+@pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
 def test_the_engines_sequence_arrives_with_each_head_on_the_rig_at_its_frame(serve, portrait, tmp_path):
     # The real engine's sequence (tests/tiny_engine.py: joker.sequence at test size) from
     # the operator's blocking path. At this size the heads do not tell the expressions

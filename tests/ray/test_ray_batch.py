@@ -21,6 +21,7 @@ items:
 """
 
 
+@pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
 def test_a_batch_on_ray_resumes_after_an_interrupt_without_redoing_items(ray_cluster, tmp_path):
     (tmp_path / "ada.png").write_bytes(encode_png(data.astronaut()))
     (tmp_path / "heads.yaml").write_text(SPEC)

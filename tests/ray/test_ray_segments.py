@@ -43,6 +43,7 @@ def mean_distance(a, b) -> float:
     return (cKDTree(b).query(a)[0].mean() + cKDTree(a).query(b)[0].mean()) / 2
 
 
+@pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
 def test_two_segments_give_the_unsplit_frames_where_each_segment_starts(ray_cluster, tmp_path):
     from sequence_engine import TINY_SEQUENCE
 

@@ -3,12 +3,15 @@ joins the tests' Ray instance, killed with -9 mid-job and started again."""
 
 from __future__ import annotations
 
+import pytest
+
 import time
 
 from joker_core.protocol import JobState
 from service_harness import Server, png_bytes, wait_until
 
 
+@pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
 def test_a_ray_server_killed_mid_job_marks_it_interrupted_and_a_requeue_finishes_it(ray_cluster, tmp_path):
     options = ("--executor", "ray", "--ray-address", ray_cluster, "--job-function", "timed_job:generate")
     server = Server(tmp_path, *options).start()

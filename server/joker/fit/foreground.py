@@ -49,6 +49,7 @@ def foreground_mask(photo: np.ndarray, model: HeadModel, fit: ReferenceFit) -> n
     background_model, foreground_model = np.zeros((1, 65)), np.zeros((1, 65))
     bgr = np.ascontiguousarray(small[..., ::-1])
     if (seeds == cv2.GC_BGD).any():
+        cv2.setRNGSeed(0)  # grabCut seeds its colour models from OpenCV's global RNG: same photo, same mask
         cv2.grabCut(bgr, seeds, None, background_model, foreground_model, ITERATIONS, cv2.GC_INIT_WITH_MASK)
     person = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
     person = cv2.resize(person, (width, height), interpolation=cv2.INTER_NEAREST)
