@@ -44,10 +44,15 @@ class Executor(ABC):
 
     kind: str
 
-    def __init__(self, store: JobStore, publish: Publish, device: str):
+    def __init__(self, store: JobStore, publish: Publish, device: str, cancel_grace_s: float = 1.0):
         self.store = store
         self.publish = publish
         self.device = device
+        self.grace_s = cancel_grace_s
+        self.wake = threading.Event()      # a job was queued
+        self.stopping = threading.Event()
+        self._cancel_lock = threading.Lock()
+        self._cancel_deadlines: dict[str, float] = {}
 
     @property
     @abstractmethod
@@ -61,13 +66,19 @@ class Executor(ABC):
     def stop(self) -> None:
         """Stop running jobs (they end `interrupted`) and release the runners."""
 
-    @abstractmethod
     def notify(self) -> None:
         """A job was queued."""
+        self.wake.set()
 
-    @abstractmethod
     def cancel_running(self, job_id: str) -> None:
-        """Ask a running job to stop; it ends `cancelled` within 2 s."""
+        """Ask a running job to stop: its runner sees a deadline, `grace_s` away, after which
+        it stops the job hard; either way it ends `cancelled` within 2 s."""
+        with self._cancel_lock:
+            self._cancel_deadlines.setdefault(job_id, time.monotonic() + self.grace_s)
+
+    def cancel_deadline(self, job_id: str) -> float | None:
+        with self._cancel_lock:
+            return self._cancel_deadlines.get(job_id)
 
     def describe(self) -> dict[str, Any]:
         """For GET /v1/info."""
@@ -99,6 +110,44 @@ class Executor(ABC):
     def started(self, job: JobStatus) -> "ProgressRecorder":
         self.publish(job.id, "status", job.to_dict())
         return ProgressRecorder(self.store, self.publish, job.id)
+
+    def run_next(self, run: Callable[[Task, "ProgressRecorder"], Ended], where: str = "",
+                 on_error: Callable[[], None] = lambda: None) -> None:
+        """Claim the next queued job (or wait a little for one) and run it with `run`. One
+        broken job fails alone (`on_error` resets the runner), and its end is kept whatever
+        happened, before the caller takes another job."""
+        job = self.store.claim_next()
+        if job is None:
+            self.wake.wait(0.5)
+            self.wake.clear()
+            return
+        record = self.started(job)
+        try:
+            ended = run(self.task(job.id), record)
+        except Exception as exc:
+            log.exception("job %s could not be run%s", job.id, where)
+            on_error()
+            ended = Ended(job.id, JobState.FAILED, f"the server could not run this job{where} "
+                                                   f"({type(exc).__name__}: {exc}); Fix: check the server log, "
+                                                   "then re-queue it")
+        if record.failure is not None:  # whatever the job did, its state could not be kept: it failed
+            ended = Ended(job.id, JobState.FAILED, str(record.failure), ended.out_of_memory)
+        with self._cancel_lock:
+            self._cancel_deadlines.pop(job.id, None)
+        self._record_end(ended)
+
+    def _record_end(self, ended: Ended) -> None:
+        """Until the store takes it: no other job may start before this one's end is kept.
+        Should the server stop first, the restart marks the job interrupted."""
+        while True:
+            try:
+                self.ended(ended)
+                return
+            except ApiError as error:
+                log.error("job %s ended %s, which cannot be recorded yet (%s); retrying in %g s",
+                          ended.job_id, ended.state.value, error, RETRY_S)
+                if self.stopping.wait(RETRY_S):
+                    return
 
     def ended(self, ended: Ended) -> JobStatus:
         """Record how a job ended. A store that cannot be written (a full disk) raises
@@ -185,15 +234,10 @@ class LocalExecutor(Executor):
 
     def __init__(self, store: JobStore, publish: Publish, functions: EngineFunctions, device: str,
                  cancel_grace_s: float = 1.0):
-        super().__init__(store, publish, device)
+        super().__init__(store, publish, device, cancel_grace_s)
         self._functions = functions
-        self._grace = cancel_grace_s
         self._context = multiprocessing.get_context("spawn")
         self._worker: _Worker | None = None
-        self._lock = threading.Lock()
-        self._cancel_deadlines: dict[str, float] = {}
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._dispatch, name="joker-dispatcher", daemon=True)
 
     @property
@@ -205,17 +249,10 @@ class LocalExecutor(Executor):
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self.stopping.set()
+        self.wake.set()
         self._thread.join(10)
         self._retire_worker()
-
-    def notify(self) -> None:
-        self._wake.set()
-
-    def cancel_running(self, job_id: str) -> None:
-        with self._lock:
-            self._cancel_deadlines.setdefault(job_id, time.monotonic() + self._grace)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "worker_pid": self.worker_pid}
@@ -228,54 +265,25 @@ class LocalExecutor(Executor):
     # -- the dispatcher thread -----------------------------------------------------------
 
     def problem(self) -> str | None:
-        if self._thread.ident is not None and not self._thread.is_alive() and not self._stopping.is_set():
+        if self._thread.ident is not None and not self._thread.is_alive() and not self.stopping.is_set():
             return "the job dispatcher stopped; no job will run. Fix: see the server log, then restart the server"
         return None
 
     def _dispatch(self) -> None:
         try:
-            while not self._stopping.is_set():
+            while not self.stopping.is_set():
                 try:
                     self._dispatch_next()
                 except Exception:  # a store that cannot be read or written (disk full): wait, retry
                     log.exception("the dispatcher could not go on; retrying in %g s", RETRY_S)
-                    self._stopping.wait(RETRY_S)
+                    self.stopping.wait(RETRY_S)
         finally:
             self._retire_worker()
 
     def _dispatch_next(self) -> None:
-        job = self.store.claim_next()
-        if job is None:
-            self._wake.wait(0.5)
-            self._wake.clear()
-            return
-        record = self.started(job)
-        try:
-            ended = self._run(self.task(job.id), record)
-        except Exception as exc:  # one broken job must not stop the dispatcher
-            log.exception("job %s could not be run", job.id)
-            ended = Ended(job.id, JobState.FAILED, f"the server could not run this job ({type(exc).__name__}: "
-                                                   f"{exc}); Fix: check the server log, then re-queue it")
-        if record.failure is not None:  # whatever the job did, its state could not be kept: it failed
-            ended = Ended(job.id, JobState.FAILED, str(record.failure), ended.out_of_memory)
-        with self._lock:
-            self._cancel_deadlines.pop(job.id, None)
-        self._record_end(ended)
-        if self._worker is None and not self._stopping.is_set():
+        self.run_next(self._run)
+        if self._worker is None and not self.stopping.is_set():
             self._worker = _Worker(self._context, self._functions)  # warm again before the next job
-
-    def _record_end(self, ended: Ended) -> None:
-        """Until the store takes it: no other job may start before this one's end is kept.
-        Should the server stop first, the restart marks the job interrupted."""
-        while True:
-            try:
-                self.ended(ended)
-                return
-            except ApiError as error:
-                log.error("job %s ended %s, which cannot be recorded yet (%s); retrying in %g s",
-                          ended.job_id, ended.state.value, error, RETRY_S)
-                if self._stopping.wait(RETRY_S):
-                    return
 
     def _run(self, task: Task, record: ProgressRecorder) -> Ended:
         if self._worker is None or not self._worker.process.is_alive():
@@ -303,12 +311,11 @@ class LocalExecutor(Executor):
                 return Ended(task.job_id, JobState.FAILED, worker.describe_death())
             if record.failure is not None:  # the store is full: stop the job as a cancel would
                 self.cancel_running(task.job_id)
-            if self._stopping.is_set():
+            if self.stopping.is_set():
                 worker.kill()
                 self._worker = None
                 return Ended(task.job_id, JobState.INTERRUPTED, "the server shut down while this job was running")
-            with self._lock:
-                deadline = self._cancel_deadlines.get(task.job_id)
+            deadline = self.cancel_deadline(task.job_id)
             if deadline is not None:
                 worker.cancel.value = 1
                 if time.monotonic() > deadline:  # the job ignores should_cancel: stop it hard

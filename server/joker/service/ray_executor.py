@@ -103,14 +103,9 @@ class RayExecutor(Executor):
     def __init__(self, store: JobStore, publish: Publish, functions: EngineFunctions, device: str,
                  cancel_grace_s: float = 1.0, settings: RaySettings = RaySettings()):
         # Ray shows each actor its own GPU as cuda:0, whichever it is on the node
-        super().__init__(store, publish, "cuda" if device.startswith("cuda") else device)
+        super().__init__(store, publish, "cuda" if device.startswith("cuda") else device, cancel_grace_s)
         self.functions = functions
-        self.grace_s = cancel_grace_s
         self.settings = settings
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._cancel_deadlines: dict[str, float] = {}
         self._slots: list[_Slot] = []
 
     @property
@@ -133,24 +128,10 @@ class RayExecutor(Executor):
         for slot in self._slots:
             slot.retire()
 
-    def notify(self) -> None:
-        self.wake.set()
-
-    def cancel_running(self, job_id: str) -> None:
-        with self._lock:
-            self._cancel_deadlines.setdefault(job_id, time.monotonic() + self.grace_s)
-
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "ray_address": self.settings.address or "local",
                 "slot_processes": [slot.where for slot in self._slots]}
 
-    def cancel_deadline(self, job_id: str) -> float | None:
-        with self._lock:
-            return self._cancel_deadlines.get(job_id)
-
-    def forget_cancel(self, job_id: str) -> None:
-        with self._lock:
-            self._cancel_deadlines.pop(job_id, None)
 
 
 class _Slot:
@@ -169,22 +150,7 @@ class _Slot:
         while not executor.stopping.is_set():
             if self.actor is None and not self._spawn():
                 continue
-            job = executor.store.claim_next()
-            if job is None:
-                executor.wake.wait(0.5)
-                executor.wake.clear()
-                continue
-            record = executor.started(job)
-            try:
-                ended = self._run(executor.task(job.id), record)
-            except Exception as exc:  # one broken job must not stop the slot
-                log.exception("job %s could not be run on Ray", job.id)
-                self.retire()
-                ended = Ended(job.id, JobState.FAILED, f"the server could not run this job on Ray "
-                                                       f"({type(exc).__name__}: {exc}); Fix: check the server log, "
-                                                       "then re-queue it")
-            executor.forget_cancel(job.id)
-            executor.ended(ended)
+            executor.run_next(self._run, " on Ray", on_error=self.retire)
 
     def _spawn(self) -> bool:
         """A new actor, warm (engine loaded) before it takes a job."""
