@@ -32,13 +32,6 @@ def _job_folders(server: Server) -> set[str]:
     return {path.name for path in (server.data_dir / "jobs").iterdir()}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    running = Server(tmp_path_factory.mktemp("faults")).start()
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 def http(server):
     with _session(server) as session:
