@@ -19,6 +19,7 @@ import numpy as np
 
 from joker_core.files import atomic_directory, atomic_write_bytes
 from joker_core.png import encode_png
+from joker_core.protocol import JobSpec, SequenceSpec
 
 LOG_NAME = "log.txt"
 _VERSIONED = ("joker-blender", "torch", "numpy", "diffusers", "trimesh", "xatlas", "PyMCubes", "opencv-python-headless")
@@ -68,12 +69,12 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_inputs(folder: Path, photo: np.ndarray, spec) -> None:
+def write_inputs(folder: Path, photo: np.ndarray, spec: JobSpec | SequenceSpec) -> None:
     """What every job folder starts with: the photo as the engine read it, the spec
     (JobSpec or SequenceSpec), and the versions that ran it."""
     atomic_write_bytes(folder / "inputs" / "reference.png", encode_png(photo))
     write_json(folder / "inputs" / "spec.json", spec.to_dict())
-    model = spec.job.model if hasattr(spec, "job") else spec.model
+    model = (spec.job if isinstance(spec, SequenceSpec) else spec).model
     write_json(folder / "versions.json", {**versions(), "model": model or "demo head"})
 
 
