@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import trimesh
 
 from joker.mesh import MeshSettings, MeshStats, build_textured_mesh, write_mesh_files
-from joker.mesh.analytic import HEAD_BOX, SURFACE_LEVEL, HeadLikeField
-from joker.mesh.bake import sample_texture
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test support: analytic fields
+from analytic_fields import HEAD_BOX, SURFACE_LEVEL, HeadLikeField  # noqa: E402
+from texture_lookup import sample_texture  # noqa: E402
 
 GOAL_SECONDS = 10.0
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from joker.mesh import MeshStats, build_textured_mesh, write_mesh_files
-from joker.mesh.analytic import HEAD_BOX, HeadLikeField
+from analytic_fields import HEAD_BOX, HeadLikeField
 
 from .support import SMALL, SPHERE, SPHERE_BOX, position_color
 

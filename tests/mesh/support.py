@@ -8,7 +8,7 @@ from joker.render.raster import interpolate, rasterize, world_to_camera
 
 from joker.box import Box
 from joker.mesh import MeshSettings
-from joker.mesh.analytic import SURFACE_LEVEL, HandledSphere, Sphere
+from analytic_fields import SURFACE_LEVEL, HandledSphere, Sphere
 
 SPHERE = Sphere(center=(0.01, -0.02, 0.03), radius=0.1)
 HANDLED_SPHERE = HandledSphere(center=SPHERE.center, radius=SPHERE.radius)

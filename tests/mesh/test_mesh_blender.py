@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from blender_runner import REPORT, run_blender
 
-from joker.mesh.analytic import HEAD_PARTS, NOSE_TIP
+from analytic_fields import HEAD_PARTS, NOSE_TIP
 from joker_core.conventions import flame_to_blender_points
 
 from .support import SMALL

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial import Delaunay
 
 from joker.mesh import build_textured_mesh
-from joker.mesh.analytic import HEAD_BOX, HeadLikeField
+from analytic_fields import HEAD_BOX, HeadLikeField
 from joker.mesh.charts import flatten, lscm, regions
 from joker.mesh.cleanup import face_components
 from joker.mesh.unwrap import unwrap

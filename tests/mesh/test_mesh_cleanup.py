@@ -7,7 +7,7 @@ import pytest
 import trimesh
 
 from joker.mesh import cleanup
-from joker.mesh.analytic import SURFACE_LEVEL
+from analytic_fields import SURFACE_LEVEL
 from joker.mesh.extract import marching_cubes, sample_density_grid
 from joker_core.errors import JokerError
 

@@ -8,8 +8,8 @@ import torch
 import trimesh
 from PIL import Image
 
-from joker.mesh.analytic import HEAD_BOX, NOSE_TIP, HeadLikeField
-from joker.mesh.bake import sample_texture
+from analytic_fields import HEAD_BOX, NOSE_TIP, HeadLikeField
+from texture_lookup import sample_texture
 from joker_core.errors import JokerError
 
 from .conftest import mesh_head_files

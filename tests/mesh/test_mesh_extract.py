@@ -7,7 +7,7 @@ import pytest
 import torch
 import trimesh
 
-from joker.mesh.analytic import SURFACE_LEVEL, HeadLikeField, HEAD_BOX
+from analytic_fields import SURFACE_LEVEL, HeadLikeField, HEAD_BOX
 from joker.mesh.cleanup import signed_volume
 from joker.mesh.extract import grid_to_world, marching_cubes, sample_density_grid
 from joker.box import Box

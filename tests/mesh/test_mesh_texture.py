@@ -7,7 +7,8 @@ import pytest
 import torch
 import trimesh
 
-from joker.mesh.bake import bake_texture, fill_empty_texels, rasterize_uv, sample_texture
+from joker.mesh.bake import bake_texture, fill_empty_texels, rasterize_uv
+from texture_lookup import sample_texture
 from joker.mesh.unwrap import UVMesh, unwrap
 from joker_core.errors import JokerError
 

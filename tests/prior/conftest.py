@@ -7,7 +7,7 @@ import torch
 
 from joker.prior.base import Condition, Views
 from joker.prior.diffusion.joker_format import save_joker_prior
-from joker.prior.diffusion.tiny import tiny_prior_model
+from tiny_prior import tiny_prior_model
 from joker_core.cameras import ViewRig
 
 SIZE = 64

@@ -5,7 +5,7 @@ import torch
 from diffusers import DDIMScheduler
 
 from joker.prior.base import NoiseLevels, noise_pixels
-from joker.prior.diffusion.tiny import SD15_SCHEDULER
+from tiny_prior import SD15_SCHEDULER
 
 
 def test_levels_are_the_authors_truncated_ddim_on_sd15s_schedule():

@@ -13,7 +13,7 @@ from PIL import Image
 
 from joker.cli import main
 from joker.prior.diffusion.joker_format import save_joker_prior
-from joker.prior.diffusion.tiny import tiny_prior_model
+from tiny_prior import tiny_prior_model
 from joker.prior.training.dataset import PriorDataset, check_dataset, validate_dataset
 from joker.prior.training.loop import TrainingConfig, latest_checkpoint, resume_from, train, trainable_parameters
 from joker.prior.training.synthetic import write_synthetic_dataset

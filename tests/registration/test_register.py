@@ -8,7 +8,7 @@ import torch
 import trimesh
 
 from joker.box import Box
-from joker.mesh.analytic import SURFACE_LEVEL, density_from_sdf, ellipsoid_sdf
+from analytic_fields import SURFACE_LEVEL, density_from_sdf, ellipsoid_sdf
 from joker.mesh.extract import marching_cubes, sample_density_grid
 from joker.mesh.register import Surface, flipped_faces, register_head
 

@@ -80,19 +80,6 @@ def rasterize_uv(uvs: np.ndarray, faces: np.ndarray, size: int) -> TexelHits:
     return TexelHits(texel=texel, face=face[first], barycentric=weights[first])
 
 
-def sample_texture(texture: np.ndarray, uvs: np.ndarray) -> np.ndarray:
-    """Bilinear lookup (as a renderer does, edges clamped) of an H x W x C texture at N x 2 UVs -> N x C float."""
-    height, width = texture.shape[:2]
-    x = np.clip(uvs[:, 0] * width - 0.5, 0, width - 1)
-    y = np.clip((1.0 - uvs[:, 1]) * height - 0.5, 0, height - 1)
-    x0, y0 = np.minimum(x.astype(np.int64), width - 2), np.minimum(y.astype(np.int64), height - 2)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    image = texture.astype(np.float64)
-    top = image[y0, x0] * (1 - fx) + image[y0, x0 + 1] * fx
-    bottom = image[y0 + 1, x0] * (1 - fx) + image[y0 + 1, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
-
-
 def fill_empty_texels(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """Give every texel outside the charts the colour of the nearest covered texel."""
     nearest = ndimage.distance_transform_edt(~covered, return_distances=False, return_indices=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..box import Box
+from joker.box import Box
 
 PLATEAU = 100.0
 SURFACE_LEVEL = PLATEAU / 2
