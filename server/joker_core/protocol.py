@@ -112,7 +112,7 @@ def _kind(value: Any) -> str:
 
 # -- the job spec ------------------------------------------------------------------------
 
-def validate_rig(data: Any, path: str = "spec.rig") -> dict[str, list[float]]:
+def validate_rig(data: Any, path: str = "spec.rig") -> RigParams:
     """FLAME parameters in the rig_params layout; missing vectors mean zeros (neutral)."""
     data = _object(data, path)
     for key, value in data.items():  # one at a time, so the error names the field
@@ -124,8 +124,11 @@ def validate_rig(data: Any, path: str = "spec.rig") -> dict[str, list[float]]:
                 check_length(key, len(value), FLAME_EXPRESSION_COMPONENTS)
         except JokerError as error:
             raise FieldError(f"{path}.{key}", error.problem, error.fix or "send a list of numbers") from error
-    given = RigParams.from_dict(data).to_dict()
-    return {key: given[key] for key in data}
+    return RigParams.from_dict(data)
+
+
+def _rig_dict(rig: RigParams | None) -> dict[str, list[float]] | None:
+    return None if rig is None else rig.to_dict()
 
 
 def validate_preset(name: Any, path: str = "spec.preset") -> str:
@@ -255,7 +258,7 @@ class JobSpec:
     """Everything one head generation needs besides the reference photo."""
 
     preset: str | None = None                   # expression preset name, or
-    rig: dict[str, list[float]] | None = None   # explicit FLAME parameters (rig_params layout)
+    rig: RigParams | None = None    # explicit FLAME parameters
     prompt: str = ""
     negative_prompt: str = ""
     views: ViewSpec = field(default_factory=ViewSpec)
@@ -301,6 +304,7 @@ class JobSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["rig"] = _rig_dict(self.rig)
         data["views"] = self.views.to_dict()
         data["blender_views"] = [asdict(view) for view in self.blender_views]
         return data
@@ -393,7 +397,7 @@ class FrameSpec:
     (None: the sequence's shared one) and, from Blender, its own normal maps."""
 
     preset: str | None = None
-    rig: dict[str, list[float]] | None = None
+    rig: RigParams | None = None
     prompt: str | None = None
     blender_views: tuple[BlenderView, ...] = ()
 
@@ -409,6 +413,7 @@ class FrameSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["rig"] = _rig_dict(self.rig)
         data["blender_views"] = [asdict(view) for view in self.blender_views]
         return data
 

@@ -95,6 +95,13 @@ class RigParams:
         """J x 3 axis-angle per joint, in FLAME's joint order."""
         return np.stack([getattr(self, name) for name in POSE_FIELDS])
 
+    def __eq__(self, other: object) -> bool:  # by value: a spec that crosses JSON and back is the same spec
+        if not isinstance(other, RigParams):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    __hash__ = None  # mutable arrays
+
     def to_dict(self) -> dict[str, list[float]]:
         return {f.name: getattr(self, f.name).tolist() for f in fields(self)}
 

@@ -29,11 +29,10 @@ from joker_core.rig_params import RigParams
 TEXTURE_SIZE = 64
 
 
-def posed_textured_head(rig_params: dict | None, photo: Image.Image) -> TexturedMesh:
+def posed_textured_head(params: RigParams | None, photo: Image.Image) -> TexturedMesh:
     """The demo head posed by `rig_params`, split at UV seams, with `photo` as its texture."""
     model = load_demo_head()
-    params = RigParams.from_dict(rig_params) if rig_params else RigParams()
-    vertices = pose(numpy_rig(model), params).vertices
+    vertices = pose(numpy_rig(model), params or RigParams()).vertices
     corners = np.stack([model.faces.reshape(-1), model.uv_faces.reshape(-1)], axis=1)
     pairs, corner_to_vertex = np.unique(corners, axis=0, return_inverse=True)
     normals = np.zeros_like(vertices)  # area-weighted: enough for shading a test result

@@ -3,6 +3,7 @@
 import pytest
 
 from joker_core.protocol import FieldError, JobSpec, SequenceSpec, parse_spec
+from joker_core.rig_params import RigParams
 
 CAMERA = {"c2w": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0.6], [0, 0, 0, 1]],
           "fx": 40.0, "fy": 40.0, "cx": 16.0, "cy": 16.0, "width": 32, "height": 32}
@@ -18,7 +19,7 @@ def test_each_frame_becomes_a_single_head_job_with_the_shared_settings():
     assert isinstance(spec, SequenceSpec) and SequenceSpec.from_dict(spec.to_dict()) == spec
     first, second = spec.frame_job(0), spec.frame_job(1)
     assert first == JobSpec(preset="neutral", prompt="a person", quality="preview", seed=4)
-    assert second.rig == {"jaw_pose": [0.2, 0.0, 0.0]} and second.prompt == "mouth open"
+    assert second.rig == RigParams(jaw_pose=[0.2, 0.0, 0.0]) and second.prompt == "mouth open"
     assert [spec.frame_number(i) for i in range(2)] == [101, 106]
     assert [view.normal_map for view in spec.blender_views] == ["f2_v0.png"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from joker_core.errors import JokerError
@@ -45,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     model_file = str(args.model) if args.model else None
     params = render_normals.rig_params_from_args(args, load_model(model_file))
     spec = JobSpec.from_dict({
-        "rig": params.to_dict(), "prompt": args.prompt, "negative_prompt": args.negative_prompt,
+        "prompt": args.prompt, "negative_prompt": args.negative_prompt,
         "quality": args.quality, "seed": args.seed, "device": args.device, "model": model_file,
         "prior": {"name": args.prior, "weights": args.weights, "sd15": args.sd15, "vae": args.vae},
         "alignment": _eyes(args.eyes)})
+    spec = replace(spec, rig=params)  # checked against the model already
     result = generate(args.photo, spec=spec, out_dir=args.out, progress=ProgressLine(), overwrite=args.overwrite)
     print_summary(result)
     return 0

@@ -53,6 +53,6 @@ def job_fit(spec: JobSpec, photo: np.ndarray, model: HeadModel) -> ReferenceFit 
 
 def job_params(spec: JobSpec, params: RigParams, fit: ReferenceFit | None) -> RigParams:
     """The job's rig wearing the fitted identity, unless the job set the shape itself."""
-    if fit is None or len((spec.rig or {}).get("shape") or ()) > 0:
+    if fit is None or (spec.rig is not None and spec.rig.shape.size > 0):
         return params
     return with_identity(params, fit)

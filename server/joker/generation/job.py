@@ -57,7 +57,7 @@ def rig_params(spec: JobSpec, model: HeadModel, fit: ReferenceFit | None = None)
     if spec.preset is not None:
         from joker_core.presets import get_preset
         return job_params(spec, get_preset(spec.preset).params_for(model), fit)
-    return job_params(spec, RigParams.from_dict(spec.rig or {}).validated(model), fit)
+    return job_params(spec, (spec.rig or RigParams()).validated(model), fit)
 
 
 def _preset_for(spec: JobSpec, override: Preset | None) -> Preset:
