@@ -1,10 +1,11 @@
 """The preview strip the distiller publishes at every target refresh: the field's renders of
 the first views on top, the prior's new targets for them below.
 
-It is sized for a panel (each view at most PREVIEW_TILE px, so at most 512 x 256) whatever
-the render size: Blender's add-on decodes each preview on its UI thread, where a 2048 x 1024
-strip (4 views at 512 px) takes about 90 ms and a 512 x 512 one about 22 ms on a loaded
-2-core machine, against a 20 ms tick budget. It is written by the engine's one PNG writer.
+It is sized for a panel (each view at most PREVIEW_TILE px, so at most 384 x 192) whatever
+the render size: Blender's add-on decodes each preview on its UI thread within a 20 ms tick
+budget, where a 2048 x 1024 strip (4 views at 512 px) took 170 ms and a 512 x 256 one up to
+17 ms on the shared 2-core machine (benchmarks/bench_preview_tick.py); the panel shows it
+about 200 px wide. It is written by the engine's one PNG writer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from joker_core.files import atomic_write_bytes
 from joker_core.png import encode_png
 
 PREVIEW_VIEWS = 4   # views side by side
-PREVIEW_TILE = 128  # px, the longest side of a view in the strip at most
+PREVIEW_TILE = 96   # px, the longest side of a view in the strip at most
 
 
 def preview_strip(renders: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
