@@ -1,5 +1,6 @@
 """Pieces of the Blender scripts that run jobs against a real server (test_generate,
-test_sequence): running one with the server's address, and driving the job timer."""
+test_sequence, test_previews): running one with the server's address, driving the job
+timer, and timing the tick that applies one preview (also benchmarks/bench_preview_tick.py)."""
 
 from __future__ import annotations
 
@@ -34,14 +35,18 @@ def world_vertices(obj):
 """
 
 DRIVE = """
-def drive(runner_scene_name, on_first_tick=None, timeout=60.0, on_tick=None):
+def drive(runner_scene_name, on_first_tick=None, timeout=60.0, on_tick=None, cpu_ms=None):
     # Background Blender has no event loop, so call the timer callback as Blender would,
-    # timing each call on this (the UI) thread; on_tick runs after every tick.
+    # timing each call on this (the UI) thread; on_tick runs after every tick. cpu_ms, if
+    # given, gets each tick's CPU time on this thread (its work, without the waits a loaded
+    # machine adds to its wall time).
     durations, first, deadline = [], True, time.monotonic() + timeout
     while time.monotonic() < deadline:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         again = generate_ops.tick(runner_scene_name)
         durations.append((time.perf_counter() - start) * 1000.0)
+        if cpu_ms is not None:
+            cpu_ms.append((time.thread_time() - start_cpu) * 1000.0)
         if first and on_first_tick:
             on_first_tick()
         if on_tick:
@@ -51,4 +56,20 @@ def drive(runner_scene_name, on_first_tick=None, timeout=60.0, on_tick=None):
             return durations
         time.sleep(again)
     raise TimeoutError("job did not end")
+"""
+
+PREVIEW_TICK = """
+import time
+from joker_blender import generate_ops, jobs
+
+def preview_tick(scene_name, path, job_id="sizes"):
+    # The tick that applies one preview message, as during a job: a runner that is never
+    # started stands in for the worker, its queue holding the message the worker would send.
+    # (wall ms, CPU ms on this thread)
+    runner = jobs.JobRunner(None)
+    runner.messages.put(jobs.Message("preview", job_id, files=[path]))
+    generate_ops._runners[scene_name] = (runner, generate_ops.job_handler(scene_name, on_done=None))
+    start, start_cpu = time.perf_counter(), time.thread_time()
+    generate_ops.tick(scene_name)
+    return (time.perf_counter() - start) * 1000.0, (time.thread_time() - start_cpu) * 1000.0
 """

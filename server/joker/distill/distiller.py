@@ -9,25 +9,23 @@ returning True, and is deterministic under its seed.
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from joker_core.errors import JobCancelled, JokerError
-from joker_core.files import atomic_write_bytes
 
 from ..prior.base import Condition, Prior, Views
 from . import losses
 from .field import Box, RadianceField
 from .lpips import LPIPS_FIX, load_lpips
 from .occupancy import OccupancyGrid, nerfacc_grid
+from .preview import write_preview
 from .rays import CameraSet
 from .render import render_images, render_rays
 from .rig_space import near_the_head, rig_cells, sample_cells
@@ -40,7 +38,6 @@ OCCUPANCY_UPDATE = 16     # iterations between occupancy-grid updates
 OCCUPANCY_RESOLUTION = 32  # cells per side (published: nerfacc's grid, 32^3)
 PRIOR_CALL_STEPS = 8      # view-steps per prior call, so a cancel is seen between calls
 REPORT_SECONDS = 0.25     # at most this often a progress report between refreshes
-PREVIEW_VIEWS = 4
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +241,7 @@ class _Run:
         self.targets = torch.cat(targets)
         self._sized.clear()
         if self.preview_dir is not None:
-            self._write_preview(refresh, torch.cat(renders)[:PREVIEW_VIEWS])
+            self._write_preview(refresh, torch.cat(renders))
         self._report(iteration, force=True)
 
     def _anchored(self, targets: torch.Tensor, views) -> torch.Tensor:
@@ -354,26 +351,14 @@ class _Run:
                                   self.progress, eta, self.loss))
 
     def _write_preview(self, refresh: Refresh, renders: torch.Tensor) -> None:
-        """A strip of the first views: the field's renders on top, the new targets below."""
-        targets = F.interpolate(self.targets[:len(renders)], size=renders.shape[-2:], mode="area")
-        rows = [torch.cat(list(images), -1) for images in (renders, targets)]
-        strip = (torch.cat(rows, -2).permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
         name = f"refresh_{len(self.previews):03d}_stage{refresh.stage}_level{refresh.level:03d}.png"
-        self.previews.append(atomic_write_bytes(self.preview_dir / name, _png(strip)))
+        self.previews.append(write_preview(self.preview_dir / name, renders, self.targets))
 
 
 def _as_patches(rgb: torch.Tensor, count: int) -> torch.Tensor:
     """N x 3 pixel colours, patch by patch, row-major -> count x 3 x p x p."""
     side = round((rgb.shape[0] // count) ** 0.5)
     return rgb.reshape(count, side, side, 3).permute(0, 3, 1, 2)
-
-
-def _png(rgb: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _lpips_loss(preset: Preset, weights: str | Path | None, required: bool):
