@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from joker_core.errors import JokerError
+from joker_core.files import input_file
 from joker_core.protocol import PRIORS, QUALITIES
 
 from . import render_normals
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    input_file(args.photo, "photo")  # a typo is told at once, not after the engine's imports
     from joker.api import generate
     from joker_core.head_model import load_model
     from joker_core.protocol import JobSpec
