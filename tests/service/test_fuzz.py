@@ -10,6 +10,7 @@ import re
 import urllib.parse
 
 import httpx
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -98,6 +99,16 @@ def test_no_request_yields_a_5xx(api, data):
     if response.status_code >= 400:
         error = response.json()["error"]
         assert error["problem"] and error["fix"], error
+    assert_documented(operation, response)
+
+
+def assert_documented(operation: dict, response: httpx.Response) -> None:
+    """The answer is one the OpenAPI document lists for this route, with the body it describes."""
+    documented = operation["responses"]
+    assert str(response.status_code) in documented, (operation["summary"], response.status_code, sorted(documented))
+    schema = documented[str(response.status_code)].get("content", {}).get("application/json", {}).get("schema")
+    if schema is not None:
+        jsonschema.validate(response.json(), schema)
 
 
 def test_the_server_is_alive_after_the_fuzzing(server, api):
