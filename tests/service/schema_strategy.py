@@ -49,7 +49,15 @@ def _values(schema: dict[str, Any]) -> st.SearchStrategy:
     if kind == "object":
         properties = schema.get("properties", {})
         required = set(schema.get("required", ()))
-        return st.fixed_dictionaries({name: _values(properties[name]) for name in required},
-                                     optional={name: _values(value) for name, value in properties.items()
-                                               if name not in required})
+        values = st.fixed_dictionaries({name: _values(properties[name]) for name in required},
+                                       optional={name: _values(value) for name, value in properties.items()
+                                                 if name not in required})
+        exclusive = schema.get("not", {}).get("required")  # "not all of these": drop one, not the draw
+        return values if exclusive is None else values.map(lambda value: _without_one(value, exclusive))
     raise ValueError(f"schema keyword set not drawn here: {sorted(schema)}")
+
+
+def _without_one(value: dict, names: list[str]) -> dict:
+    if all(name in value for name in names):
+        del value[names[-1]]
+    return value
