@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import functools
 import ipaddress
@@ -32,7 +31,7 @@ from .schemas import (ARTIFACTS, EVENTS, FILE, HEALTH, INFO, JOB_LIST, JOB_STATU
                       json_response, submit_schema)
 from .events import HEARTBEAT, EventHub, format_sse
 from .executor import Executor, LocalExecutor
-from .security import (NORMAL_MAP_FORMATS, PHOTO_FORMATS, decode_image, is_plain_file_name, load_or_create_token,
+from .security import (NORMAL_MAP_FORMATS, PHOTO_FORMATS, check_image, is_plain_file_name, load_or_create_token,
                        token_matches)
 from .store import JobStore
 from .worker import EngineFunctions
@@ -129,8 +128,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
                  openapi_extra={"requestBody": {"required": True, "content": {
                      "application/json": {"schema": submit_schema(config.device)}}}})
     async def submit(request: Request) -> dict[str, Any]:
-        body = await _read_limited(request, config.max_upload_bytes)
-        async with parsing:  # each parse holds about twice its body: bound how many run at once
+        async with parsing:  # a body read and parsed holds about twice its size: bound how many at once
+            body = await _read_limited(request, config.max_upload_bytes)
             spec, inputs, priority, keep = await run_in_threadpool(_parse_submission, body, config)
         status = await run_in_threadpool(store.create, spec, inputs, priority, keep)
         state["executor"].notify()
@@ -278,7 +277,7 @@ def _parse_submission(body: bytearray, config: ServiceConfig) -> tuple[JobSpec |
         raise Unprocessable("keep", f"{keep!r} is not true or false", "send a JSON boolean")
 
     reference = _base64(data.pop("reference", None), "reference")  # popped: its text is freed once decoded
-    _, image_format = decode_image(reference, "reference", PHOTO_FORMATS, config.max_image_pixels)
+    _, image_format = check_image(reference, "reference", PHOTO_FORMATS, config.max_image_pixels)
     inputs = {f"reference.{_EXTENSIONS[image_format]}": reference}
     inputs.update(_normal_maps(data.get("normal_maps", {}), spec, config))
     return spec, inputs, priority, keep
@@ -321,11 +320,11 @@ def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig
         if name not in files:
             raise Unprocessable(field, f"{name!r} was not uploaded", "add it to normal_maps")
         data = _base64(files.pop(name), f"normal_maps.{name}")
-        pixels, _ = decode_image(data, f"normal_maps.{name}", NORMAL_MAP_FORMATS, config.max_image_pixels)
-        expected = (view.camera["height"], view.camera["width"])
-        if pixels.shape[:2] != expected:
-            raise Unprocessable(f"normal_maps.{name}", f"is {pixels.shape[1]}x{pixels.shape[0]} pixels",
-                                f"render it at the camera's {expected[1]}x{expected[0]}")
+        size, _ = check_image(data, f"normal_maps.{name}", NORMAL_MAP_FORMATS, config.max_image_pixels)
+        expected = (view.camera["width"], view.camera["height"])
+        if size != expected:
+            raise Unprocessable(f"normal_maps.{name}", f"is {size[0]}x{size[1]} pixels",
+                                f"render it at the camera's {expected[0]}x{expected[1]}")
         inputs[f"normal_maps/{name}"] = data
     return inputs
 
@@ -333,8 +332,8 @@ def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig
 def _base64(value: Any, field: str) -> bytes:
     if not isinstance(value, str):
         raise Unprocessable(field, "is not a base64 string", "send the file's bytes base64-encoded")
-    try:
-        return base64.b64decode(value, validate=True)
+    try:  # binascii reads the ASCII text in place; base64.b64decode would copy it to bytes first
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as error:
         raise Unprocessable(field, "is not valid base64", "send the file's bytes base64-encoded") from error
 
