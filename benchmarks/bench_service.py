@@ -4,7 +4,12 @@
   on the job's event stream (queue, dispatch to the warm worker, job start, event fan-out);
 - status poll while a job runs: GET /v1/jobs/{id} through the stdlib client (a new
   connection per request, as the Blender add-on does) while a job reports progress
-  up to 200 times a second, with a preview every 100 steps (goal: p95 <= 50 ms).
+  up to 200 times a second, with a preview every 100 steps (goal: p95 <= 50 ms); then
+  the same from 20 and from 50 clients at once;
+- the server's peak RSS for the largest body it accepts (a --max-upload-mb JSON submit
+  whose photo is a 4000 x 4000 noise PNG), one at a time and four at once: the rise of
+  the server process's peak RSS (VmHWM, reset first) over its RSS before, as a multiple
+  of the body size (goal: <= 3x).
 
     .venv/bin/python benchmarks/bench_service.py [--jobs 20] [--polls 500] [--job-function M:F]
 
@@ -31,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
-from service_harness import Server  # noqa: E402  (the tests' real-server harness)
+from service_harness import Server, noise_submission, peak_rss_rise  # noqa: E402  (the tests' real-server harness)
 
 from joker_core.client import Conflict  # noqa: E402
 from joker_core.protocol import JobState  # noqa: E402
@@ -207,7 +212,15 @@ def main() -> int:
         try:
             describe("submit -> first progress event", submit_to_first_progress(server, args.jobs))
             describe("status poll, job running", status_polls_while_running(server, args.polls))
-            describe("status poll, 10 clients, job running", concurrent_polls(server, 10, args.polls // 10))
+            for clients in (20, 50):
+                describe(f"status poll, {clients} clients, job running",
+                         concurrent_polls(server, clients, max(1, args.polls // clients)))
+            body = noise_submission(4000)  # 61 MiB: the largest under the default --max-upload-mb (64)
+            for at_once in (1, 4):
+                rise = peak_rss_rise(server, body, at_once)
+                share = " (goal <= 3x)" if at_once == 1 else f", {rise / (at_once * len(body)):.2f}x all {at_once}"
+                print(f"server peak RSS rise, {at_once} x {len(body) / 2**20:.0f} MiB body at once: "
+                      f"{rise / 2**20:.0f} MiB = {rise / len(body):.2f}x one body{share}")
         finally:
             server.stop()
     return 0

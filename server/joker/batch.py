@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from joker_core.errors import JokerError
+from joker_core.files import input_file
 from joker_core.protocol import FieldError, JobSpec, ProgressEvent
 
 from .generation.output import failed_folder, write_json
@@ -181,9 +182,11 @@ def is_finished(folder: Path) -> bool:
 def checked_spec(item: BatchItem) -> JobSpec:
     """The item's spec, parsed; FieldError for a bad spec or a missing photo."""
     spec = JobSpec.from_dict(item.spec, f"{item.name}.spec")
-    if not item.reference.is_file():
-        raise FieldError(f"{item.name}.reference", f"{item.reference} does not exist",
-                         "fix the path (relative to the batch spec) or remove the item")
+    try:
+        input_file(item.reference, "photo")
+    except JokerError as error:
+        raise FieldError(f"{item.name}.reference", error.problem,
+                         f"{error.fix} (relative to the batch spec), or remove the item") from None
     return spec
 
 

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
 
 from joker_core.errors import JokerError
 
@@ -31,17 +34,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it unwinds as Ctrl-C does: a job's
+    staging folder becomes <out>.failed with its inputs and log, nothing is left half-made."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     record_engine_info()
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can it set handlers
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return args.run(args)
     except JokerError as error:
         print(f"joker {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"joker {args.command}: error: the disk is full ({error}). Fix: free some disk space, "
+              "or write to another disk.", file=sys.stderr)
+        return 2
+    except Terminated:
+        print(f"joker {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"joker {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

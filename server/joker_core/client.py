@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import JokerError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, input_file
 from .protocol import JobSpec, JobState, JobStatus, ProgressEvent, SequenceSpec, parse_spec
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8757
@@ -110,8 +110,8 @@ class JokerClient:
         """Validate `spec` (a JobSpec, or a SequenceSpec) here, then upload it with the photo
         and any Blender-rendered normal maps (names as in spec.blender_views[].normal_map)."""
         spec = spec if isinstance(spec, (JobSpec, SequenceSpec)) else parse_spec(dict(spec))
-        body = {"spec": spec.to_dict(), "reference": _base64_of(reference), "priority": priority, "keep": keep,
-                "normal_maps": {name: _base64_of(data) for name, data in (normal_maps or {}).items()}}
+        body = {"spec": spec.to_dict(), "reference": _base64_of(reference, "photo"), "priority": priority, "keep": keep,
+                "normal_maps": {name: _base64_of(data, "normal map") for name, data in (normal_maps or {}).items()}}
         return JobStatus.from_dict(self._json("POST", "/v1/jobs", body))
 
     def status(self, job_id: str) -> JobStatus:
@@ -226,12 +226,14 @@ def _succeeded(status: JobStatus) -> JobStatus:
     return status
 
 
-def _base64_of(source: str | os.PathLike | bytes) -> str:
+def _base64_of(source: str | os.PathLike | bytes, what: str) -> str:
     if not isinstance(source, bytes):
+        path = input_file(source, what)
         try:
-            source = Path(source).read_bytes()
+            source = path.read_bytes()
         except OSError as error:
-            raise JokerError(f"cannot read {source} ({error.strerror})", "give the path of an existing image") from error
+            raise JokerError(f"cannot read {what} {path} ({error.strerror})",
+                             f"give the path of a {what} file you can read") from error
     return base64.b64encode(source).decode("ascii")
 
 

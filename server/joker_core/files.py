@@ -1,4 +1,5 @@
-"""Writing outputs so that a failure never leaves a half-written file or folder behind."""
+"""Reading inputs that may be the wrong kind of path, and writing outputs so that a
+failure never leaves a half-written file or folder behind."""
 
 from __future__ import annotations
 
@@ -10,6 +11,25 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import JokerError
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".mpo")
+
+
+def input_file(path: str | os.PathLike, what: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Path:
+    """`path` if it is a file to read; else a one-line JokerError that says whether it is
+    missing or a folder (naming a file in it that would do)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        try:
+            fitting = sorted(p.name for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+        except OSError:
+            fitting = []
+        example = f", e.g. {path / fitting[0]}" if fitting else ""
+        raise JokerError(f"{what} {path} is a folder, not a file", f"give the path of one {what} file{example}")
+    raise JokerError(f"{what} {path} does not exist", f"check the path; give the path of a {what} file")
 
 
 def _writable_parent(path: Path) -> Path:

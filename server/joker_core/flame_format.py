@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import JokerError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, input_file
 from .head_model import HeadModel
 from .legacy_pickle import as_array, load_data_pickle
 
@@ -24,6 +24,11 @@ FLAME_SHAPE_COMPONENTS = 300  # FLAME's shapedirs: 300 identity components, then
 NPZ_FORMAT = "joker-head-model/1"
 _FLAME_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 _USE_A_MODEL_FILE = "pass an official FLAME 2020/2023 .pkl or a Joker .npz head model"
+# Checked before a byte is parsed, so a wrong or huge file costs a stat and a few bytes.
+# Official FLAME files are under 200 MB; a Joker .npz of one is about as large.
+MAX_MODEL_BYTES = 512 * 2**20
+_FIRST_BYTES = {".pkl": (b"\x80", b"(", b"}"),  # protocol 2+; a protocol 0 or 1 dict
+                ".npz": (b"PK\x03\x04",)}      # a zip file's first entry
 
 
 def load_head_model(path: str | os.PathLike) -> HeadModel:
@@ -34,13 +39,26 @@ def load_head_model(path: str | os.PathLike) -> HeadModel:
     if reader is None:
         raise JokerError(f"head model file {path} has extension '{path.suffix}', which is not a head model format",
                          _USE_A_MODEL_FILE)
-    if not path.is_file():
-        raise JokerError(f"head model file {path} does not exist", "check the path, or " + _USE_A_MODEL_FILE)
+    _check_size_and_header(input_file(path, "head model", tuple(readers)))
     return reader(path).validate()
 
 
+def _check_size_and_header(path: Path) -> None:
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise JokerError(f"head model file {path} is {size / 2**20:.0f} MiB, more than any head model "
+                         f"({MAX_MODEL_BYTES // 2**20} MiB at most): it was not read", _USE_A_MODEL_FILE)
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if not start.startswith(_FIRST_BYTES[path.suffix.lower()]):
+        kind = "pickle" if path.suffix.lower() == ".pkl" else "zip (.npz)"
+        raise JokerError(f"head model file {path} does not start like a {kind} file: it is damaged or "
+                         "not a head model", _USE_A_MODEL_FILE)
+
+
 def _read_flame_pickle(path: Path) -> HeadModel:
-    content = load_data_pickle(path.read_bytes(), source=str(path))
+    with open(path, "rb") as handle:  # parsed as read: no second copy of the whole file
+        content = load_data_pickle(handle, source=str(path))
     if not isinstance(content, dict):
         raise JokerError(f"{path} holds a pickled {type(content).__name__}, not a FLAME model", _USE_A_MODEL_FILE)
     missing = [key for key in _FLAME_KEYS if key not in content]

@@ -122,13 +122,14 @@ class _DataOnlyUnpickler(pickle.Unpickler):
         raise RefusedClass(qualified)
 
 
-def load_data_pickle(data: bytes, source: str) -> Any:
-    """Unpickle `data` (Python 2 strings read as latin-1) without running anything.
+def load_data_pickle(data: bytes | BinaryIO, source: str) -> Any:
+    """Unpickle `data`, bytes or a binary file read as it goes (Python 2 strings read as
+    latin-1), without running anything.
 
     `source` names the file in errors. A refused class, a truncated or damaged stream:
     each is a JokerError.
     """
-    stream: BinaryIO = io.BytesIO(data)
+    stream: BinaryIO = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     try:
         return _DataOnlyUnpickler(stream, encoding="latin1").load()
     except RefusedClass as refused:

@@ -7,11 +7,13 @@ import base64
 import contextlib
 import errno
 import io
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +23,7 @@ import pytest
 from PIL import Image
 
 from joker_core.client import JokerClient
+from joker_core.errors import JokerError
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -118,3 +121,52 @@ def wait_until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
+
+
+def noise_submission(side: int) -> bytes:
+    """A submit body whose photo is a side x side PNG of noise (it does not compress)."""
+    import numpy as np
+
+    pixels = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return json.dumps({"spec": {"prompt": "steps=1"}, "reference": b64(buffer.getvalue())}).encode()
+
+
+def _memory(pid: int, field: str) -> int:
+    """VmRSS or VmHWM (the peak) of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def peak_rss_rise(server: Server, body: bytes, at_once: int = 1) -> int:
+    """How far the server process's peak RSS rises over its RSS before while `at_once`
+    clients submit `body` (each must be accepted; the jobs are then cancelled). Linux only:
+    the peak is reset through /proc/PID/clear_refs."""
+    pid = server.process.pid
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
+    except OSError as error:
+        pytest.skip(f"cannot reset the server's peak RSS ({error})")
+    before = _memory(pid, "VmRSS")
+    token = server.token_file.read_text().strip()
+    answers: list[httpx.Response] = []
+
+    def submit() -> None:
+        answers.append(httpx.post(f"{server.url}/v1/jobs", content=body, timeout=300, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"}))
+
+    threads = [threading.Thread(target=submit) for _ in range(at_once)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rise = _memory(pid, "VmHWM") - before
+    assert [answer.status_code for answer in answers] == [201] * at_once, [answer.text[:200] for answer in answers]
+    client = server.client()
+    for answer in answers:
+        with contextlib.suppress(JokerError):  # it may have ended already
+            client.cancel(answer.json()["id"])
+    return rise

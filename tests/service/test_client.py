@@ -28,8 +28,13 @@ def test_a_bad_spec_is_refused_before_anything_is_sent(tmp_path):
     with pytest.raises(FieldError) as error:
         client.submit({"quality": "best"}, png_bytes())
     assert error.value.field == "spec.quality"
-    with pytest.raises(JokerError, match="cannot read"):
+    with pytest.raises(JokerError, match=r"photo .*missing.jpg does not exist"):
         client.submit({}, tmp_path / "missing.jpg")
+    (tmp_path / "me.png").write_bytes(png_bytes())
+    with pytest.raises(JokerError, match=rf"photo {tmp_path} is a folder, not a file\. Fix: .* e\.g\. .*me\.png"):
+        client.submit({}, tmp_path)  # 16.15
+    with pytest.raises(JokerError, match=r"normal map .*view.png does not exist"):
+        client.submit({}, png_bytes(), normal_maps={"view.png": tmp_path / "view.png"})
 
 
 def test_wait_gives_up_after_its_timeout_and_download_lands_in_a_folder(server, tmp_path):

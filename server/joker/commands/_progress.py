@@ -11,9 +11,9 @@ BAR_WIDTH = 24
 
 
 class ProgressLine:
-    def __init__(self, stream: TextIO = sys.stderr):
-        self.stream = stream
-        self.interactive = stream.isatty()
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr  # looked up now: a redirected stderr is followed
+        self.interactive = self.stream.isatty()
         self.last_stage = ""
 
     def __call__(self, event: ProgressEvent) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from joker_core.errors import JokerError
+from joker_core.files import input_file
 from joker_core.protocol import PRIORS, QUALITIES
 
 from . import render_normals
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    input_file(args.photo, "photo")  # a typo is told at once, not after the engine's imports
     from joker.api import generate
     from joker_core.head_model import load_model
     from joker_core.protocol import JobSpec

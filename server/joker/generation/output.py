@@ -38,9 +38,21 @@ def job_folder(destination: Path, overwrite: bool = False) -> Iterator[Path]:
             yield staging
 
 
+class _JobLog(logging.FileHandler):
+    """log.txt. On a full disk its failed writes stay quiet: the job's own error (which
+    names the disk) is the one the user must see, not a logging traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass  # the file keeps what was written before
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # the last flush meets the same full disk
+            super().close()
+
+
 @contextlib.contextmanager
 def _logging_to(path: Path) -> Iterator[None]:
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _JobLog(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("joker")
     logger.addHandler(handler)

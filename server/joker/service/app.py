@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import functools
 import ipaddress
@@ -28,9 +27,11 @@ from joker_core.protocol import PROTOCOL_VERSION, FieldError, JobSpec, JobState,
 
 from .config import ServiceConfig
 from .errors import TooLarge, Unauthorized, Unprocessable, status_of
+from .schemas import (ARTIFACTS, EVENTS, FILE, HEALTH, INFO, JOB_LIST, JOB_STATUS, KEEP, PRIORITY, SUBMIT_FIELDS, errors,
+                      json_response, submit_schema)
 from .events import HEARTBEAT, EventHub, format_sse
 from .executor import Executor, LocalExecutor
-from .security import (NORMAL_MAP_FORMATS, PHOTO_FORMATS, decode_image, is_plain_file_name, load_or_create_token,
+from .security import (NORMAL_MAP_FORMATS, PHOTO_FORMATS, check_image, is_plain_file_name, load_or_create_token,
                        token_matches)
 from .store import JobStore
 from .worker import EngineFunctions
@@ -40,24 +41,8 @@ HEARTBEAT_S = 15.0
 RETENTION_EVERY_S = 3600.0
 MAX_JSON_VALUES = 2_000_000  # a spec with 4096 views holds about 100k
 PARALLEL_PARSES = 2
+CHANGES = errors(404, 409, 503, 507)  # what a route that changes a job can answer besides its own
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp"}  # MPO: a phone's JPEG with extra frames
-
-SUBMIT_SCHEMA = {
-    "type": "object",
-    "required": ["spec", "reference"],
-    "additionalProperties": False,
-    "properties": {
-        "spec": {"type": "object", "description": "joker_core.protocol.JobSpec as JSON, or a SequenceSpec (one with frames)"},
-        "reference": {"type": "string", "format": "byte", "description": "the photo: base64 PNG, JPEG or WebP"},
-        "normal_maps": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"},
-                        "description": "name -> base64 PNG, one per spec.blender_views[].normal_map"},
-        "priority": {"type": "integer", "minimum": -100, "maximum": 100, "default": 0},
-        "keep": {"type": "boolean", "default": False, "description": "never delete by retention"},
-    },
-}
-SUBMIT_FIELDS = tuple(SUBMIT_SCHEMA["properties"])
-_PRIORITY = SUBMIT_SCHEMA["properties"]["priority"]
-
 
 def create_app(config: ServiceConfig) -> FastAPI:
     token = load_or_create_token(config.token_file)
@@ -110,11 +95,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
                                "send 'Authorization: Bearer <token>' with the token from the server's token file "
                                "(`joker serve` prints where it is)")
 
-    open_routes = APIRouter(prefix="/v1")
-    routes = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+    open_routes = APIRouter(prefix="/v1", responses=errors(403))
+    routes = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=errors(401, 403))
 
-    @open_routes.get("/health", summary="Liveness check (no token needed)",
-                     responses={503: {"description": "the server runs but cannot run jobs (the problem says why)"}})
+    @open_routes.get("/health", summary="Liveness check (no token needed)", responses={
+        200: json_response("the server runs jobs", HEALTH),
+        503: json_response("the server runs but cannot run jobs (the problem says why)", HEALTH)})
     def health() -> JSONResponse:
         executor = state.get("executor")
         problem = executor.problem() if executor is not None else "the server is starting"
@@ -124,62 +110,73 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__, "executor": executor.kind,
                              "slots": executor.slots})
 
-    @routes.get("/openapi.json", summary="This API's OpenAPI document")
+    @routes.get("/openapi.json", summary="This API's OpenAPI document", response_model=None,
+                responses={200: json_response("OpenAPI 3.1", {"type": "object", "required": ["openapi", "paths"]})})
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
-    @routes.get("/info", summary="Version, device, memory, priors, queue")
+    @routes.get("/info", summary="Version, device, memory, priors, queue", response_model=None,
+                responses={200: json_response("what this server runs on", INFO), **errors(503)})
     async def info() -> dict[str, Any]:
         executor: Executor = state["executor"]
         return {"version": __version__, "protocol": PROTOCOL_VERSION, "device": config.device,
                 "memory": _system_memory(), **executor.describe(),
                 "queue_length": store.queue_length(), "priors": await run_in_threadpool(_priors, config)}
 
-    @routes.post("/jobs", status_code=201, summary="Submit a job",
+    @routes.post("/jobs", status_code=201, summary="Submit a job", response_model=None,
+                 responses={201: json_response("the job, queued", JOB_STATUS), **errors(413, 415, 422, 503, 507)},
                  openapi_extra={"requestBody": {"required": True, "content": {
-                     "application/json": {"schema": SUBMIT_SCHEMA}}}})
+                     "application/json": {"schema": submit_schema(config.device)}}}})
     async def submit(request: Request) -> dict[str, Any]:
-        body = await _read_limited(request, config.max_upload_bytes)
-        async with parsing:  # each parse holds about twice its body: bound how many run at once
+        async with parsing:  # a body read and parsed holds about twice its size: bound how many at once
+            body = await _read_limited(request, config.max_upload_bytes)
             spec, inputs, priority, keep = await run_in_threadpool(_parse_submission, body, config)
         status = await run_in_threadpool(store.create, spec, inputs, priority, keep)
         state["executor"].notify()
         return status.to_dict()
 
-    @routes.get("/jobs", summary="List jobs, newest first")
+    @routes.get("/jobs", summary="List jobs, newest first", response_model=None,
+                responses={200: json_response("the jobs", JOB_LIST), **errors(422, 503)})
     def list_jobs(state_filter: JobState | None = Query(None, alias="state"),
                   limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
         return {"jobs": [job.to_dict() for job in store.list(state_filter, limit)]}
 
-    @routes.get("/jobs/{job_id}", summary="Job status")
+    @routes.get("/jobs/{job_id}", summary="Job status", response_model=None,
+                responses={200: json_response("the job", JOB_STATUS), **errors(404, 503)})
     def job_status(job_id: str) -> dict[str, Any]:
         return store.get(job_id).to_dict()
 
-    @routes.post("/jobs/{job_id}/cancel", status_code=202, summary="Cancel a queued or running job")
+    @routes.post("/jobs/{job_id}/cancel", status_code=202, summary="Cancel a queued or running job",
+                 response_model=None, responses={202: json_response("the job, cancelling", JOB_STATUS), **CHANGES})
     def cancel(job_id: str) -> dict[str, Any]:
         return state["executor"].cancel(job_id).to_dict()
 
-    @routes.post("/jobs/{job_id}/requeue", summary="Run an interrupted, failed or cancelled job again")
+    @routes.post("/jobs/{job_id}/requeue", summary="Run an interrupted, failed or cancelled job again",
+                 response_model=None, responses={200: json_response("the job, queued", JOB_STATUS), **CHANGES})
     def requeue(job_id: str) -> dict[str, Any]:
         status = store.requeue(job_id)
         state["executor"].notify()
         return status.to_dict()
 
-    @routes.delete("/jobs/{job_id}", status_code=204, summary="Delete a job that is not running, with its files")
+    @routes.delete("/jobs/{job_id}", status_code=204, summary="Delete a job that is not running, with its files",
+                   responses={204: {"description": "deleted"}, **CHANGES})
     def delete(job_id: str) -> Response:
         store.delete(job_id)
         return Response(status_code=204)
 
-    @routes.get("/jobs/{job_id}/artifacts", summary="The files a job produced so far")
+    @routes.get("/jobs/{job_id}/artifacts", summary="The files a job produced so far", response_model=None,
+                responses={200: json_response("names and sizes in bytes", ARTIFACTS), **errors(404, 503)})
     def artifacts(job_id: str) -> dict[str, Any]:
         return {"artifacts": [{"name": name, "size": store.artifact_path(job_id, name).stat().st_size}
                               for name in store.get(job_id).artifacts]}
 
-    @routes.get("/jobs/{job_id}/artifacts/{name:path}", summary="Download one artifact")
+    @routes.get("/jobs/{job_id}/artifacts/{name:path}", summary="Download one artifact", response_class=FileResponse,
+                responses={200: FILE, **errors(404, 503)})
     def artifact(job_id: str, name: str) -> FileResponse:
         return FileResponse(store.artifact_path(job_id, name))
 
-    @routes.get("/jobs/{job_id}/events", summary="Server-sent events: status, progress, preview")
+    @routes.get("/jobs/{job_id}/events", summary="Server-sent events: status, progress, preview",
+                response_class=StreamingResponse, responses={200: EVENTS, **errors(404, 503)})
     async def events(job_id: str) -> StreamingResponse:
         store.get(job_id)
         hub: EventHub = state["hub"]
@@ -209,7 +206,21 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.include_router(open_routes)
     app.include_router(routes)
     app.state.api_routes = [*open_routes.routes, *routes.routes]  # for a 405's Allow
+    app.openapi = functools.partial(_openapi_document, app)
     return app
+
+
+def _openapi_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, less the 422 it adds to each route with a path parameter: ours are
+    strings that cannot fail validation, and every 422 we send has the Error body."""
+    if app.openapi_schema is None:
+        document = FastAPI.openapi(app)
+        for operation in (operation for item in document["paths"].values() for operation in item.values()):
+            if "HTTPValidationError" in json.dumps(operation["responses"].get("422", {})):
+                del operation["responses"]["422"]
+        for name in ("HTTPValidationError", "ValidationError"):
+            document.get("components", {}).get("schemas", {}).pop(name, None)
+    return app.openapi_schema
 
 
 # -- submission ----------------------------------------------------------------------------
@@ -256,17 +267,17 @@ def _parse_submission(body: bytearray, config: ServiceConfig) -> tuple[JobSpec |
     if spec.device not in ("auto", config.device):
         raise Unprocessable("spec.device", f"this server owns device {config.device!r}, not {spec.device!r}",
                             "leave device at auto, or send the job to a server started for that device")
-    low, high = _PRIORITY["minimum"], _PRIORITY["maximum"]
-    priority = data.get("priority", _PRIORITY["default"])
+    low, high = PRIORITY["minimum"], PRIORITY["maximum"]
+    priority = data.get("priority", PRIORITY["default"])
     if isinstance(priority, bool) or not isinstance(priority, int) or not low <= priority <= high:
         raise Unprocessable("priority", f"{priority!r} is not an integer in [{low}, {high}]",
                             f"send a priority from {low} to {high} (higher runs first)")
-    keep = data.get("keep", SUBMIT_SCHEMA["properties"]["keep"]["default"])
+    keep = data.get("keep", KEEP["default"])
     if not isinstance(keep, bool):
         raise Unprocessable("keep", f"{keep!r} is not true or false", "send a JSON boolean")
 
     reference = _base64(data.pop("reference", None), "reference")  # popped: its text is freed once decoded
-    _, image_format = decode_image(reference, "reference", PHOTO_FORMATS, config.max_image_pixels)
+    _, image_format = check_image(reference, "reference", PHOTO_FORMATS, config.max_image_pixels)
     inputs = {f"reference.{_EXTENSIONS[image_format]}": reference}
     inputs.update(_normal_maps(data.get("normal_maps", {}), spec, config))
     return spec, inputs, priority, keep
@@ -309,11 +320,11 @@ def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig
         if name not in files:
             raise Unprocessable(field, f"{name!r} was not uploaded", "add it to normal_maps")
         data = _base64(files.pop(name), f"normal_maps.{name}")
-        pixels, _ = decode_image(data, f"normal_maps.{name}", NORMAL_MAP_FORMATS, config.max_image_pixels)
-        expected = (view.camera["height"], view.camera["width"])
-        if pixels.shape[:2] != expected:
-            raise Unprocessable(f"normal_maps.{name}", f"is {pixels.shape[1]}x{pixels.shape[0]} pixels",
-                                f"render it at the camera's {expected[1]}x{expected[0]}")
+        size, _ = check_image(data, f"normal_maps.{name}", NORMAL_MAP_FORMATS, config.max_image_pixels)
+        expected = (view.camera["width"], view.camera["height"])
+        if size != expected:
+            raise Unprocessable(f"normal_maps.{name}", f"is {size[0]}x{size[1]} pixels",
+                                f"render it at the camera's {expected[0]}x{expected[1]}")
         inputs[f"normal_maps/{name}"] = data
     return inputs
 
@@ -321,8 +332,8 @@ def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig
 def _base64(value: Any, field: str) -> bytes:
     if not isinstance(value, str):
         raise Unprocessable(field, "is not a base64 string", "send the file's bytes base64-encoded")
-    try:
-        return base64.b64decode(value, validate=True)
+    try:  # binascii reads the ASCII text in place; base64.b64decode would copy it to bytes first
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as error:
         raise Unprocessable(field, "is not valid base64", "send the file's bytes base64-encoded") from error
 

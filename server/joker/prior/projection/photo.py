@@ -11,13 +11,13 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from pathlib import Path
 from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from joker_core.errors import JokerError
+from joker_core.files import input_file
 
 MIN_SIDE = 64                 # px: below this no face can be 64 px wide
 MAX_PIXELS = 40_000_000       # 40 MP: larger than any camera photo a user would need
@@ -44,9 +44,7 @@ def _open(source: str | os.PathLike | bytes) -> Image.Image:
     if isinstance(source, bytes):
         handle, name = io.BytesIO(source), "the photo data"
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise JokerError(f"photo {path} does not exist", "give the path of an image file")
+        path = input_file(source, "photo")
         handle, name = path, str(path)
     try:
         with warnings.catch_warnings():  # the size is checked against our own, lower limit next
