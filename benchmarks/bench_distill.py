@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from joker.distill import Box, RadianceField, Schedule, distill, preset
 from joker.distill import distiller as distiller_module
-from joker.distill.field import TriPlane
+from joker.distill.field import HashGrid, HashGridConfig, TriPlane
 from joker.distill.losses import psnr
 from joker.distill.rays import CameraSet
 from joker.distill.render import render_images
@@ -51,34 +51,6 @@ class DenseGrid(nn.Module):
         return F.grid_sample(self.grid, points[None, None, None], align_corners=True)[0, :, 0, 0].T
 
 
-class HashGrid(nn.Module):
-    """The published encoding (multi-resolution hash grid) in pure torch: 16 levels x 2
-    features, 2^19 entries, base resolution 16, scale 1.447."""
-
-    PRIMES = (1, 2654435761, 805459861)
-
-    def __init__(self, levels=16, features=2, log2_table=19, base=16, scale=1.447):
-        super().__init__()
-        self.resolutions = [int(base * scale ** level) for level in range(levels)]
-        self.table_size = 2 ** log2_table
-        self.tables = nn.Parameter(torch.empty(levels, self.table_size, features).uniform_(-1e-4, 1e-4))
-        self.corners = torch.tensor([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])
-
-    def forward(self, points):
-        unit = (points + 1) * 0.5
-        features = []
-        for level, resolution in enumerate(self.resolutions):
-            scaled = unit * resolution
-            base = scaled.floor().long()
-            frac = scaled - base
-            corners = base[:, None, :] + self.corners  # N x 8 x 3
-            index = (corners[..., 0] * self.PRIMES[0] ^ corners[..., 1] * self.PRIMES[1]
-                     ^ corners[..., 2] * self.PRIMES[2]) % self.table_size
-            weights = torch.where(self.corners.bool(), frac[:, None, :], 1 - frac[:, None, :]).prod(-1)
-            features.append((self.tables[level][index] * weights[..., None]).sum(1))
-        return torch.cat(features, -1)
-
-
 def seconds_per_call(function, repeats=3) -> float:
     function()
     start = time.perf_counter()
@@ -94,7 +66,7 @@ def compare_encodings(points: int = 65_536) -> None:
     candidates = {"tri-plane 32+128 x 8ch (ours)": TriPlane((32, 128), 8),
                   "tri-plane 64+256+512 x 16ch": TriPlane((64, 256, 512), 16),
                   "dense grid 64^3 x 8ch": DenseGrid(64, 8),
-                  "hash grid 16 x 2, 2^19 (published)": HashGrid()}
+                  "hash grid 16 x 2, 2^19 (published)": HashGrid(HashGridConfig())}
     baseline = None
     for name, encoding in candidates.items():
         width = encoding(xyz[:2]).shape[-1]

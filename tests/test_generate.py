@@ -63,6 +63,7 @@ def test_metrics_report_cost_and_fidelity(finished):
     assert figures["back_psnr_db"] > 15  # measured ~21: the rig's orbit colours reach the back
     assert 0 < figures["face_chamfer_percent_of_head_height"] < 8
     assert figures["mouth_opening_rig_m"] > 0.01  # the scream opens the rig's mouth
+    assert figures["lpips"] == "off"  # the preset does not weight LPIPS
 
 
 def test_progress_is_monotone_and_ends_done(finished):
@@ -73,9 +74,19 @@ def test_progress_is_monotone_and_ends_done(finished):
     assert any(event.stage.startswith("stage 2") for event in events)
 
 
-def test_same_seed_same_mesh(photo, tmp_path):
-    first, again = (generate(photo, spec=SPEC, out_dir=tmp_path / name, tuning=TINY) for name in "ab")
+def test_same_seed_same_mesh_with_the_lpips_weights_the_spec_names(photo, tmp_path):
+    from safetensors.torch import save_file
+
+    from joker.distill.lpips import Lpips
+
+    weights = tmp_path / "lpips.safetensors"  # random weights: only whether the file is used counts here
+    save_file(Lpips().state_dict(), str(weights))
+    spec = JobSpec.from_dict({**SPEC.to_dict(), "lpips_weights": str(weights)})
+    weighted = dataclasses.replace(TINY, preset=dataclasses.replace(
+        TINY.preset, losses=dataclasses.replace(TINY.preset.losses, lpips=1.0)))
+    first, again = (generate(photo, spec=spec, out_dir=tmp_path / name, tuning=weighted) for name in "ab")
     assert again.glb.read_bytes() == first.glb.read_bytes()
+    assert json.loads(first.metrics.read_text())["lpips"] == "used"  # "missing" without: tests/distill
 
 
 def test_cancel_stops_the_job_and_keeps_inputs_and_log(photo, tmp_path):

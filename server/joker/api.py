@@ -77,7 +77,7 @@ def generate(reference, *, spec: JobSpec, out_dir, progress: Callable[[ProgressE
         def distil(previews: Path, on_progress) -> Distillation:
             return distill(job.prior, job.views, job.condition, job.preset, seed=spec.seed, device=job.device,
                            box=job.box, preview_dir=previews, on_progress=on_progress, cancel=cancelled,
-                           rig=job.rig)
+                           rig=job.rig, lpips_weights=spec.lpips_weights)
 
         head = make_head(job, distil, staging, tuning=tuning, report=lambda event: report(_in_job(event)),
                          cancelled=cancelled)

@@ -269,6 +269,9 @@ class JobSpec:
     blender_views: tuple[BlenderView, ...] = ()  # take precedence over server-side rendering
     model: str | None = None        # head model file on the engine's machine; None: the demo head
     alignment: dict[str, Any] | None = None  # photo alignment overrides (validate_alignment)
+    # LPIPS (VGG) weights file on the engine's machine, for presets that weight LPIPS (high,
+    # published); without it they train without LPIPS and metrics.json says "lpips": "missing".
+    lpips_weights: str | None = None
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "spec") -> "JobSpec":
@@ -300,6 +303,7 @@ class JobSpec:
             model=_optional_path(data.get("model"), f"{path}.model"),
             alignment=None if data.get("alignment") is None else validate_alignment(data["alignment"],
                                                                                     f"{path}.alignment"),
+            lpips_weights=_optional_path(data.get("lpips_weights"), f"{path}.lpips_weights"),
         )
 
     def to_dict(self) -> dict[str, Any]:

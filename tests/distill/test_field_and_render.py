@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from joker.distill.field import Box, FieldConfig, RadianceField
+from joker.distill.field import Box, FieldConfig, HashGrid, HashGridConfig, RadianceField
 from joker.distill.occupancy import OccupancyGrid
 from joker.distill.rays import CameraSet, Pixels, Rays
 from joker.distill.render import BOX_DIAGONAL, box_interval, exclusive_sum_along_rays, render_images, render_rays
@@ -19,6 +19,27 @@ def constant_field(box=Box()) -> RadianceField:
     torch.nn.init.zeros_(field.decoder[-1].weight)
     torch.nn.init.zeros_(field.decoder[-1].bias)
     return field
+
+
+def test_the_hash_grid_is_tiny_cuda_nns_encoding():
+    """Levels, dense and hashed indexing and trilinear weights as tcnn's grid.h computes them."""
+    torch.manual_seed(0)
+    grid = HashGrid(HashGridConfig(levels=3, features=2, log2_table=10, base_resolution=4, per_level_scale=3.0))
+    # scale 4 * 3^l - 1 = 3, 11, 35; resolution ceil(scale) + 1; 4^3 = 64 cells fit a table, 12^3 do not
+    assert grid.resolutions == [4, 12, 36] and grid.sizes == [64, 1024, 1024] and grid.dense == [True, False, False]
+    vertex = torch.tensor([3, 7, 5])  # integer coordinates at level 1: unit x * 11 + 0.5 = vertex
+    unit = (vertex - 0.5) / 11
+    features = grid(unit[None] * 2 - 1)[0]
+    hashed = (3 * 1 ^ 7 * 2654435761 ^ 5 * 805459861) & 0xFFFFFFFF  # tcnn's uint32 arithmetic
+    assert torch.allclose(features[2:4], grid.table[64 + hashed % 1024], atol=1e-6)
+    dense = grid.index(0, torch.tensor([1, 2, 3]))
+    assert dense == 1 + 4 * 2 + 16 * 3
+    halfway = ((vertex + torch.tensor([0.5, 0, 0]) - 0.5) / 11)
+    neighbour = grid.table[64 + (4 * 1 ^ 7 * 2654435761 ^ 5 * 805459861) % 1024]
+    assert torch.allclose(grid(halfway[None] * 2 - 1)[0, 2:4], (features[2:4] + neighbour) / 2, atol=1e-6)
+    field = RadianceField(Box(), FieldConfig(hash_grid=HashGridConfig(levels=2, log2_table=8)))
+    field.query_unit(torch.rand(64, 3) * 2 - 1)[0].sum().backward()
+    assert field.encoding.table.grad.abs().sum() > 0 and field.grid_parameters() == [field.encoding.table]
 
 
 def test_rays_pass_through_the_points_the_camera_projects_to_those_pixels():

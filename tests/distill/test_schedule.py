@@ -28,11 +28,14 @@ def test_published_preset_is_the_papers_schedule():
 
 
 def test_published_preset_is_the_papers_table():
-    """design.md §3 and the authors' configs/distillation, item by item (the field aside)."""
+    """design.md §3 and the authors' configs/distillation, item by item."""
     published = preset("published")
     schedule, field = published.schedule, published.field
     # density blob 10 * (1 - |x| / 0.125) in a box of radius 0.25: zero at half the box
     assert (field.blob_density, field.blob_radius) == (10.0, 0.125 / 0.25)
+    grid = field.hash_grid  # 16 levels x 2 features, table 2^19, base resolution 16, scale 1.447; MLP 64 wide
+    assert (grid.levels, grid.features, grid.log2_table, grid.base_resolution, grid.per_level_scale,
+            field.hidden) == (16, 2, 19, 16, 1.447, 64)
     assert published.weight_decay == 0.01 and (published.lr_grid, published.lr_network) == (1e-2, 1e-3)
     assert (schedule.patches, schedule.patch_size, schedule.shared_patch) == (64, 64, True)
     assert published.guidance_scale == 19.0 and published.lr_end == 1.0

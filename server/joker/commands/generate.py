@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, help="the Joker prior's weights (see `joker prior-info`)")
     parser.add_argument("--sd15", default=None, help="SD1.5 folder, needed with the released checkpoint")
     parser.add_argument("--vae", default=None, help="separate VAE folder (e.g. sd-vae-ft-mse)")
+    parser.add_argument("--lpips-weights", default=None,
+                        help="LPIPS (VGG) safetensors file for the qualities that weight LPIPS (high); "
+                             "without it they train without LPIPS and metrics.json says so")
     parser.add_argument("--eyes", default=None, metavar="X1,Y1,X2,Y2",
                         help="the photo's two eye centres in pixels, when automatic face detection fails")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same result (default: 0)")
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         "prompt": args.prompt, "negative_prompt": args.negative_prompt,
         "quality": args.quality, "seed": args.seed, "device": args.device, "model": model_file,
         "prior": {"name": args.prior, "weights": args.weights, "sd15": args.sd15, "vae": args.vae},
-        "alignment": _eyes(args.eyes)})
+        "alignment": _eyes(args.eyes), "lpips_weights": args.lpips_weights})
     spec = replace(spec, rig=params)  # checked against the model already
     result = generate(args.photo, spec=spec, out_dir=args.out, progress=ProgressLine(), overwrite=args.overwrite)
     print_summary(result)

@@ -4,8 +4,8 @@ Stage 1 refreshes every view's target at decreasing noise (increasing DDIM level
 level 0 being the noisiest) with one prior step, every `refresh_interval` iterations. At
 level round(stage_fraction * levels) stage 2 makes the targets by a k-step DDIM descent from
 that level, and the field is fitted to them until `iterations`. "published" is design.md §3
-item by item (no rig supervision) except its field, a tri-plane where the authors used a
-tcnn hash grid (see docs/prior.md); "preview", "standard" and "high" are ours, with weak
+item by item (no rig supervision; its hash grid is tcnn's restated in torch); "preview",
+"standard" and "high" are ours (tri-plane fields, fast on a CPU), with weak
 geometric supervision from the rig (rig_views.py), measured by benchmarks/bench_generate.py.
 """
 
@@ -19,7 +19,7 @@ from joker_core.cameras import Camera, ViewRig
 from joker_core.errors import JokerError
 
 from ..prior.base import NoiseLevels
-from .field import SURFACE_DENSITY, FieldConfig
+from .field import SURFACE_DENSITY, FieldConfig, HashGridConfig
 from .losses import LossWeights
 from .render import BOX_DIAGONAL
 from .rig_views import RigSupervision
@@ -159,13 +159,13 @@ RIG_SURFACE_DENSITY = 30.0
 RIG_LOSSES = LossWeights(l1=1.0, ssim=0.2, sparsity=1e-4, mask=0.3, depth=0.7, interior=0.3, free=0.3)
 
 PRESETS: dict[str, Preset] = {
-    # design.md §3 item by item, but for the field: a tri-plane (ours, fast on a CPU) instead
-    # of the tcnn hash grid. Blob 10 * (1 - |x| / 0.125) in a box of radius 0.25: 0.5 box units;
+    # design.md §3 item by item: tcnn's hash grid (in plain torch), blob 10 * (1 - |x| / 0.125)
+    # in a box of radius 0.25: 0.5 box units;
     # render step 1.732 * 2 * 0.25 / 200 world = BOX_DIAGONAL / 200 box units; nerfacc's grid
     # 32^3 with alpha threshold 0.01 at that step; AdamW with torch's default weight decay.
     "published": Preset(
         "published", Schedule(shared_patch=True), ViewGrid(),
-        field=FieldConfig(resolutions=(64, 256, 512), channels=16, blob_radius=0.5),
+        field=FieldConfig(blob_radius=0.5, hash_grid=HashGridConfig()),
         samples_per_ray=200, losses=LossWeights(l1=1.0, lpips=1.0, sparsity=1e-6),
         guidance_scale=19.0, occupancy_threshold=-math.log(1 - 0.01) * 200 / BOX_DIAGONAL,
         occupancy_dilation=False, march=True, weight_decay=0.01),

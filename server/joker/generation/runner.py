@@ -117,6 +117,7 @@ def _figures(job: PreparedJob, result: Distillation, mesh: TexturedMesh, stats: 
     figures = {
         "prior_evaluations": result.prior_evaluations, "nerf_steps": result.nerf_steps,
         "distill_seconds": result.seconds, "final_loss": result.final_loss,
+        "lpips": result.lpips,  # "used", "off" (the preset does not weight it) or "missing" (no weights given)
         "views": len(job.views), "view_size": job.preset.views.size, "quality": job.spec.quality,
         "held_out_psnr_db": metrics.held_out_psnr(job, result, job.spec.seed),
         **metrics.face_chamfer(mesh.vertices, job.model, job.posed_vertices, job.views.cameras),

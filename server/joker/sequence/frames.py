@@ -87,7 +87,8 @@ class FrameDistiller:
         else:
             result = distill(job.prior, job.views, job.condition, budget.preset, seed=self.spec.job.seed,
                              device=job.device, box=job.box, preview_dir=preview_dir, on_progress=on_progress,
-                             cancel=cancel, rig=job.rig, warm_start=self._warm_start(job, budget))
+                             cancel=cancel, rig=job.rig, warm_start=self._warm_start(job, budget),
+                             lpips_weights=job.spec.lpips_weights)
         self.previous = DistilledFrame(frame.index, job, budget, result)
         return self.previous
 
