@@ -24,15 +24,18 @@ import time
 from pathlib import Path
 
 import torch
+from scipy import ndimage
 from skimage import data
 
 import joker.api
 from joker.api import Tuning, generate
 from joker.generation.mesh_metrics import mesh_fidelity
+from joker.generation.turntable import view_mesh
 from joker.generation.runner import make_head
 from joker.mesh.pipeline import MeshSettings, MeshStats, build_textured_mesh
 from joker.distill.schedule import preset as quality_preset
 from joker.prior.base import NoiseLevels
+from joker_core.cameras import ViewRig
 from joker_core.presets import get_preset
 from joker_core.protocol import JobSpec
 
@@ -65,19 +68,37 @@ class HeadSpy:
         return self.head
 
 
+def crease_pixels(mesh, rig: ViewRig) -> int:
+    """The crack lines of issue 12: face pixels (4 px inside the outline) lit from the camera
+    whose Lambert term lies 0.25 below the median of their 5 x 5 neighbourhood, at 512 px
+    from azimuth -30, 0 and 30."""
+    total = 0
+    for azimuth in (-30.0, 0.0, 30.0):
+        camera = ViewRig(rig.center, rig.distance, rig.fov_deg, 512).camera(azimuth, 0.0)
+        seen = view_mesh(mesh, camera)
+        lambert = (seen.normals @ torch.as_tensor(camera.c2w[:3, 2], dtype=torch.float32)).clamp(min=0).numpy()
+        inner = ndimage.binary_erosion(seen.mask.numpy(), iterations=4)
+        total += int((inner & (lambert < ndimage.median_filter(lambert, 5) - 0.25)).sum())
+    return total
+
+
 def mesh_before_after(spy: HeadSpy, figures: dict, settings: MeshSettings) -> None:
-    """Today's mesh (xatlas charts, field colour only, no smoothing) next to the shipped
-    one, from the same field, on the same views."""
+    """Today's mesh (xatlas charts, field colour only, no smoothing, no grid blur, normals of
+    the surface itself) next to the shipped one, from the same field, on the same views."""
     job, distillation = spy.job, spy.head.distillation
     stats = MeshStats()
     before = build_textured_mesh(distillation.field.density, distillation.field.color, job.box,
-                                 dataclasses.replace(settings, charts="xatlas", smoothing=0), stats)
+                                 dataclasses.replace(settings, charts="xatlas", smoothing=0, grid_blur=0.0,
+                                                     shading_smoothing=0), stats)
     old = mesh_fidelity(job, distillation, before, job.spec.seed, with_field=True)
     old["charts"], old["cpu"] = stats.charts, sum(stats.cpu_seconds.values())
-    new = dict(figures, charts=figures["mesh"]["charts"], cpu=sum(figures["mesh"]["cpu_seconds"].values()))
+    old["creases"] = crease_pixels(before, job.view_rig)
+    new = dict(figures, charts=figures["mesh"]["charts"], cpu=sum(figures["mesh"]["cpu_seconds"].values()),
+               creases=crease_pixels(spy.head.mesh, job.view_rig))
     rows = [("mesh PSNR held out (dB)", "mesh_psnr_db", "{:.2f}"), ("mesh SSIM held out", "mesh_ssim", "{:.4f}"),
             ("mesh PSNR back (dB)", "mesh_back_psnr_db", "{:.2f}"), ("mesh SSIM back", "mesh_back_ssim", "{:.4f}"),
             ("UV charts", "charts", "{:d}"),
+            ("dark crease pixels (lit, 3 x 512 px)", "creases", "{:d}"),
             ("seam difference", "mesh_seam_difference", "{:.4f}"),
             ("neighbour difference", "mesh_neighbour_difference", "{:.4f}"),
             ("  prior, seam pixels", "mesh_reference_seam_difference", "{:.4f}"),

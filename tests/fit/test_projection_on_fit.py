@@ -10,7 +10,8 @@ import torch
 from joker.fit.landmarks import Landmarks
 from joker.fit.solve import fit_landmarks, with_identity
 from joker.prior.projection.prior import ProjectionPrior
-from joker.prior.projection.texture import Origin, texel_samples, vertex_normals
+from joker.prior.projection.texture import Origin, texel_samples
+from joker.render.normal_maps import vertex_normals
 from joker_core.cameras import Camera, look_at
 from joker_core.demo_head import load_demo_head
 from joker_core.lbs import numpy_rig, pose
@@ -66,8 +67,7 @@ def side_texels(prior: ProjectionPrior) -> np.ndarray:
     """Flat texel ids on the head's sides (normal mostly along +-x), skin seen in the photo or not."""
     size = prior.texture.image.shape[0]
     samples = texel_samples(prior.surface, size)
-    normals = vertex_normals(prior.surface.vertices, prior.surface.faces)
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    normals = vertex_normals(torch.from_numpy(prior.surface.vertices), torch.from_numpy(prior.surface.faces)).numpy()
     at = (normals[prior.surface.faces[samples.face]] * samples.barycentric[..., None]).sum(1)
     side = np.abs(at[:, 0]) > 0.7 * np.linalg.norm(at, axis=1)
     return samples.index[side]

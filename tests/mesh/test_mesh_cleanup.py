@@ -9,6 +9,7 @@ import trimesh
 from joker.mesh import cleanup
 from analytic_fields import SURFACE_LEVEL
 from joker.mesh.extract import marching_cubes, sample_density_grid
+from joker.mesh.pipeline import shading_normals
 from joker_core.errors import JokerError
 
 from .support import HANDLED_SPHERE, SPHERE, SPHERE_BOX
@@ -111,3 +112,15 @@ def test_taubin_smoothing_takes_out_noise_and_keeps_the_volume(sphere_surface):
     volume = [cleanup.signed_volume(v, faces) for v in (vertices, smoothed)]
     assert volume[1] == pytest.approx(volume[0], rel=0.02)
     np.testing.assert_array_equal(cleanup.smooth(noisy, faces, 0), noisy)
+
+
+def test_shading_normals_ignore_creases_a_cell_wide(sphere_surface):
+    vertices, faces = sphere_surface
+    radial = vertices - np.asarray(SPHERE.center)
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    bumpy = vertices + radial * np.random.default_rng(1).normal(0, 0.002, (len(vertices), 1))
+    raw = trimesh.Trimesh(bumpy, faces, process=False).vertex_normals
+    shading = shading_normals(bumpy, faces, 10)
+    error = [np.degrees(np.arccos(np.clip((n * radial).sum(1), -1, 1))).mean() for n in (raw, shading)]
+    assert error[1] < 0.4 * error[0]
+    np.testing.assert_allclose(np.linalg.norm(shading, axis=1), 1.0, atol=1e-6)

@@ -9,7 +9,7 @@ import trimesh
 
 from analytic_fields import SURFACE_LEVEL, HeadLikeField, HEAD_BOX
 from joker.mesh.cleanup import signed_volume
-from joker.mesh.extract import grid_to_world, marching_cubes, sample_density_grid
+from joker.mesh.extract import blur_grid, grid_to_world, marching_cubes, sample_density_grid
 from joker.box import Box
 from joker_core.errors import JokerError
 
@@ -89,3 +89,24 @@ def test_bad_grid_settings_are_refused(resolution, stride):
 def test_bad_boxes_are_refused(center, half_size):
     with pytest.raises(JokerError, match="bounding box"):
         Box(center, half_size)
+
+
+def _faces_turned_away(vertices: np.ndarray, faces: np.ndarray) -> int:
+    """Faces turned more than 60 degrees from the sphere's radial direction: a crevice's
+    walls (they shade dark), none on a sphere."""
+    surface = trimesh.Trimesh(vertices, faces, process=False)
+    radial = surface.triangles_center - np.array(SPHERE.center)
+    cosine = (surface.face_normals * radial).sum(1) / np.linalg.norm(radial, axis=1)
+    return int((cosine < 0.5).sum())
+
+
+def test_grid_blur_fills_a_crevice_one_cell_wide_and_keeps_the_outline():
+    grid = sample_density_grid(SPHERE.density, SPHERE_BOX, 48, iso_level=SURFACE_LEVEL, coarse_stride=1)
+    cracked = grid.copy()
+    cracked[24, :, 30:] *= 0.3  # the density dips under the iso level in a one-cell slab: a crevice
+    assert _faces_turned_away(*marching_cubes(cracked, SURFACE_LEVEL, SPHERE_BOX)) > 50
+    vertices, faces = marching_cubes(blur_grid(cracked, 0.75), SURFACE_LEVEL, SPHERE_BOX)
+    assert _faces_turned_away(vertices, faces) == 0
+    radii = np.linalg.norm(vertices - np.array(SPHERE.center), axis=1)
+    np.testing.assert_allclose(np.median(radii), SPHERE.radius, rtol=0.02)
+    np.testing.assert_array_equal(blur_grid(cracked, 0.0), cracked)

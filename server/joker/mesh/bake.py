@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import ndimage
 
+from ..render.texels import fill_empty_texels
 from .fields import ColorField, evaluate
 from .unwrap import UVMesh
 
@@ -78,12 +78,6 @@ def rasterize_uv(uvs: np.ndarray, faces: np.ndarray, size: int) -> TexelHits:
     # A texel centre on a shared edge hits both faces: keep the first, deterministically.
     texel, first = np.unique(texel, return_index=True)
     return TexelHits(texel=texel, face=face[first], barycentric=weights[first])
-
-
-def fill_empty_texels(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
-    """Give every texel outside the charts the colour of the nearest covered texel."""
-    nearest = ndimage.distance_transform_edt(~covered, return_distances=False, return_indices=True)
-    return image[nearest[0], nearest[1]]
 
 
 def bake_texture(mesh: UVMesh, color: ColorField, size: int, *, chunk_size: int = 1 << 18,

@@ -18,15 +18,17 @@ from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 
 from ..box import Box
+from ..render.normal_maps import vertex_normals
 from . import cleanup
 from .bake import bake_texture
 from .export import TexturedMesh
-from .extract import check_grid, marching_cubes, sample_density_grid
+from .extract import blur_grid, check_grid, marching_cubes, sample_density_grid
 from .fields import ColorField, DensityField
 from .project import project_views
 from .unwrap import check_texture_size, unwrap
 
 CHARTINGS = ("head", "xatlas")
+MAX_GRID_BLUR = 4.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class MeshSettings:
     device: str = "cpu"              # where field callables receive their points
     charts: str = "head"             # "head": few large charts, seams behind the face; "xatlas": its own (hundreds)
     smoothing: int = 0               # Taubin iterations (docs/mesh.md: 3-10 look cleaner but cost seams and the back)
+    grid_blur: float = 0.75          # Gaussian sigma in grid cells: fills the field's sub-voxel crevices (docs/mesh.md)
+    shading_smoothing: int = 10      # Taubin iterations of the copy the exported normals come from (docs/mesh.md)
 
     def __post_init__(self) -> None:
         check_grid(self.resolution, self.coarse_stride)
@@ -52,8 +56,12 @@ class MeshSettings:
         if self.charts not in CHARTINGS:
             raise JokerError(f"charting {self.charts!r} is not one of {', '.join(CHARTINGS)}",
                              "use 'head' (few charts, seams away from the face) or 'xatlas'")
-        if self.smoothing < 0:
-            raise JokerError(f"smoothing {self.smoothing} is negative", "use 0 (none) or e.g. 10 iterations")
+        if self.smoothing < 0 or self.shading_smoothing < 0:
+            raise JokerError(f"smoothing {self.smoothing} / shading smoothing {self.shading_smoothing} is negative",
+                             "use 0 (none) or e.g. 10 iterations")
+        if not 0 <= self.grid_blur <= MAX_GRID_BLUR:
+            raise JokerError(f"grid blur {self.grid_blur} is outside 0..{MAX_GRID_BLUR} grid cells",
+                             "use 0 (none) or e.g. 0.75")
         if not math.isfinite(self.iso_level):
             raise JokerError(f"iso level {self.iso_level} is not a finite number",
                              "pass the density at which the surface lies, e.g. 25")
@@ -81,6 +89,15 @@ class MeshStats:
         return asdict(self)
 
 
+def shading_normals(vertices: np.ndarray, faces: np.ndarray, iterations: int) -> np.ndarray:
+    """V x 3 unit normals of a Taubin-smoothed copy of the surface: the distilled surface
+    keeps creases a triangle or two wide (the field's noise, folds left by decimation),
+    whose vertex normals turn sideways and draw thin dark lines under any light. Shading
+    from the smoothed copy drops them; the geometry (outline, texture) stays as it is."""
+    smoothed = cleanup.smooth(vertices, faces, iterations)
+    return vertex_normals(torch.from_numpy(smoothed), torch.from_numpy(faces)).numpy()
+
+
 def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
                         settings: MeshSettings = MeshSettings(),
                         stats: MeshStats | None = None,
@@ -93,6 +110,7 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
     with stats.timed("density grid"):
         grid = sample_density_grid(density, box, settings.resolution, iso_level=settings.iso_level,
                                    coarse_stride=settings.coarse_stride, **field_options)
+        grid = blur_grid(grid, settings.grid_blur)
     with stats.timed("marching cubes"):
         vertices, faces = marching_cubes(grid, settings.iso_level, box)
     with stats.timed("cleanup"):
@@ -115,9 +133,10 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
     # Smoothed after the bake (the field's colours belong to its own surface), before the
     # projection (the views' colours land where users will see the surface).
     with stats.timed("smooth"):
-        smoothed = trimesh.Trimesh(cleanup.smooth(vertices, faces, settings.smoothing), faces, process=False)
-        uv_mesh = dataclasses.replace(uv_mesh, vertices=np.asarray(smoothed.vertices)[uv_mesh.source_vertex])
-    mesh = TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(smoothed.vertex_normals), texture)
+        smoothed = cleanup.smooth(vertices, faces, settings.smoothing)
+        uv_mesh = dataclasses.replace(uv_mesh, vertices=smoothed[uv_mesh.source_vertex])
+        shading = shading_normals(smoothed, faces, settings.shading_smoothing)
+    mesh = TexturedMesh.from_uv_mesh(uv_mesh, shading, texture)
     if views is not None:
         with stats.timed("project"):
             mesh = project_views(mesh, *views)

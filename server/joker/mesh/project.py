@@ -20,7 +20,8 @@ from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 
 from ..render.raster import rasterize, world_to_camera
-from .bake import fill_empty_texels, rasterize_uv
+from ..render.texels import fill_empty_texels
+from .bake import rasterize_uv
 from .export import TexturedMesh
 
 VISIBILITY_SIDE = 512   # px at most of the depth maps that decide what each view sees: twice the image

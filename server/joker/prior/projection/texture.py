@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import scipy.ndimage
 import scipy.sparse
 import scipy.sparse.linalg
 import torch
 import torch.nn.functional as F
 
+from joker.render.normal_maps import vertex_normals
 from joker.render.raster import Fragments, interpolate, rasterize, world_to_camera
+from joker.render.texels import fill_empty_texels
 from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 
@@ -92,7 +93,8 @@ def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int 
     samples = texel_samples(surface, size) if has_uv else vertex_samples(surface)
     vertices = surface.vertices.astype(np.float64)
     points = _at(vertices, surface.faces, samples)
-    normals = _at(vertex_normals(vertices, surface.faces), surface.faces, samples)
+    normals = _at(vertex_normals(torch.from_numpy(vertices), torch.from_numpy(surface.faces)).numpy(),
+                  surface.faces, samples)
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     depth = _depth_map(vertices, surface.faces, camera)
     trusted = np.ones(len(points), bool)
@@ -124,7 +126,7 @@ def bake_texture(surface: Surface, photo: np.ndarray, camera: Camera, size: int 
     image = np.zeros((samples.count, 3))
     texel_origin = np.full(samples.count, Origin.OUTSIDE, np.uint8)
     image[samples.index], texel_origin[samples.index] = colors, origin
-    image = pad_outside(image.reshape(size, size, 3), texel_origin.reshape(size, size) != Origin.OUTSIDE)
+    image = fill_empty_texels(image.reshape(size, size, 3), texel_origin.reshape(size, size) != Origin.OUTSIDE)
     return HeadTexture(image.astype(np.float32), None, texel_origin.reshape(size, size))
 
 
@@ -152,24 +154,6 @@ def harmonic_fill(faces: np.ndarray, n_vertices: int, samples: SurfaceSamples, c
     rhs = -laplacian[free][:, np.flatnonzero(fixed)] @ values[fixed] + anchor * mean
     values[free] = scipy.sparse.linalg.spsolve(system.tocsc(), rhs).reshape(len(free), 3)
     return values
-
-
-def pad_outside(image: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Give every texel outside the islands the colour of its nearest island texel."""
-    if inside.all() or not inside.any():
-        return image
-    _, (rows, cols) = scipy.ndimage.distance_transform_edt(~inside, return_indices=True)
-    return image[rows, cols]
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted vertex normals (not normalised)."""
-    corners = vertices[faces]
-    face_normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals = np.zeros_like(vertices)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_normals)
-    return normals
 
 
 def _graph_laplacian(faces: np.ndarray, n_vertices: int) -> scipy.sparse.csr_matrix:
