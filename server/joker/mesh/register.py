@@ -51,6 +51,7 @@ class Registration:
     vertices: np.ndarray   # N x 3, the rig's vertex order, FLAME frame, metres
     moving: np.ndarray     # N bool: the surface vertices that were fitted
     figures: dict          # see register_head
+    offset: np.ndarray     # N x 3: vertices minus the posed rig they started from
 
 
 def surface_vertices(model: HeadModel) -> np.ndarray:
@@ -210,7 +211,7 @@ def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh
 
     vertices = posed.copy()
     vertices[index] = current
-    return Registration(vertices, np.asarray(moving, bool), {
+    return Registration(vertices, np.asarray(moving, bool), offset=vertices - posed, figures={
         **_distances("registered", surface.closest(current)[1]),
         **_distances("rig", surface.closest(rest)[1]),
         "surface_found_share": float(weights.mean()) if len(weights) else 0.0,
