@@ -14,7 +14,7 @@ from sequence_heads import FRAMES, write_sequence
 _TYPES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3}
 
 
-def _read_glb(path):
+def read_glb(path):
     """(glTF JSON, accessor index -> array): a GLB reader independent of the writer."""
     data = path.read_bytes()
     magic, version, length = struct.unpack_from("<III", data)
@@ -34,7 +34,7 @@ def _read_glb(path):
 
 def test_each_morph_target_moves_the_base_onto_its_frame_and_the_animation_plays_them(tmp_path):
     path, heads = write_sequence(tmp_path)
-    document, accessor = _read_glb(path)
+    document, accessor = read_glb(path)
     (primitive,) = document["meshes"][0]["primitives"]
     assert document["meshes"][0]["extras"]["targetNames"] == [f"frame_{n:04d}" for n in FRAMES]
     base = accessor(primitive["attributes"]["POSITION"])
