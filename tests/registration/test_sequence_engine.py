@@ -35,4 +35,3 @@ def test_a_sequence_writes_one_animated_object_of_its_registered_heads(tmp_path)
     for frame, target in zip(result.frames, primitive["targets"]):
         (head,) = trimesh.load(frame.folder / "head_rig.glb", force="scene", process=False).geometry.values()
         np.testing.assert_allclose(base + accessor(target["POSITION"]), head.vertices, atol=1e-6)
-        assert frame.figures["registration"]["flipped_faces"] == 0

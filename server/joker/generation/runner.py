@@ -44,8 +44,8 @@ class Tuning:
     """Settings that replace the quality preset's: small sizes for tests and benchmarks.
     `benchmark_metrics` adds the figures only benchmarks need (they cost renders).
     `rig_topology` also fits the rig's own topology to the surface (head_rig.glb; a
-    sequence also gets sequence.glb): off until its preview figures are measured against
-    issue 14's goals (docs/rig_topology.md)."""
+    sequence also gets sequence.glb): the default for sequences, opt-in for single heads
+    until their mesh PSNR is measured at preview (docs/rig_topology.md)."""
 
     preset: Preset | None = None
     mesh: MeshSettings | None = None

@@ -73,7 +73,8 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
     manifest = Manifest(folder / MANIFEST_NAME, spec)
     manifest.write()
     try:
-        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), tuning or Tuning(), folder, report, cancelled)
+        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), tuning or Tuning(rig_topology=True), folder, report,
+                         cancelled)  # sequences: the rig topology by default (sequence.glb)
         write_fit(folder, frames.distiller.fit)
         for index in range(len(spec.frames)):
             frames.run(index, manifest)
