@@ -65,11 +65,9 @@ class Head:
 
 
 def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
-              report: Callable[[ProgressEvent], None], cancelled: Callable[[], bool],
-              registered_before: Registration | None = None) -> Head:
+              report: Callable[[ProgressEvent], None], cancelled: Callable[[], bool]) -> Head:
     """Distil, mesh and write one head into `folder`. Progress events run from 0 to 1 over
-    this head; callers rescale them into their own job. A sequence passes the frame
-    before's registration: this frame's starts from its fit, carried onto this pose."""
+    this head; callers rescale them into their own job."""
     previews = folder / "previews"
     seen: set[Path] = set()
 
@@ -101,8 +99,7 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
         with stats.timed("register"):
             registration = register_head(job.posed_vertices, job.model.faces, surface_vertices(job.model),
                                          mesh.vertices, mesh.faces, result.field.density, settings.iso_level,
-                                         device=settings.device, start=None if registered_before is None else
-                                         job.posed_vertices + registered_before.offset)
+                                         device=settings.device)
             rig_mesh = textured_rig_mesh(job.model, registration.vertices, result.field.color,
                                          settings.texture_size, device=settings.device)
             write_mesh_files(rig_mesh, folder, "head_rig")

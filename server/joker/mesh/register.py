@@ -170,13 +170,11 @@ def _solve(vertices: np.ndarray, targets: np.ndarray, weights: np.ndarray, lapla
 
 def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh_vertices: np.ndarray,
                   mesh_faces: np.ndarray, density: DensityField, iso_level: float,
-                  settings: RegisterSettings = RegisterSettings(), device: str = "cpu",
-                  start: np.ndarray | None = None) -> Registration:
+                  settings: RegisterSettings = RegisterSettings(), device: str = "cpu") -> Registration:
     """Fit the posed rig (`posed`, `faces`; only the `moving` vertices, see surface_vertices)
-    to the marching-cubes mesh and the field's iso-surface. `start` (the rig's vertices,
-    e.g. the frame before's fit carried onto this pose) replaces the posed rig as the first
-    guess; the smoothness still holds the posed rig's shape. Figures: the fitted vertices'
-    distance to the marching-cubes surface (mean, p95, max, metres), the rig's own before
+    to the marching-cubes mesh and the field's iso-surface; a function of them alone (no
+    state from an earlier frame), so a frame whose field did not change keeps its head
+    exactly. Figures: the fitted vertices' distance to the marching-cubes surface (mean, p95, max, metres), the rig's own before
     fitting, the share of vertices that found the surface, and flipped faces."""
     faces = np.asarray(faces, np.int64)
     posed = np.asarray(posed, np.float64)
@@ -189,7 +187,7 @@ def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh
     surface = Surface(mesh_vertices, mesh_faces, settings.candidate_faces)
     rest = posed[index]
 
-    current = rest if start is None else np.asarray(start, np.float64)[index]
+    current = rest
     weights = np.zeros(len(index))
     schedule = np.geomspace(settings.smoothness_start, settings.smoothness, settings.rounds + 1)
     for round_, smoothness in enumerate(schedule):

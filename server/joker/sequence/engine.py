@@ -100,7 +100,7 @@ class _Frames:
         self.results: list[FrameResult] = []
         self.prior_evaluations = self.nerf_steps = 0
         self.animated: list[AnimatedFrame] = []   # the frames in the rig's topology (sequence.glb)
-        self.animation_base = self.registered_before = None  # the first's textured mesh, the last's fit
+        self.animation_base = None  # the first frame's rig-topology mesh: the base and texture of sequence.glb
 
     def run(self, index: int, manifest: Manifest) -> None:
         number = self.spec.frame_number(index)
@@ -116,7 +116,7 @@ class _Frames:
 
                 head = make_head(frame.job, distil, staging, tuning=self.tuning,
                                  report=lambda event: self.report(self._in_sequence(event, index, number)),
-                                 cancelled=self.cancelled, registered_before=self.registered_before)
+                                 cancelled=self.cancelled)
                 budget = frame.budget
                 figures = {"warm": budget.warm, "held": budget.held, "budget_share": budget.share,
                            "rig_motion_m": budget.motion_m, "reused_targets": budget.reuse_targets, **head.figures}
@@ -136,10 +136,9 @@ class _Frames:
 
     def _add_to_animation(self, number: int, head) -> None:
         """sequence.glb, rewritten with every frame that has the rig's topology (the
-        first frame's texture), and the fit the next frame's registration starts from."""
+        first frame's texture)."""
         if head.rig_mesh is None:
             return
-        self.registered_before = head.registration
         self.animation_base = self.animation_base or head.rig_mesh
         self.animated.append(AnimatedFrame(number, head.rig_mesh.vertices, head.rig_mesh.normals))
         write_sequence_glb(self.folder / SEQUENCE_GLB, self.animation_base, self.animated)
