@@ -43,8 +43,9 @@ Distil = Callable[[Path, Callable[[Progress], None]], Distillation]
 class Tuning:
     """Settings that replace the quality preset's: small sizes for tests and benchmarks.
     `benchmark_metrics` adds the figures only benchmarks need (they cost renders).
-    `rig_topology` also fits the rig's own topology to the surface (head_rig.glb): work
-    in progress (issue 14), off until it meets its goals (no flipped faces)."""
+    `rig_topology` also fits the rig's own topology to the surface (head_rig.glb; a
+    sequence also gets sequence.glb): the default for sequences, opt-in for single heads
+    until their mesh PSNR is measured at preview (docs/rig_topology.md)."""
 
     preset: Preset | None = None
     mesh: MeshSettings | None = None

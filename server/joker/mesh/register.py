@@ -35,14 +35,15 @@ from .fields import DensityField, evaluate
 
 @dataclass(frozen=True)
 class RegisterSettings:
-    rounds: int = 4                  # closest-point rounds on the marching-cubes mesh
-    smoothness: float = 0.5          # weight of |L d|^2 against the data term
-    max_distance: float = 0.012      # m: a target farther than this is not trusted
+    rounds: int = 6                  # closest-point rounds on the marching-cubes mesh
+    smoothness_start: float = 8.0    # weight of |L d|^2 in the first round: the rig moves as a whole ...
+    smoothness: float = 0.3          # ... falling geometrically to this in the last: the detail follows
+    max_distance: float = 0.025      # m: a target farther than this is not trusted
     min_agreement: float = 0.3       # cosine between vertex and surface normals
     field_window: float = 0.004      # m each side of the vertex the field is searched along its normal
     field_samples: int = 33          # density samples along that window
     candidate_faces: int = 16        # nearest face centroids searched for each closest point
-    unfold_rounds: int = 8           # tries to undo turned-over faces (see _unfold)
+    relax_rounds: int = 200          # steps that undo turned-over faces (see _relax)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Registration:
     vertices: np.ndarray   # N x 3, the rig's vertex order, FLAME frame, metres
     moving: np.ndarray     # N bool: the surface vertices that were fitted
     figures: dict          # see register_head
+    offset: np.ndarray     # N x 3: vertices minus the posed rig they started from
 
 
 def surface_vertices(model: HeadModel) -> np.ndarray:
@@ -155,20 +157,24 @@ def _field_targets(density: DensityField, iso_level: float, points: np.ndarray, 
 
 
 def _solve(vertices: np.ndarray, targets: np.ndarray, weights: np.ndarray, laplacian: sparse.csr_matrix,
-           smoothness: float) -> np.ndarray:
-    """Vertices + the displacement minimising the data term plus smoothness * |L d|^2."""
-    system = (sparse.diags(weights) + smoothness * (laplacian.T @ laplacian)).tocsc()
+           smoothness: float, guess: np.ndarray) -> np.ndarray:
+    """Vertices + the displacement minimising the data term plus smoothness * |L d|^2, by
+    conjugate gradients from `guess` (a displacement; the system is symmetric positive
+    definite, and a direct factorisation fills in badly: seconds instead of milliseconds)."""
+    system = (sparse.diags(weights + 1e-9) + smoothness * (laplacian.T @ laplacian)).tocsr()
     right = weights[:, None] * (targets - vertices)
-    solve = sparse_linalg.factorized(system)
-    return vertices + np.stack([solve(right[:, axis]) for axis in range(3)], axis=1)
+    solved = [sparse_linalg.cg(system, right[:, axis], x0=guess[:, axis], rtol=1e-10, atol=1e-14, maxiter=2000)[0]
+              for axis in range(3)]
+    return vertices + np.stack(solved, axis=1)
 
 
 def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh_vertices: np.ndarray,
                   mesh_faces: np.ndarray, density: DensityField, iso_level: float,
                   settings: RegisterSettings = RegisterSettings(), device: str = "cpu") -> Registration:
     """Fit the posed rig (`posed`, `faces`; only the `moving` vertices, see surface_vertices)
-    to the marching-cubes mesh and the field's iso-surface. Figures: the fitted vertices'
-    distance to the marching-cubes surface (mean, p95, max, metres), the rig's own before
+    to the marching-cubes mesh and the field's iso-surface; a function of them alone (no
+    state from an earlier frame), so a frame whose field did not change keeps its head
+    exactly. Figures: the fitted vertices' distance to the marching-cubes surface (mean, p95, max, metres), the rig's own before
     fitting, the share of vertices that found the surface, and flipped faces."""
     faces = np.asarray(faces, np.int64)
     posed = np.asarray(posed, np.float64)
@@ -181,23 +187,29 @@ def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh
     surface = Surface(mesh_vertices, mesh_faces, settings.candidate_faces)
     rest = posed[index]
 
-    current, weights = rest, np.zeros(len(index))
-    for round_ in range(settings.rounds + 1):
+    current = rest
+    weights = np.zeros(len(index))
+    schedule = np.geomspace(settings.smoothness_start, settings.smoothness, settings.rounds + 1)
+    for round_, smoothness in enumerate(schedule):
         normals = vertex_normals(current, local_faces)
         targets, distance = surface.closest(current, normals, settings.min_agreement)
         found = distance <= settings.max_distance
+        # Only the correction along the vertex's own normal: sliding along the surface is
+        # what bunches vertices up and turns faces over at creases.
+        along = ((targets - current) * normals).sum(axis=1, keepdims=True)
+        targets = current + along * normals
         if round_ == settings.rounds:  # the last round: the field itself, where it answers
             on_field, crossed = _field_targets(density, iso_level, current, normals, settings, device)
             targets = np.where(crossed[:, None], on_field, targets)
             found |= crossed
-        targets = np.where(found[:, None], targets, rest)
         weights = found.astype(np.float64)
-        current = _solve(rest, targets, weights, laplacian, settings.smoothness)
-        current = _unfold(rest, current, targets, weights, local_faces, laplacian, settings)
+        current = _solve(rest, np.where(found[:, None], targets, rest), weights, laplacian, smoothness,
+                         current - rest)
+    current = _relax(rest, current, local_faces, settings.relax_rounds)
 
     vertices = posed.copy()
     vertices[index] = current
-    return Registration(vertices, np.asarray(moving, bool), {
+    return Registration(vertices, np.asarray(moving, bool), offset=vertices - posed, figures={
         **_distances("registered", surface.closest(current)[1]),
         **_distances("rig", surface.closest(rest)[1]),
         "surface_found_share": float(weights.mean()) if len(weights) else 0.0,
@@ -206,21 +218,24 @@ def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh
     })
 
 
-def _unfold(rest: np.ndarray, fitted: np.ndarray, targets: np.ndarray, weights: np.ndarray, faces: np.ndarray,
-            laplacian: sparse.csr_matrix, settings: RegisterSettings) -> np.ndarray:
-    """Where a face turned over (targets that cross, e.g. at a crease of a coarse surface),
-    trust the data less around it and let the smoothness hold the rig's shape there."""
-    weights = weights.copy()
-    for _ in range(settings.unfold_rounds):
-        turned = _turned(rest, fitted, faces)
-        if not turned.any():
+def _relax(rest: np.ndarray, fitted: np.ndarray, faces: np.ndarray, rounds: int) -> np.ndarray:
+    """Where a face turned over (targets that cross, e.g. at a crease of a coarse surface or
+    across the rig's sliver faces at the eyelids), move its corners by the face's mean
+    displacement: a translated face keeps its orientation. Repeat while any face (or one
+    that the step turned) stays over; shared corners take the mean of their faces' means."""
+    displacement = fitted - rest
+    for _ in range(rounds):
+        turned = np.flatnonzero(_turned(rest, rest + displacement, faces))
+        if not len(turned):
             break
-        around = np.zeros(len(rest), bool)
-        around[faces[turned].ravel()] = True
-        around |= (abs(laplacian) @ around.astype(float)) > 0  # and their neighbours
-        weights[around] *= 0.2
-        fitted = _solve(rest, targets, weights, laplacian, settings.smoothness)
-    return fitted
+        corners = faces[turned]
+        means = displacement[corners].mean(axis=1)
+        total, count = np.zeros_like(displacement), np.zeros(len(rest))
+        np.add.at(total, corners.ravel(), np.repeat(means, 3, axis=0))
+        np.add.at(count, corners.ravel(), 1.0)
+        touched = count > 0
+        displacement[touched] = total[touched] / count[touched, None]
+    return rest + displacement
 
 
 def _turned(before: np.ndarray, after: np.ndarray, faces: np.ndarray) -> np.ndarray:

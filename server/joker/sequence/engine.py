@@ -32,6 +32,7 @@ from joker_core.protocol import ProgressEvent, SequenceSpec
 from ..fit.jobs import write_fit
 from ..generation.output import failed_folder, job_folder, write_inputs, write_json
 from ..generation.runner import Tuning, make_head
+from ..mesh.animated import SEQUENCE_GLB, AnimatedFrame, write_sequence_glb
 from .frames import FrameDistiller
 from .manifest import MANIFEST_NAME, Manifest, frame_folder_name
 
@@ -72,7 +73,8 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
     manifest = Manifest(folder / MANIFEST_NAME, spec)
     manifest.write()
     try:
-        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), tuning or Tuning(), folder, report, cancelled)
+        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), tuning or Tuning(rig_topology=True), folder, report,
+                         cancelled)  # sequences: the rig topology by default (sequence.glb)
         write_fit(folder, frames.distiller.fit)
         for index in range(len(spec.frames)):
             frames.run(index, manifest)
@@ -97,6 +99,8 @@ class _Frames:
         self.spec, self.tuning, self.folder, self.report, self.cancelled = spec, tuning, folder, report, cancelled
         self.results: list[FrameResult] = []
         self.prior_evaluations = self.nerf_steps = 0
+        self.animated: list[AnimatedFrame] = []   # the frames in the rig's topology (sequence.glb)
+        self.animation_base = None  # the first frame's rig-topology mesh: the base and texture of sequence.glb
 
     def run(self, index: int, manifest: Manifest) -> None:
         number = self.spec.frame_number(index)
@@ -123,11 +127,21 @@ class _Frames:
         self.prior_evaluations += figures["prior_evaluations"]
         self.nerf_steps += figures["nerf_steps"]
         manifest.add_frame(index, figures)
+        self._add_to_animation(number, head)
         frame_dir = self.folder / manifest.frames[-1]["folder"]
         self.results.append(FrameResult(index, number, frame_dir, frame_dir / "head.glb", figures))
         self.report(ProgressEvent(f"frame {number} finished", (index + 1) / len(self.spec.frames),
                                   prior_evaluations=self.prior_evaluations, nerf_steps=self.nerf_steps,
                                   message=f"{manifest.frames[-1]['glb']} ({index + 1}/{len(self.spec.frames)})"))
+
+    def _add_to_animation(self, number: int, head) -> None:
+        """sequence.glb, rewritten with every frame that has the rig's topology (the
+        first frame's texture)."""
+        if head.rig_mesh is None:
+            return
+        self.animation_base = self.animation_base or head.rig_mesh
+        self.animated.append(AnimatedFrame(number, head.rig_mesh.vertices, head.rig_mesh.normals))
+        write_sequence_glb(self.folder / SEQUENCE_GLB, self.animation_base, self.animated)
 
     def _in_sequence(self, event: ProgressEvent, index: int, number: int) -> ProgressEvent:
         """A frame's head progress (0..1) as the sequence's, with the frames before counted."""
