@@ -26,10 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
+import torch
 from scipy.spatial import cKDTree
 
 from joker_core.head_model import HeadModel
 
+from ..render.normal_maps import vertex_normals
 from .fields import DensityField, evaluate
 
 
@@ -64,16 +66,6 @@ def surface_vertices(model: HeadModel) -> np.ndarray:
         start, end = parts[name]
         moving[start:end] = False
     return moving
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals."""
-    a, b, c = (vertices[faces[:, i]] for i in range(3))
-    face_normals = np.cross(b - a, c - a)
-    normals = np.zeros_like(vertices)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_normals)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-20)
 
 
 def _closest_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -191,7 +183,7 @@ def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh
     weights = np.zeros(len(index))
     schedule = np.geomspace(settings.smoothness_start, settings.smoothness, settings.rounds + 1)
     for round_, smoothness in enumerate(schedule):
-        normals = vertex_normals(current, local_faces)
+        normals = vertex_normals(torch.from_numpy(current), torch.from_numpy(local_faces)).numpy()
         targets, distance = surface.closest(current, normals, settings.min_agreement)
         found = distance <= settings.max_distance
         # Only the correction along the vertex's own normal: sliding along the surface is
