@@ -1,7 +1,7 @@
 """Reading the person from the photo: fit accuracy and cost on synthetic photos with known
 answers, and the identity measure on the astronaut portrait.
 
-    PYTHONPATH=server .venv/bin/python benchmarks/bench_fit.py
+    PYTHONPATH=server .venv/bin/python benchmarks/bench_fit.py [--no-jobs]
 
 Prints, side by side in one run:
 - the fit on synthetic photos (the demo head rendered with known shape, expression, jaw,
@@ -13,12 +13,17 @@ Prints, side by side in one run:
 - identity on the astronaut: dlib descriptor distance between the photo and a frontal render
   of the projection prior's head in `neutral`, before (eye alignment, generic head) and after
   (the fit: shape, expression, pose, foreground), beside a different-person baseline (the
-  synthetic head's photo). dlib: < 0.6 is the same person.
+  synthetic head's photo). dlib: < 0.6 is the same person;
+- the same at job level (skipped with --no-jobs: two preview jobs): `identity_distance` of
+  metrics.json (a frontal render of the result mesh) for the astronaut in `neutral` at
+  preview, today (eye alignment, generic head) vs after (the fit).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,13 +33,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from joker.api import generate  # noqa: E402
 from joker.fit.identity import frontal_camera, identity_distance  # noqa: E402
-from joker.fit.landmarks import Landmarks, detect_landmarks  # noqa: E402
+from joker.fit.landmarks import Landmarks, detect_landmarks, eye_centres  # noqa: E402
 from joker.fit.solve import cached_embedding, fit_landmarks, fit_photo, fitted_vertices, with_identity  # noqa: E402
 from joker.prior.projection.prior import ProjectionPrior  # noqa: E402
 from joker_core.demo_head import load_demo_head  # noqa: E402
 from joker_core.errors import JokerError  # noqa: E402
 from joker_core.lbs import numpy_rig, pose  # noqa: E402
+from joker_core.presets import get_preset  # noqa: E402
+from joker_core.protocol import JobSpec  # noqa: E402
 from joker_core.rig_params import RigParams  # noqa: E402
 from tests.fit.synthetic import synthetic_photo  # noqa: E402
 
@@ -104,7 +112,26 @@ def identity(head) -> None:
     print(f"  different person (the synthetic head)          {identity_distance(photo, other):.3f}")
 
 
+def identity_jobs() -> None:
+    photo = skimage.data.astronaut()
+    eyes = eye_centres(detect_landmarks(photo)).tolist()
+    print("\njobs: astronaut, neutral, preview; metrics.json identity_distance (goal <= 0.45, lower than today):")
+    for name, alignment in (("today (eye alignment, generic head)", {"eyes": eyes}), ("after (the fit)", None)):
+        spec = JobSpec.from_dict({"preset": "neutral", "prompt": get_preset("neutral").prompt, "quality": "preview",
+                                  "device": "cpu", "alignment": alignment})
+        started = time.perf_counter()
+        result = generate(photo, spec=spec, out_dir=Path(tempfile.mkdtemp(prefix="bench_fit_")) / "head")
+        distance = result.figures["identity_distance"]
+        shown = "not measured (no face in the render)" if distance is None else f"{distance:.3f}"
+        print(f"  {name:40s} {shown}   ({time.perf_counter() - started:.0f} s, {result.folder})")
+
+
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-jobs", action="store_true", help="skip the two preview jobs")
+    args = parser.parse_args()
     demo = load_demo_head()
     synthetic_fits(demo)
     identity(demo)
+    if not args.no_jobs:
+        identity_jobs()
