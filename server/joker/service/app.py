@@ -30,6 +30,7 @@ from .config import ServiceConfig
 from .errors import TooLarge, Unauthorized, Unprocessable, status_of
 from .events import HEARTBEAT, EventHub, format_sse
 from .executor import Executor, LocalExecutor
+from .fit_route import fit_routes
 from .security import (NORMAL_MAP_FORMATS, PHOTO_FORMATS, decode_image, is_plain_file_name, load_or_create_token,
                        token_matches)
 from .store import JobStore
@@ -206,6 +207,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    routes.include_router(fit_routes(config))
     app.include_router(open_routes)
     app.include_router(routes)
     app.state.api_routes = [*open_routes.routes, *routes.routes]  # for a 405's Allow
