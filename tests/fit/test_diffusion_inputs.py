@@ -32,8 +32,21 @@ def head():
     return load_demo_head()
 
 
-def test_the_reference_is_the_published_crop_from_either_landmark_model(astronaut, head):
-    fit = fit_photo(astronaut, head)
+@pytest.fixture(scope="module")
+def prior(tmp_path_factory):
+    return DiffusionPrior(tiny_prior_model(tmp_path_factory.mktemp("tokenizer"), image_size=SIZE))
+
+
+@pytest.fixture(scope="module")
+def job(astronaut, prior, tmp_path_factory):
+    """A diffusion-prior job, prepared (the reference fitted, the views rendered)."""
+    spec = JobSpec.from_dict({"preset": "scream", "quality": "preview", "device": "cpu",
+                              "prior": {"name": "joker", "weights": "/weights/are/not/read.bin"}})
+    return prepare(astronaut, spec, tmp_path_factory.mktemp("inputs"), preset_override=TINY.preset, prior=prior)
+
+
+def test_the_reference_is_the_published_crop_from_either_landmark_model(astronaut, head, job):
+    fit = job.fit
     detected = five_points(detect_landmarks(astronaut).points)
     expected, frame = published_crop(astronaut, detected)
     assert np.array_equal(reference_crop(astronaut, fit, head), expected)
@@ -55,11 +68,7 @@ def test_a_photo_without_a_face_gives_its_central_square_and_says_so(head, caplo
     assert crop.shape == (50, 50, 3) and crop.min() == 200 and "central square" in caplog.text
 
 
-def test_a_diffusion_job_gets_the_crop_and_framed_views(astronaut, head, tmp_path):
-    spec = JobSpec.from_dict({"preset": "scream", "quality": "preview", "device": "cpu",
-                              "prior": {"name": "joker", "weights": "/weights/are/not/read.bin"}})
-    prior = DiffusionPrior(tiny_prior_model(tmp_path / "tokenizer", image_size=SIZE))
-    job = prepare(astronaut, spec, tmp_path, preset_override=TINY.preset, prior=prior)
+def test_a_diffusion_job_gets_the_crop_and_framed_views(astronaut, head, prior, job):
     expected = reference_crop(astronaut, job.fit, head, SIZE)
     assert job.condition.reference.shape == (1, 3, SIZE, SIZE)
     assert np.allclose(job.condition.reference[0].permute(1, 2, 0).numpy() * 255, expected, atol=0.5)

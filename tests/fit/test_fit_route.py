@@ -1,6 +1,9 @@
 """POST /v1/fit on a real `joker serve` (loopback), and the add-on's *Fit Rig to Reference*
-in real Blender against it: a synthetic photo of the demo head with a known shape and jaw."""
+in real Blender against it: a synthetic photo of the demo head with a known shape and jaw.
+`make test-slow`: a server, its first fit (dlib's models, the embedding) and Blender cost
+~15 s of CPU, over the suite's budget; the request parsing is tested in the suite below."""
 
+import base64
 import io
 import json
 
@@ -13,6 +16,9 @@ from joker.fit.solve import fit_photo
 from joker_core.client import InvalidRequest
 from joker_core.demo_head import load_demo_head
 from joker_core.rig_params import RigParams
+from joker.service.config import ServiceConfig
+from joker.service.fit_route import _parse_fit
+from joker_core.errors import JokerError
 from service.service_harness import Server
 
 from .synthetic import synthetic_photo
@@ -36,6 +42,33 @@ def photo(truth, tmp_path_factory):
     return path
 
 
+def _body(**fields) -> bytearray:
+    return bytearray(json.dumps(fields).encode())
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    data = io.BytesIO()
+    Image.new("RGB", size, (90, 160, 220)).save(data, format="PNG")
+    return data.getvalue()
+
+
+def test_fit_requests_are_parsed_once_and_refused_in_one_line(tmp_path):
+    config = ServiceConfig(data_dir=tmp_path)
+    reference = base64.b64encode(_png((120, 90))).decode()
+    image, model, settings = _parse_fit(_body(reference=reference, settings={"landmarks": "5", "fov_deg": 30}), config)
+    assert image.shape == (90, 120, 3) and model is None and (settings.landmark_model, settings.fov_deg) == ("5", 30.0)
+    for fields, field, problem in (({"reference": reference, "camera": {}}, "camera", "not a known field"),
+                                   ({"reference": reference, "model": 3}, "model", "not a file path"),
+                                   ({"reference": reference, "settings": []}, "settings", "not an object"),
+                                   ({"reference": "@@"}, "reference", "not valid base64"),
+                                   ({"reference": base64.b64encode(b"GIF89a").decode()}, "reference", "not an image")):
+        with pytest.raises(JokerError, match=problem) as caught:
+            _parse_fit(_body(**fields), config)
+        assert caught.value.field == field
+    with pytest.raises(JokerError, match="landmark model"):
+        _parse_fit(_body(reference=reference, settings={"landmarks": "12"}), config)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     running = Server(tmp_path_factory.mktemp("fit-server")).start()
@@ -48,6 +81,7 @@ def answer(server, photo):
     return server.client(timeout=120).fit(photo)
 
 
+@pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
 def test_the_route_answers_the_engines_fit_and_names_what_is_wrong(server, photo, truth, answer):
     here = fit_photo(truth.image, load_demo_head())
     params = RigParams.from_dict(answer["fit"]["params"])
@@ -55,10 +89,8 @@ def test_the_route_answers_the_engines_fit_and_names_what_is_wrong(server, photo
     assert np.allclose(params.shape, here.params.shape, atol=1e-6) and answer["fit"]["residual_px"] == pytest.approx(here.residual_px)
     assert abs(params.jaw_pose[0] - JAW) < 0.1  # dlib on the stylised head, as in test_fit.py
     client = server.client(timeout=120)
-    blank = io.BytesIO()
-    Image.new("RGB", (256, 256), (90, 160, 220)).save(blank, format="PNG")
     with pytest.raises(InvalidRequest, match="no face"):
-        client.fit(blank.getvalue())
+        client.fit(_png((256, 256)))
     with pytest.raises(InvalidRequest, match="landmark model"):
         client.fit(photo, settings={"landmarks": "12"})
 
@@ -83,6 +115,7 @@ report(**out)
 """
 
 
+@pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
 @pytest.mark.blender
 def test_fit_rig_to_reference_in_blender(server, photo, answer, tmp_path):
     import socket
