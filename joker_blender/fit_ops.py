@@ -39,14 +39,13 @@ def fit_rig(context, expression: bool = True, camera: bool = True) -> dict:
     source = armature.get(RIG_TAG, model_cache.DEMO_SOURCE)
     client = JokerClient(prefs.server_url, token=prefs.token or None, timeout=FIT_TIMEOUT_S)
     answer = client.fit(photo, model=None if source == model_cache.DEMO_SOURCE else source)
-    fit = answer["fit"]
-    params = fit["params"]
-    write_params(mesh, armature, model, {"shape": params["shape"]} if not expression else
-                 {"shape": params["shape"], "expression": params["expression"], "jaw_pose": params["jaw_pose"]})
+    fields = ("shape", "expression", "jaw_pose") if expression else ("shape",)
+    write_params(mesh, armature, model, {field: answer["fit"]["params"][field] for field in fields})
     if camera:
         photo_camera = setup_alignment_check(context)  # the photo behind the rig, as the scene camera
         context.view_layer.update()
-        apply_camera(Camera.from_dict(fit["camera"]), photo_camera, np.array(armature.matrix_world), context.scene)
+        apply_camera(Camera.from_dict(answer["fit"]["camera"]), photo_camera, np.array(armature.matrix_world),
+                     context.scene)
     return answer
 
 

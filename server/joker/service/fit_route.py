@@ -6,7 +6,7 @@ Blender needs neither torch nor dlib."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -31,6 +31,9 @@ FIT_SCHEMA = {
     },
 }
 FIT_FIELDS = tuple(FIT_SCHEMA["properties"])
+if TYPE_CHECKING:
+    from joker.fit.solve import FitSettings
+
 PARALLEL_FITS = 1  # dlib and torch share the CPU with running jobs: fits queue, one at a time
 
 
@@ -54,7 +57,9 @@ def fit_routes(config: ServiceConfig) -> APIRouter:
     return routes
 
 
-def _parse_fit(body: bytearray, config: ServiceConfig):
+# The engine (torch, dlib) is imported on the first fit, not with the server.
+
+def _parse_fit(body: bytearray, config: ServiceConfig) -> tuple[np.ndarray, str | None, FitSettings]:
     from joker.fit.solve import FitSettings
     from joker.prior.projection.photo import load_photo
 
@@ -78,7 +83,7 @@ def _parse_fit(body: bytearray, config: ServiceConfig):
     return load_photo(reference), model, settings  # upright (EXIF), 8-bit RGB
 
 
-def _fit(photo: np.ndarray, model_path: str | None, settings) -> dict[str, Any]:
+def _fit(photo: np.ndarray, model_path: str | None, settings: FitSettings) -> dict[str, Any]:
     from joker.fit.solve import fit_photo
 
     model = load_model(model_path)
