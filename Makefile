@@ -17,7 +17,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
-# The few end-to-end tests that would push `make test` past 5 minutes on CI's 2 cores.
+# The end-to-end tests that would push `make test` past 5 minutes on CI's 2 cores.
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m slow
 

@@ -5,7 +5,8 @@ Prints held-out PSNR of the field against the projection prior (the oracle) on v
 were never targets and on the back of the head, face Chamfer distance in % of head height
 (over the face region's vertices that some training view sees, and over all of them:
 generation/metrics.py), mouth opening of the rig and of the mesh, whether the mesh is
-watertight, prior evaluations (ours next to the published ~40k), NeRF steps, wall and CPU
+watertight, the identity distance (dlib: photo vs a frontal render of the mesh) beside a
+different person's, prior evaluations (ours next to the published ~40k), NeRF steps, wall and CPU
 time; then the mesh users get (generation/mesh_metrics.py: the GLB's geometry and texture
 rendered at 256 px against the prior, PSNR, SSIM, back of the head, UV charts, seams),
 today's way and now, from the same field. On a loaded machine use --threads 1 and trust the CPU time.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,10 +36,16 @@ from joker.generation.turntable import view_mesh
 from joker.generation.runner import make_head
 from joker.mesh.pipeline import MeshSettings, MeshStats, build_textured_mesh
 from joker.distill.schedule import preset as quality_preset
+from joker.fit.identity import identity_distance
 from joker.prior.base import NoiseLevels
 from joker_core.cameras import ViewRig
 from joker_core.presets import get_preset
 from joker_core.protocol import JobSpec
+from joker_core.demo_head import load_demo_head
+from joker_core.rig_params import RigParams
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test support: the synthetic head photo
+from fit.synthetic import synthetic_photo  # noqa: E402
 
 GOALS = {"held_out_psnr_db": ("PSNR held out (dB)", ">=", 28.0),
          "face_chamfer_visible_percent_of_head_height": ("face Chamfer seen (% head)", "<=", 1.5),
@@ -156,6 +164,10 @@ def main() -> None:
         print(f"{label:<26}{value:8.2f}   goal {relation} {goal}  {'met' if met else 'NOT met'}")
     rig_mouth, mesh_mouth = figures["mouth_opening_rig_m"], figures["mouth_opening_mesh_m"]
     print(f"{'mouth opening rig/mesh':<26}{100 * rig_mouth:8.2f} / {100 * mesh_mouth:.2f} cm")
+    identity, other = figures["identity_distance"], identity_distance(
+        data.astronaut(), synthetic_photo(load_demo_head(), RigParams(), distance=0.5).image)
+    print(f"{'identity distance (dlib)':<26}" + ("     n/a" if identity is None else f"{identity:8.3f}") +
+          f"   goal <= 0.45 (< 0.6: same person); different person (synthetic head): {other:.3f}")
     print(f"{'PSNR back of head (dB)':<26}{figures['back_psnr_db']:8.2f}   (no training view; a ghost of the face lowers it)")
     print(f"{'mesh watertight':<26}{str(figures['mesh']['watertight']):>8}   ({figures['mesh']['faces']} faces)")
     published = quality_preset("published")

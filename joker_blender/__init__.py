@@ -6,10 +6,10 @@ conventions, rig format and protocol come from the bundled `joker_core` wheel.
 
 import bpy
 
-from . import (correctives, generate_ops, panel_images, panels, preferences, properties, reference_ops,
+from . import (correctives, fit_ops, generate_ops, panel_images, panels, preferences, properties, reference_ops,
                rig_ops, sequence_ops, view_ops)
 
-_CLASSES = (rig_ops.CLASSES + reference_ops.CLASSES + view_ops.CLASSES + generate_ops.CLASSES
+_CLASSES = (rig_ops.CLASSES + reference_ops.CLASSES + fit_ops.CLASSES + view_ops.CLASSES + generate_ops.CLASSES
             + sequence_ops.CLASSES + panels.CLASSES)
 _MODULES = (preferences, properties, panel_images, correctives, generate_ops, panels)
 

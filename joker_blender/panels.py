@@ -65,6 +65,7 @@ class JOKER_PT_reference(_JokerPanel, bpy.types.Panel):
         row.prop(context.scene.joker, "reference_path", text="")
         row.operator("joker.load_reference", text="", icon="FILE_IMAGE")
         self.layout.operator("joker.alignment_check", icon="VIEW_CAMERA")
+        self.layout.operator("joker.fit_rig", icon="USER")
 
 
 class JOKER_PT_prompt(_JokerPanel, bpy.types.Panel):

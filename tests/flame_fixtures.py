@@ -161,6 +161,16 @@ class _Python2Pickler(pickle._Pickler):
             super().save_global(obj, name)
 
 
+class RunsCommand:
+    """Pickles as a call of `call` = (function, args): what a malicious file would hold."""
+
+    def __init__(self, call):
+        self.call = call
+
+    def __reduce__(self):
+        return self.call
+
+
 def official_layout_dict(model: HeadModel) -> dict:
     """The dict a FLAME 2020/2023 pickle holds, built from `model`."""
     return {

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flame_fixtures import make_small_head_model, official_layout_dict, write_official_layout_pkl, write_python2_pickle
+from flame_fixtures import (RunsCommand, make_small_head_model, official_layout_dict, write_official_layout_pkl,
+                            write_python2_pickle)
 from joker_core.errors import JokerError
 from joker_core.flame_format import load_head_model, save_head_model
 
@@ -80,14 +81,6 @@ def test_files_with_fewer_components_split_identity_first(tmp_path, components, 
     loaded = load_head_model(tmp_path / "trimmed.pkl")
     assert (loaded.n_shape, loaded.n_expr) == split
     assert np.array_equal(loaded.shapedirs, model.shapedirs)
-
-
-class RunsCommand:
-    def __init__(self, call):
-        self.call = call
-
-    def __reduce__(self):
-        return self.call
 
 
 @pytest.mark.parametrize("call, named", [

@@ -137,6 +137,12 @@ class JokerClient:
     def info(self) -> dict[str, Any]:
         return self._json("GET", "/v1/info")
 
+    def fit(self, reference: str | os.PathLike | bytes, model: str | None = None,
+            settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The rig fitted to the photo's face (POST /v1/fit): {"model", "fit": ReferenceFit as JSON}."""
+        body = {"reference": _base64_of(reference), "settings": dict(settings or {})} | ({"model": model} if model else {})
+        return self._json("POST", "/v1/fit", body)
+
     # -- progress --------------------------------------------------------------------------
 
     def events(self, job_id: str, read_timeout: float = 60.0) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -9,7 +9,9 @@ import torch
 from joker.render.raster import interpolate, rasterize, world_to_camera
 from joker_core.cameras import Camera, look_at
 
-from .landmarks import face_descriptor
+from joker_core.errors import JokerError
+
+from .landmarks import Landmarks, face_descriptor
 
 SAME_PERSON = 0.6
 
@@ -17,6 +19,19 @@ SAME_PERSON = 0.6
 def identity_distance(photo: np.ndarray, render: np.ndarray) -> float:
     """Descriptor distance between the largest faces of two H x W x 3 uint8 images."""
     return float(np.linalg.norm(face_descriptor(photo) - face_descriptor(render)))
+
+
+def render_identity_distance(photo: np.ndarray, render: np.ndarray,
+                             photo_landmarks: Landmarks | None = None) -> float | None:
+    """identity_distance of a result's render, or None where dlib finds no face in either
+    (a result too coarse to read as a face, a photo aligned by hand). The render goes first:
+    where it shows no face, that costs one small detection, not the photo's descriptor.
+    `photo_landmarks`: the photo's face, when already found (the fit's), to skip detecting it."""
+    try:
+        rendered = face_descriptor(render)
+        return float(np.linalg.norm(face_descriptor(photo, photo_landmarks) - rendered))
+    except JokerError:
+        return None
 
 
 def frontal_camera(vertices: np.ndarray, size: int = 512, fov_deg: float = 20.0) -> Camera:

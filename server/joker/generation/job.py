@@ -26,6 +26,7 @@ from ..devices import choose_device
 from ..box import Box
 from ..distill.rig_views import RigGeometry, rig_views
 from ..distill.schedule import Preset, preset as quality_preset
+from ..fit.diffusion_inputs import framed_views, reference_crop
 from ..fit.jobs import job_fit, job_params
 from ..fit.solve import ReferenceFit
 from ..prior.base import Condition, Prior, Views
@@ -82,6 +83,8 @@ def _training_views(spec: JobSpec, preset: Preset, view_rig: ViewRig, model: Hea
             spec.views.count, spec.views.azimuth_range, spec.views.elevation_range, seed=spec.seed)
     else:
         cameras = preset.views.cameras(view_rig)
+    if spec.prior.name == "joker" and not spec.blender_views:  # framed as its training faces were
+        cameras = framed_views(cameras, model, params)
     full = render_head(model, params, cameras, mode="full")
     silhouettes = torch.stack([m.mask[None].float() for m in full])
     if spec.blender_views:
@@ -140,7 +143,9 @@ def prepare(reference: np.ndarray, spec: JobSpec, inputs_dir: Path,
     views = _training_views(spec, preset, view_rig, model, params, inputs_dir, normal_mode)
     log.info("prepared %d views of %s at %d px on %s", len(views), model.name, preset.views.size, device)
     prior = prior or open_prior(spec, reference, model, params, device, fit)
-    condition = Condition(reference=torch.tensor(reference).permute(2, 0, 1)[None].float() / 255.0,
+    # The diffusion prior takes the reference as the published crop; the projection prior reads the photo itself.
+    seen = reference_crop(reference, fit, model, preset.views.size) if spec.prior.name == "joker" else reference
+    condition = Condition(reference=torch.tensor(seen).permute(2, 0, 1)[None].float() / 255.0,
                           prompt=spec.prompt, negative_prompt=spec.negative_prompt,
                           rig_vertices=torch.from_numpy(posed).float())
     centre, radius = bounding_sphere(np.concatenate([model.v_template, posed]))

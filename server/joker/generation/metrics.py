@@ -9,6 +9,8 @@
   region, ~26% of it for the screaming demo head, but no picture shows them).
 - Mouth opening: along the lips' vertical line seen from the front, the length over which
   the surface lies more than 1 cm behind the lips, for the rig and for the mesh.
+- Identity: dlib's face-descriptor distance between the reference photo and a frontal
+  render of the mesh's texture (< 0.6: dlib's "same person"; joker.fit.identity).
 """
 
 from __future__ import annotations
@@ -27,13 +29,17 @@ from ..distill import losses
 from ..distill.distiller import Distillation
 from ..distill.rays import CameraSet
 from ..distill.render import render_images
+from ..fit.identity import frontal_camera, render_identity_distance
+from ..mesh.export import TexturedMesh
 from ..render.raster import rasterize, world_to_camera
 from .job import PreparedJob
+from .turntable import render_unlit
 
 HELD_OUT_VIEWS = 4
 HELD_OUT_SIZE = 128
 BACK_AZIMUTHS = (150.0, 180.0, 210.0)  # degrees; the face looks along azimuth 0
 MOUTH_DEPTH = 0.01  # metres behind the lips that count as "inside the open mouth"
+IDENTITY_SIZE = 256  # px: the face then spans ~200 px, above dlib's 150 px face chips
 VISIBLE_DEPTH = 0.002  # metres a vertex may lie behind the nearest surface and still count as seen
 
 
@@ -130,3 +136,11 @@ def mouth_opening(vertices: np.ndarray, faces: np.ndarray, lips: np.ndarray | No
     deep = hit & (depth > lip_depth.mean() + MOUTH_DEPTH)
     metres_per_pixel = lip_depth.mean() / camera.fy
     return float(deep.sum() * metres_per_pixel)
+
+
+def identity_distance(job: PreparedJob, mesh: TexturedMesh) -> float | None:
+    """Descriptor distance between the photo and the mesh seen from the front, unlit (the
+    texture carries the photo's own shading); None where dlib finds no face in either."""
+    render = render_unlit(mesh, [frontal_camera(mesh.vertices, IDENTITY_SIZE)])[0]
+    image = (render.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return render_identity_distance(job.photo, image, None if job.fit is None else job.fit.landmarks)

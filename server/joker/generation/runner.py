@@ -124,6 +124,7 @@ def _figures(job: PreparedJob, result: Distillation, mesh: TexturedMesh, stats: 
         **metrics.face_chamfer(mesh.vertices, job.model, job.posed_vertices, job.views.cameras),
         "mouth_opening_rig_m": metrics.mouth_opening(job.posed_vertices, job.model.faces, lips),
         "mouth_opening_mesh_m": metrics.mouth_opening(mesh.vertices, mesh.faces, lips),
+        "identity_distance": metrics.identity_distance(job, mesh),
         "mesh": stats.as_dict(),
     }
     figures.update(mesh_fidelity(job, result, mesh, job.spec.seed, with_field=benchmark))

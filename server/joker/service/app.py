@@ -31,6 +31,7 @@ from .schemas import (ARTIFACTS, EVENTS, FILE, HEALTH, INFO, JOB_LIST, JOB_STATU
                       json_response, submit_schema)
 from .events import HEARTBEAT, EventHub, format_sse
 from .executor import Executor, LocalExecutor
+from .fit_route import fit_routes
 from .security import (NORMAL_MAP_FORMATS, PHOTO_FORMATS, check_image, is_plain_file_name, load_or_create_token,
                        token_matches)
 from .store import JobStore
@@ -203,6 +204,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    routes.include_router(fit_routes(config))
     app.include_router(open_routes)
     app.include_router(routes)
     app.state.api_routes = [*open_routes.routes, *routes.routes]  # for a 405's Allow
@@ -255,13 +257,19 @@ def _load_json(body: bytearray) -> Any:
                             "send a JSON object with spec and reference") from error
 
 
-def _parse_submission(body: bytearray, config: ServiceConfig) -> tuple[JobSpec | SequenceSpec, dict[str, bytes], int, bool]:
+def load_json_object(body: bytearray, known: tuple[str, ...], example: str) -> dict[str, Any]:
+    """The body as a JSON object of only the `known` fields; `example` shows a good one."""
     data = _load_json(body)
     if not isinstance(data, dict):
-        raise Unprocessable("body", "is not a JSON object", "send {\"spec\": {...}, \"reference\": \"<base64>\"}")
-    unknown = sorted(set(data) - set(SUBMIT_FIELDS))
+        raise Unprocessable("body", "is not a JSON object", f"send {example}")
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise Unprocessable(unknown[0], "is not a known field", f"send only {', '.join(SUBMIT_FIELDS)}")
+        raise Unprocessable(unknown[0], "is not a known field", f"send only {', '.join(known)}")
+    return data
+
+
+def _parse_submission(body: bytearray, config: ServiceConfig) -> tuple[JobSpec | SequenceSpec, dict[str, bytes], int, bool]:
+    data = load_json_object(body, SUBMIT_FIELDS, "{\"spec\": {...}, \"reference\": \"<base64>\"}")
     spec = parse_spec(data.get("spec"))
     _check_cost(spec, config)
     if spec.device not in ("auto", config.device):
@@ -276,7 +284,7 @@ def _parse_submission(body: bytearray, config: ServiceConfig) -> tuple[JobSpec |
     if not isinstance(keep, bool):
         raise Unprocessable("keep", f"{keep!r} is not true or false", "send a JSON boolean")
 
-    reference = _base64(data.pop("reference", None), "reference")  # popped: its text is freed once decoded
+    reference = decode_base64(data.pop("reference", None), "reference")  # popped: its text is freed once decoded
     _, image_format = check_image(reference, "reference", PHOTO_FORMATS, config.max_image_pixels)
     inputs = {f"reference.{_EXTENSIONS[image_format]}": reference}
     inputs.update(_normal_maps(data.get("normal_maps", {}), spec, config))
@@ -319,7 +327,7 @@ def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig
                                 "name each normal map like view_000.png (letters, digits, '_', '.', '-')")
         if name not in files:
             raise Unprocessable(field, f"{name!r} was not uploaded", "add it to normal_maps")
-        data = _base64(files.pop(name), f"normal_maps.{name}")
+        data = decode_base64(files.pop(name), f"normal_maps.{name}")
         size, _ = check_image(data, f"normal_maps.{name}", NORMAL_MAP_FORMATS, config.max_image_pixels)
         expected = (view.camera["width"], view.camera["height"])
         if size != expected:
@@ -329,11 +337,11 @@ def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig
     return inputs
 
 
-def _base64(value: Any, field: str) -> bytes:
+def decodedecode_base64(value: Any, field: str) -> bytes:
     if not isinstance(value, str):
         raise Unprocessable(field, "is not a base64 string", "send the file's bytes base64-encoded")
     try:  # binascii reads the ASCII text in place; base64.b64decode would copy it to bytes first
-        return binascii.a2b_base64(value, strict_mode=True)
+        return binascii.a2bdecode_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as error:
         raise Unprocessable(field, "is not valid base64", "send the file's bytes base64-encoded") from error
 
