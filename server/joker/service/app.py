@@ -337,11 +337,11 @@ def _normal_maps(files: Any, spec: JobSpec | SequenceSpec, config: ServiceConfig
     return inputs
 
 
-def decodedecode_base64(value: Any, field: str) -> bytes:
+def decode_base64(value: Any, field: str) -> bytes:
     if not isinstance(value, str):
         raise Unprocessable(field, "is not a base64 string", "send the file's bytes base64-encoded")
     try:  # binascii reads the ASCII text in place; base64.b64decode would copy it to bytes first
-        return binascii.a2bdecode_base64(value, strict_mode=True)
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as error:
         raise Unprocessable(field, "is not valid base64", "send the file's bytes base64-encoded") from error
 
