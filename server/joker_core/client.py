@@ -140,7 +140,7 @@ class JokerClient:
     def fit(self, reference: str | os.PathLike | bytes, model: str | None = None,
             settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The rig fitted to the photo's face (POST /v1/fit): {"model", "fit": ReferenceFit as JSON}."""
-        body = {"reference": _base64_of(reference), "settings": dict(settings or {})} | ({"model": model} if model else {})
+        body = {"reference": _base64_of(reference, "photo"), "settings": dict(settings or {})} | ({"model": model} if model else {})
         return self._json("POST", "/v1/fit", body)
 
     # -- progress --------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from .schemas import (ARTIFACTS, EVENTS, FILE, HEALTH, INFO, JOB_LIST, JOB_STATU
                       json_response, submit_schema)
 from .events import HEARTBEAT, EventHub, format_sse
 from .executor import Executor, LocalExecutor
-from .fit_route import fit_routes
+from .fit_route import add_fit_route
 from .security import (NORMAL_MAP_FORMATS, PHOTO_FORMATS, check_image, is_plain_file_name, load_or_create_token,
                        token_matches)
 from .store import JobStore
@@ -204,7 +204,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    routes.include_router(fit_routes(config))
+    add_fit_route(routes, config)
     app.include_router(open_routes)
     app.include_router(routes)
     app.state.api_routes = [*open_routes.routes, *routes.routes]  # for a 405's Allow

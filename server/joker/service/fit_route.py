@@ -16,6 +16,7 @@ from joker_core.head_model import load_model
 
 from .config import ServiceConfig
 from .errors import Unprocessable
+from .schemas import errors, json_response
 from .security import PHOTO_FORMATS, check_image
 
 FIT_SCHEMA = {
@@ -31,21 +32,26 @@ FIT_SCHEMA = {
     },
 }
 FIT_FIELDS = tuple(FIT_SCHEMA["properties"])
+FIT_ANSWER = {"type": "object", "required": ["model", "fit"], "additionalProperties": False,
+              "properties": {"model": {"type": "string", "description": "the head model's name"},
+                             "fit": {"type": "object", "description": "ReferenceFit.to_dict(): rig parameters, "
+                                                                      "camera, landmark residual and confidence"}}}
 if TYPE_CHECKING:
     from joker.fit.solve import FitSettings
 
 PARALLEL_FITS = 1  # dlib and torch share the CPU with running jobs: fits queue, one at a time
 
 
-def fit_routes(config: ServiceConfig) -> APIRouter:
-    """The route, for the app's token-guarded /v1 router."""
+def add_fit_route(routes: APIRouter, config: ServiceConfig) -> None:
+    """POST /fit on the app's token-guarded /v1 router (on it, not nested: the 405 handler
+    reads that router's own routes)."""
     # The app's body reader and JSON parser, imported here: app.py imports this module.
     from .app import _read_limited
 
-    routes = APIRouter()
     fitting = asyncio.Semaphore(PARALLEL_FITS)
 
     @routes.post("/fit", summary="Fit the head rig to a photo's face: shape, expression, jaw, pose, camera",
+                 responses={200: json_response("the fitted rig", FIT_ANSWER), **errors(413, 415, 422)},
                  openapi_extra={"requestBody": {"required": True, "content": {
                      "application/json": {"schema": FIT_SCHEMA}}}})
     async def fit(request: Request) -> dict[str, Any]:
@@ -53,8 +59,6 @@ def fit_routes(config: ServiceConfig) -> APIRouter:
         photo, model_path, settings = await run_in_threadpool(_parse_fit, body, config)
         async with fitting:
             return await run_in_threadpool(_fit, photo, model_path, settings)
-
-    return routes
 
 
 # The engine (torch, dlib) is imported on the first fit, not with the server.
