@@ -82,6 +82,7 @@ def test_example_generates_the_keyed_presets_as_one_sequence(serve, photo, tmp_p
     assert all((folder / "head.glb").is_file() for folder in job_folders)
 
 
+@pytest.mark.slow  # the example against the engine; the engine's Blender round trip stays in make test
 def test_example_generates_with_the_engine(serve, portrait, tmp_path):
     server = serve("tiny_engine:generate")  # the real engine at test size
     run = _example(tmp_path, portrait, "--presets", "scream", "--server", server.url, _token(server),

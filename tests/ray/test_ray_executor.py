@@ -82,6 +82,7 @@ def test_four_jobs_on_two_slots_run_two_at_a_time_and_bring_their_files_back(ray
     assert most == 2
 
 
+@pytest.mark.slow  # Ray end to end; the four-job test stays in make test
 def test_cancel_stops_a_job_within_2_s_even_one_that_ignores_it(ray_cluster, tmp_path):
     store, executor = make(tmp_path, slots=1)
     try:
@@ -98,6 +99,7 @@ def test_cancel_stops_a_job_within_2_s_even_one_that_ignores_it(ray_cluster, tmp
         executor.stop()
 
 
+@pytest.mark.slow  # Ray end to end; the four-job test stays in make test
 def test_a_killed_worker_fails_only_its_job_and_the_next_job_runs(ray_cluster, tmp_path):
     events = Events()
     store, executor = make(tmp_path, events)

@@ -31,6 +31,7 @@ def server(tmp_path_factory):
     running.stop()
 
 
+@pytest.mark.slow  # the add-on's sequence test covers frames published through the server in make test
 def test_each_frame_is_published_while_the_sequence_runs_and_a_cancel_keeps_it(server, photo, tmp_path):
     client = server.client()
     job = client.submit(SPEC, encode_png(photo))
