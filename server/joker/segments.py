@@ -6,9 +6,11 @@ as before, so the segments run in parallel. The price: a cold frame costs more p
 evaluations than a warm one, and two neighbouring frames across a border did not share a
 field (benchmarks measure both).
 
-    from joker.segments import split_sequence, generate_segments
+    from joker.segments import generate_segments, starts_at_frames
     folders = generate_segments("me.jpg", spec=sequence_spec, out_dir="seq/", starts=[0, 150],
                                 ray_address="auto")
+    # or at the rig's keyframes (scene frame numbers):
+    starts = starts_at_frames(sequence_spec, keyframes)
 
 `<out>/segment_NN/` is each segment's whole sequence folder (frames keep their scene
 numbers); `<out>/segments.json` lists them. Segments finished before are not run again.
@@ -34,6 +36,14 @@ def even_starts(frames: int, segments: int) -> list[int]:
     if not 1 <= segments <= frames:
         raise JokerError(f"cannot split {frames} frames into {segments} segments", f"ask for 1 to {frames} segments")
     return [round(index * frames / segments) for index in range(segments)]
+
+
+def starts_at_frames(spec: SequenceSpec, frame_numbers: Sequence[int]) -> list[int]:
+    """Segment starts at scene frames, e.g. the rig's keyframes: each segment begins at the
+    first generated frame at or after one of `frame_numbers` (frames outside the sequence
+    start nothing); index 0 always begins the first."""
+    indices = {-(-(number - spec.frame_start) // spec.frame_step) for number in frame_numbers}  # ceiling
+    return sorted({0} | {index for index in indices if 0 < index < len(spec.frames)})
 
 
 def split_sequence(spec: SequenceSpec, starts: Sequence[int]) -> list[SequenceSpec]:

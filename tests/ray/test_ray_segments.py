@@ -12,7 +12,7 @@ import trimesh
 from scipy.spatial import cKDTree
 from skimage import data
 
-from joker.segments import SEGMENTS_NAME, even_starts, generate_segments, split_sequence
+from joker.segments import SEGMENTS_NAME, even_starts, generate_segments, split_sequence, starts_at_frames
 from joker_core.errors import JokerError
 from joker_core.png import encode_png
 from joker_core.protocol import SequenceSpec
@@ -30,6 +30,14 @@ def test_split_points_are_checked_and_segments_keep_scene_numbers():
         split_sequence(SPEC, [1])
     with pytest.raises(JokerError, match="cannot split 2 frames into 3"):
         even_starts(2, 3)
+
+
+def test_keyframes_start_segments_at_the_first_generated_frame_from_them():
+    spec = SequenceSpec.from_dict({"frames": [{"preset": "neutral"}] * 6, "frame_start": 10, "frame_step": 2})
+    # frames 10 12 14 16 18 20; a key at 13 starts at 14, keys outside or at the start add nothing
+    assert starts_at_frames(spec, [1, 10, 13, 16, 21, 99]) == [0, 2, 3]
+    assert starts_at_frames(spec, []) == [0]
+    assert [len(segment.frames) for segment in split_sequence(spec, starts_at_frames(spec, [13, 16]))] == [2, 1, 3]
 
 
 def frames(folder):
