@@ -8,15 +8,12 @@ also loads dlib's models), like any quick operator."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 import numpy as np
 from bpy.props import BoolProperty
 
 from joker_core.cameras import Camera
 from joker_core.client import JokerClient
-from joker_core.errors import JokerError
 
 from . import model_cache, preferences
 from .reference_ops import setup_alignment_check
@@ -25,6 +22,7 @@ from .rig_build import RIG_TAG
 from .rig_ops import poll_rig, rig_with_model
 from .rig_state import write_params
 from .scene_cameras import apply_camera
+from .submission import reference_photo
 
 FIT_TIMEOUT_S = 120.0  # the first fit after the server starts loads dlib's models
 
@@ -32,9 +30,7 @@ FIT_TIMEOUT_S = 120.0  # the first fit after the server starts loads dlib's mode
 def fit_rig(context, expression: bool = True, camera: bool = True) -> dict:
     """Fit the scene's rig to its reference photo; the server's answer ({"model", "fit"})."""
     mesh, armature, model = rig_with_model(context)
-    photo = Path(bpy.path.abspath(context.scene.joker.reference_path))
-    if not photo.is_file():
-        raise JokerError(f"reference photo {str(photo)!r} does not exist", "choose a photo (JPEG or PNG)")
+    photo = reference_photo(context.scene.joker)
     prefs = preferences.get(context)
     source = armature.get(RIG_TAG, model_cache.DEMO_SOURCE)
     client = JokerClient(prefs.server_url, token=prefs.token or None, timeout=FIT_TIMEOUT_S)

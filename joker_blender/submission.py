@@ -51,7 +51,8 @@ def results_folder(setting: str) -> Path:
     return Path(bpy.path.abspath(setting))
 
 
-def _reference(settings) -> Path:
+def reference_photo(settings) -> Path:
+    """The scene's reference photo (settings: scene.joker), checked to be a readable file."""
     reference = Path(bpy.path.abspath(settings.reference_path))
     if not settings.reference_path or not reference.is_file():
         raise JokerError(f"reference photo {str(reference)!r} cannot be read", "choose a photo in the Reference panel")
@@ -92,7 +93,7 @@ def build_submission(context) -> Submission:
     """Read the scene into a job: rig parameters, settings, in-scene normal maps."""
     settings = context.scene.joker
     mesh, armature, model = rig_with_model(context)
-    reference = _reference(settings)
+    reference = reference_photo(settings)
     posed, normal_maps = _posed(context, mesh, armature, model)
     spec = JobSpec.from_dict({**posed, **_shared_settings(settings)})
     return _submission(context, spec, reference, normal_maps, armature)
@@ -130,7 +131,7 @@ def build_sequence_submission(context, frames: range) -> SequenceSubmission:
     the frame it was on."""
     scene, settings = context.scene, context.scene.joker
     mesh, armature, model = rig_with_model(context)
-    reference = _reference(settings)
+    reference = reference_photo(settings)
     frame_specs, normal_maps, placements = [], {}, {}
     current, subframe = scene.frame_current, scene.frame_subframe
     try:

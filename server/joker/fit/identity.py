@@ -4,11 +4,8 @@ frontal render of a result (dlib calls < 0.6 the same person)."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from joker.render.raster import interpolate, rasterize, world_to_camera
 from joker_core.cameras import Camera, look_at
-
 from joker_core.errors import JokerError
 
 from .landmarks import Landmarks, face_descriptor
@@ -16,20 +13,20 @@ from .landmarks import Landmarks, face_descriptor
 SAME_PERSON = 0.6
 
 
-def identity_distance(photo: np.ndarray, render: np.ndarray) -> float:
-    """Descriptor distance between the largest faces of two H x W x 3 uint8 images."""
-    return float(np.linalg.norm(face_descriptor(photo) - face_descriptor(render)))
+def identity_distance(photo: np.ndarray, render: np.ndarray, photo_landmarks: Landmarks | None = None) -> float:
+    """Descriptor distance between the largest faces of two H x W x 3 uint8 images. The
+    render goes first: where it shows no face, that costs one small detection, not the
+    photo's descriptor. `photo_landmarks`: the photo's face, when already found (the fit's)."""
+    rendered = face_descriptor(render)
+    return float(np.linalg.norm(face_descriptor(photo, photo_landmarks) - rendered))
 
 
 def render_identity_distance(photo: np.ndarray, render: np.ndarray,
                              photo_landmarks: Landmarks | None = None) -> float | None:
     """identity_distance of a result's render, or None where dlib finds no face in either
-    (a result too coarse to read as a face, a photo aligned by hand). The render goes first:
-    where it shows no face, that costs one small detection, not the photo's descriptor.
-    `photo_landmarks`: the photo's face, when already found (the fit's), to skip detecting it."""
+    (a result too coarse to read as a face, a photo aligned by hand)."""
     try:
-        rendered = face_descriptor(render)
-        return float(np.linalg.norm(face_descriptor(photo, photo_landmarks) - rendered))
+        return identity_distance(photo, render, photo_landmarks)
     except JokerError:
         return None
 
@@ -42,13 +39,3 @@ def frontal_camera(vertices: np.ndarray, size: int = 512, fov_deg: float = 20.0)
     distance = 0.55 * extent / np.tan(np.radians(fov_deg) / 2)
     return Camera.from_fov(look_at(centre + np.array([0.0, 0.0, distance]), centre), fov_deg, size, size)
 
-
-def render_colours(vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray, camera: Camera,
-                   background=(1.0, 1.0, 1.0)) -> np.ndarray:
-    """An H x W x 3 uint8 render of a mesh with per-vertex colours in [0, 1]."""
-    points = world_to_camera(torch.as_tensor(vertices, dtype=torch.float32), camera)
-    faces_t = torch.as_tensor(np.asarray(faces), dtype=torch.int64)
-    fragments = rasterize(points, faces_t, camera)
-    image = interpolate(torch.as_tensor(colours, dtype=torch.float32), faces_t, fragments)
-    image = torch.where(fragments.mask[..., None], image, torch.tensor(background, dtype=torch.float32))
-    return (image.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
