@@ -6,6 +6,10 @@ LINEAR in between, so a step between generated frames blends the two heads inste
 holding one. The basis is the first frame's head and its own key moves nothing, so the
 weights always sum to one between keys. Re-generating a frame replaces only its key's
 coordinates (or adds a key for a new frame and re-keys its neighbours).
+
+A sequence job builds the same object as its frames arrive (`start_animated` from the first
+frame's head_rig.glb, `replace_frame` for each next one), parented to the rig's armature so
+it stands where the rig stands at every frame.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import bpy
 from mathutils import Matrix
 
+from joker_core.conventions import BLENDER_TO_FLAME
 from joker_core.errors import JokerError
 
 from .animation import assigned_fcurves
@@ -49,6 +54,30 @@ def import_animated_sequence(scene: bpy.types.Scene, glb: Path, name: str, rig_m
     return head
 
 
+def start_animated(scene: bpy.types.Scene, glb: Path, frame: int, name: str,
+                   collection: bpy.types.Collection | None = None) -> bpy.types.Object:
+    """A new animated head from generated frame `frame`'s head_rig.glb: its mesh is the
+    basis, and key frame_NNNN (which moves nothing) shows it, as in an imported sequence.glb."""
+    head = import_result(scene, glb, name, None, collection)
+    head.shape_key_add(name="Basis", from_mix=False)
+    head.shape_key_add(name=key_name(frame), from_mix=False)
+    head[ANIMATED_KEY] = True
+    key_frames(head)
+    return head
+
+
+def is_animated(obj: bpy.types.Object) -> bool:
+    return bool(obj.get(ANIMATED_KEY))
+
+
+def follow_rig(head: bpy.types.Object, armature: bpy.types.Object) -> None:
+    """Parent an animated head (imported unplaced, in the rig's own frame) to the rig's
+    armature: at every scene frame it stands where the rig stands, however the rig moves."""
+    head.parent = armature
+    head.matrix_parent_inverse = Matrix.Identity(4)
+    head.matrix_basis = Matrix(BLENDER_TO_FLAME.tolist()) @ head.matrix_basis
+
+
 def set_frame(head: bpy.types.Object, frame: int, coordinates) -> None:
     """Give generated frame `frame` these vertex coordinates (the object's local space, its
     vertex order; a flat sequence of 3 x vertex count floats): only its key changes, or a new
@@ -69,7 +98,7 @@ def replace_frame(scene: bpy.types.Scene, head: bpy.types.Object, frame: int, gl
     single = import_result(scene, glb, f"{head.name} frame {frame}", None)
     try:
         if len(single.data.vertices) != len(head.data.vertices):
-                raise JokerError(f"{glb.name} has {len(single.data.vertices)} vertices, the animated head "
+            raise JokerError(f"{glb.name} has {len(single.data.vertices)} vertices, the animated head "
                              f"{len(head.data.vertices)}", "re-generate the frame with rig topology")
         coordinates = [0.0] * (3 * len(single.data.vertices))
         single.data.vertices.foreach_get("co", coordinates)

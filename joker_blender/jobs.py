@@ -19,8 +19,8 @@ from typing import Callable
 
 from joker_core.client import JobFailed, JokerClient
 from joker_core.errors import JokerError
-from joker_core.protocol import (SEQUENCE_MANIFEST, JobSpec, JobState, JobStatus, ProgressEvent, SequenceSpec,
-                                 frame_artifact)
+from joker_core.protocol import (SEQUENCE_GLB, SEQUENCE_MANIFEST, JobSpec, JobState, JobStatus, ProgressEvent,
+                                 SequenceSpec, frame_artifact)
 
 WATCH_S = 0.2  # how often the watcher passes a cancel on (and a sequence runner looks for frames)
 
@@ -192,8 +192,11 @@ class SequenceRunner(JobRunner):
             pass  # the server is restarting: a later poll, or the end, collects them
 
     def _results(self, client: JokerClient, status: JobStatus) -> list[Path]:
+        """The frames not yet handed over, then the manifest and the animated object
+        (sequence.glb, when the engine made one) into the job's folder."""
         self._collect_frames(client, status.artifacts)
-        return [client.download(self.job_id, SEQUENCE_MANIFEST, self.folder / SEQUENCE_MANIFEST)]
+        names = [SEQUENCE_MANIFEST] + ([SEQUENCE_GLB] if SEQUENCE_GLB in status.artifacts else [])
+        return [client.download(self.job_id, name, self.folder / name) for name in names]
 
     def _keep_finished(self, client: JokerClient, status: JobStatus) -> None:
         try:

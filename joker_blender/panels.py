@@ -7,7 +7,7 @@ import bpy
 from . import model_cache, panel_images, summary
 from .rig_build import shape_key_names
 from .rig_ops import find_rig
-from .sequence_results import frame_heads, is_sequence
+from .sequence_results import generated_frames, is_sequence
 from .view_ops import VIEWS_COLLECTION
 
 
@@ -129,6 +129,7 @@ class JOKER_PT_sequence(_JokerPanel, bpy.types.Panel):
         else:
             for name in ("sequence_start", "sequence_end", "sequence_step"):
                 row.prop(settings, name)
+        layout.prop(settings, "sequence_result", expand=True)
         row = layout.row(align=True)
         row.operator("joker.generate_sequence", icon="RENDER_ANIMATION")
         row.operator("joker.cancel", text="", icon="CANCEL")
@@ -149,7 +150,7 @@ class JOKER_PT_results(_JokerPanel, bpy.types.Panel):
             latest = obj.name == context.scene.joker.last_result
             column.label(text=obj.name, icon="SOLO_ON" if latest else "OUTLINER_OB_MESH")
         for sequence in (child for child in (collection.children if collection else ()) if is_sequence(child)):
-            column.label(text=f"{sequence.name}: {len(frame_heads(sequence))} frames", icon="RENDER_ANIMATION")
+            column.label(text=f"{sequence.name}: {len(generated_frames(sequence))} frames", icon="RENDER_ANIMATION")
         head = summary.shown_head(context)
         if head is not None:
             _draw_summary(self.layout.box(), head)

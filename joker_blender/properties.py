@@ -16,6 +16,11 @@ NORMAL_MODE_ITEMS = (
     ("face", "Face region", "Face only, as the official checkpoint was trained (BFM face region)"),
     ("full", "Full head", "Whole head, ears, neck and eyes"),
 )
+SEQUENCE_RESULT_ITEMS = (
+    ("frames", "Per-frame meshes", "One head per generated frame (marching cubes), each shown on its frames"),
+    ("animated", "Animated object", "One head in the rig's topology with a shape key per generated frame, "
+                                    "blending linearly between them, parented to the rig"),
+)
 
 
 class JokerSettings(bpy.types.PropertyGroup):
@@ -52,6 +57,8 @@ class JokerSettings(bpy.types.PropertyGroup):
     sequence_end: IntProperty(name="End", default=24, description="Last frame of the sequence (included)")
     sequence_step: IntProperty(name="Step", default=1, min=1,
                                description="Generate every Nth frame; each head holds until the next")
+    sequence_result: EnumProperty(name="Sequence result", items=SEQUENCE_RESULT_ITEMS, default="frames",
+                                  description="What a new sequence becomes in the scene")
     sequence: StringProperty(name="Sequence", default="",
                              description="Collection of the scene's generated sequence (Regenerate Frame works on it)")
     # Job state, written only on the main thread by the job watcher.

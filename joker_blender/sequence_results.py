@@ -1,8 +1,10 @@
-"""A generated sequence in the scene: one head per generated frame, in the sequence's own
-collection, with visibility keyed so that exactly one head shows at each scene frame.
+"""A generated sequence in the scene, in the sequence's own collection: one head per
+generated frame, with visibility keyed so that exactly one head shows at each scene frame,
+or ONE animated head with a shape key per generated frame (animated_sequence).
 
 Frame N's head shows from N until the next generated frame (a frame step > 1 holds it);
-the last head holds for one step. Keys are CONSTANT, so nothing blends between heads.
+the last head holds for one step. Visibility keys are CONSTANT, so nothing blends between
+per-frame heads; an animated head's keys blend linearly.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 import bpy
 from mathutils import Matrix
 
+from .animated_sequence import frame_keys, is_animated
 from .animation import assigned_fcurves
 from .results import import_result, results_collection
 
@@ -37,9 +40,20 @@ def frame_heads(collection: bpy.types.Collection) -> dict[int, bpy.types.Object]
     return {int(obj[FRAME_KEY]): obj for obj in collection.objects if FRAME_KEY in obj}
 
 
+def animated_head(collection: bpy.types.Collection) -> bpy.types.Object | None:
+    """The sequence's animated head, if it is one (Animated object)."""
+    return next((obj for obj in collection.objects if is_animated(obj)), None)
+
+
+def generated_frames(collection: bpy.types.Collection) -> list[int]:
+    """The sequence's generated frames, whether per-frame heads or an animated head's keys."""
+    animated = animated_head(collection)
+    return sorted(set(frame_heads(collection)) | set(frame_keys(animated) if animated else ()))
+
+
 def _shown_ranges(collection: bpy.types.Collection) -> dict[int, tuple[int, int]]:
     """Generated frame -> the scene frames [start, end) its head shows on."""
-    frames = sorted(frame_heads(collection))
+    frames = generated_frames(collection)
     ends = frames[1:] + [frames[-1] + int(collection[HOLD_KEY])] if frames else []
     return {frame: (frame, end) for frame, end in zip(frames, ends)}
 

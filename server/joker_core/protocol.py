@@ -382,6 +382,8 @@ class JobStatus:
 MAX_FRAMES = 1000
 _FRAME_FIELDS = ("preset", "rig", "prompt", "blender_views")
 SEQUENCE_MANIFEST = "sequence.json"  # a sequence job's manifest artifact
+SEQUENCE_GLB = "sequence.glb"  # a sequence job's animated object: the rig's topology, a morph target per frame
+HEAD_GLB, RIG_HEAD_GLB = "head.glb", "head_rig.glb"  # a head: marching cubes, and the rig's topology
 
 
 def frame_folder_name(number: int) -> str:

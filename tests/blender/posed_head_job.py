@@ -2,7 +2,9 @@
 posed_head_job:generate`): it poses the demo head with the job's rig parameters, textures it
 with the reference photo through the head's UVs and writes `head.glb` with the engine's
 exporter, so where the add-on puts the result and which texture it shows can be checked
-exactly; `generate_sequence` does the same for every frame of a sequence job.
+exactly; `generate_sequence` does the same for every frame of a sequence job, and writes
+each frame's head in the rig's topology too (head_rig.glb: the same posed head) and the
+animated object (sequence.glb) with the engine's own writer, as the engine does.
 
 Words in the prompt steer it: steps=N progress events (default 4) of step_s=S seconds
 (default 0.02); fail=1 ends the job with a JokerError.
@@ -18,12 +20,13 @@ import numpy as np
 from PIL import Image
 
 from joker.generation.output import job_folder
+from joker.mesh.animated import SEQUENCE_GLB, AnimatedFrame, write_sequence_glb
 from joker.mesh.export import TexturedMesh, write_glb
 from joker.sequence.manifest import MANIFEST_NAME, Manifest, frame_folder_name
 from joker_core.demo_head import load_demo_head
 from joker_core.errors import JobCancelled, JokerError
 from joker_core.lbs import numpy_rig, pose
-from joker_core.protocol import JobSpec, ProgressEvent, SequenceSpec
+from joker_core.protocol import HEAD_GLB, RIG_HEAD_GLB, JobSpec, ProgressEvent, SequenceSpec
 from joker_core.rig_params import RigParams
 
 TEXTURE_SIZE = 64
@@ -85,7 +88,7 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir: Path,
     options = _options(spec.job.prompt)
     photo, folder = Image.open(reference), Path(out_dir)
     manifest = Manifest(folder / MANIFEST_NAME, spec)
-    count = len(spec.frames)
+    count, heads = len(spec.frames), {}
     try:
         for index in range(count):
             if index > 0 and "wait_for" in options:
@@ -95,9 +98,14 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir: Path,
             job = spec.frame_job(index)
             if spec.blender_views and not all(Path(view.normal_map).is_file() for view in job.blender_views):
                 raise JokerError(f"frame {spec.frame_number(index)} came without its normal maps", "upload them")
+            head = posed_textured_head(job.rig, photo)
             with job_folder(folder / "frames" / frame_folder_name(spec.frame_number(index))) as staging:
-                write_glb(posed_textured_head(job.rig, photo), staging / "head.glb")
+                for name in (HEAD_GLB, RIG_HEAD_GLB):
+                    write_glb(head, staging / name)
             manifest.add_frame(index, {"prior_evaluations": 0, "nerf_steps": 0, "distill_seconds": 0.0})
+            heads[spec.frame_number(index)] = head  # sequence.glb: the first frame's head, a target per frame
+            write_sequence_glb(folder / SEQUENCE_GLB, next(iter(heads.values())),
+                               [AnimatedFrame(number, each.vertices, each.normals) for number, each in heads.items()])
             if progress is not None:
                 progress(ProgressEvent(f"frame {spec.frame_number(index)} finished", (index + 1) / count))
     except JobCancelled:

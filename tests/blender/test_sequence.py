@@ -125,6 +125,50 @@ drive(scene.name, timeout=120, on_tick=cancel_after_the_first_head)
 out["cancelled"] = {"state": settings.job_state, "error": settings.last_error,
                     "frames": sorted(frame_heads(sequence())) if sequence() != stepped else None,
                     "shown": shown(sequence(), range(0, 3))}
+
+# The animated object (frames 1, 3, 5): one head, a shape key per frame, parented to the rig;
+# then frame 3 regenerated (from frame 4, where it holds) with a new expression keyed there.
+from joker_blender.animated_sequence import frame_keys
+from joker_blender.sequence_results import animated_head
+settings.prompt = ""
+animated = api.generate_sequence(1, 5, 2, sequence_result="animated")
+head = animated_head(animated)
+
+def local_vertices(obj):
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    co = np.empty(len(evaluated.data.vertices) * 3)
+    evaluated.data.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+def key_coordinates():
+    out = {}
+    for number, key in frame_keys(head).items():
+        co = np.empty(3 * len(key.data))
+        key.data.foreach_get("co", co)
+        out[number] = co
+    return out
+
+def save_animated(key):
+    for number in range(1, 6):
+        scene.frame_set(number)
+        saved[f"{key}_head_{number}"], saved[f"{key}_local_{number}"] = world_vertices(head), local_vertices(head)
+        saved[f"{key}_rig_{number}"] = world_vertices(mesh)
+
+out["animated"] = {"objects": [obj.name for obj in animated.objects], "keys": sorted(frame_keys(head)),
+                   "parent": head.parent.name if head.parent else None, "armature": armature.name,
+                   "job": settings.job_id, "sequence": settings.sequence, "collection": animated.name,
+                   "shape_keys": len(head.data.shape_keys.key_blocks), "frames": len(frame_heads(animated))}
+save_animated("animated")
+keys_before = key_coordinates()
+scene.frame_set(3)
+api.apply_preset("wink", keyframe=True)
+regenerated = api.regenerate_frame(4)
+keys_after = key_coordinates()
+out["animated_regenerated"] = {"head": regenerated.name, "same_head": regenerated == head,
+                               "objects": [obj.name for obj in animated.objects],
+                               "changed": [n for n in keys_before if not np.array_equal(keys_before[n], keys_after[n])]}
+save_animated("regenerated_animated")
+out["results"] = args["results"]
 np.savez(args["vertices"], **saved)
 report(**out)
 """
@@ -255,6 +299,34 @@ def test_a_frame_step_holds_each_head_until_the_next(sequence):
 def test_cancel_keeps_the_frames_that_arrived(sequence):
     cancelled = sequence[0]["cancelled"]
     assert cancelled == {"state": "cancelled", "error": "", "frames": [1], "shown": [[[], []], [[1], [1]], [[], []]]}
+
+
+def test_an_animated_object_takes_a_shape_key_per_frame_and_follows_the_rig(sequence):
+    out, vertices, server = sequence
+    animated = out["animated"]
+    assert animated["objects"] == [f"Joker Animated {animated['job'][:8]}"] and animated["frames"] == 0
+    assert animated["keys"] == [1, 3, 5] and animated["shape_keys"] == 4  # the basis and a key per frame
+    assert animated["parent"] == animated["armature"] and animated["sequence"] == animated["collection"]
+    for number in (1, 3, 5):  # at each generated frame: that frame's head, where the rig stands then
+        assert _nearest(vertices[f"animated_head_{number}"], vertices[f"animated_rig_{number}"]).max() < 1e-5
+    # Frame 2 lies halfway between generated frames 1 and 3: the linear blend of their heads.
+    halfway = 0.5 * (vertices["animated_local_1"] + vertices["animated_local_3"])
+    assert np.abs(vertices["animated_local_2"] - halfway).max() < 1e-6
+    assert np.abs(vertices["animated_local_1"] - vertices["animated_local_3"]).max() > 1e-3  # the jaw opened
+    # The animated object the engine wrote came through the server into the job's folder.
+    job = animated["job"]
+    assert (server.data_dir / "jobs" / job / "outputs" / "sequence.glb").read_bytes() == \
+        (Path(out["results"]) / job / "sequence.glb").read_bytes()
+
+
+def test_regenerating_a_frame_of_an_animated_object_changes_only_its_key(sequence):
+    out, vertices, _ = sequence
+    regenerated = out["animated_regenerated"]
+    assert regenerated["same_head"] and regenerated["objects"] == out["animated"]["objects"]
+    assert regenerated["changed"] == [3]
+    assert _nearest(vertices["regenerated_animated_head_3"], vertices["regenerated_animated_rig_3"]).max() < 1e-5
+    for number in (1, 5):
+        assert np.array_equal(vertices[f"regenerated_animated_local_{number}"], vertices[f"animated_local_{number}"])
 
 
 @pytest.fixture(scope="module")
