@@ -28,7 +28,7 @@ from .model_cache import DEMO_SOURCE
 
 _SETTINGS = ("prompt", "negative_prompt", "quality", "prior", "prior_weights", "seed", "views_azimuth",
              "views_elevation", "azimuth_range", "elevation_range", "view_size", "normal_mode",
-             "send_normal_maps", "sequence_result",
+             "send_normal_maps", "sequence_result", "sequence_normal_maps",
              "sequence_use_scene_range", "sequence_start", "sequence_end", "sequence_step")
 
 

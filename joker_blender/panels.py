@@ -130,6 +130,7 @@ class JOKER_PT_sequence(_JokerPanel, bpy.types.Panel):
             for name in ("sequence_start", "sequence_end", "sequence_step"):
                 row.prop(settings, name)
         layout.prop(settings, "sequence_result", expand=True)
+        layout.prop(settings, "sequence_normal_maps")
         row = layout.row(align=True)
         row.operator("joker.generate_sequence", icon="RENDER_ANIMATION")
         row.operator("joker.cancel", text="", icon="CANCEL")

@@ -49,7 +49,12 @@ class JokerSettings(bpy.types.PropertyGroup):
     normal_mode: EnumProperty(name="Normal maps", items=NORMAL_MODE_ITEMS, default="face",
                               description="Region of the head the normal maps show")
     send_normal_maps: BoolProperty(name="Send Blender normal maps", default=True,
-                                   description="Render normal maps here and send them; off lets the server render")
+                                   description="A single head: render its normal maps here and send them; "
+                                               "off lets the server render them")
+    sequence_normal_maps: BoolProperty(name="Blender normal maps per frame", default=False,
+                                       description="Render every frame's normal maps here before sending the "
+                                                   "sequence (Blender is busy about 0.3 s per view and frame); "
+                                                   "off: send each frame's rig parameters, the server renders")
     sequence_use_scene_range: BoolProperty(name="Scene frame range", default=True,
                                            description="Generate the scene's frame range with its frame step; "
                                                        "off: the start, end and step below")

@@ -68,12 +68,12 @@ def _shared_settings(settings) -> dict:
                       "size": settings.view_size}}
 
 
-def _posed(context, mesh, armature, model, prefix: str = "") -> tuple[dict, dict[str, bytes]]:
-    """The rig as it stands now: its parameters and, if the scene sends them, its normal
-    maps (uploaded under `prefix`view_NNN.png)."""
+def _posed(context, mesh, armature, model, with_normal_maps: bool, prefix: str = "") -> tuple[dict, dict[str, bytes]]:
+    """The rig as it stands now: its parameters and, if asked, its normal maps rendered
+    here (uploaded under `prefix`view_NNN.png; without them the server renders its own)."""
     spec: dict = {"rig": read_params(mesh, armature, model)}
     normal_maps: dict[str, bytes] = {}
-    if context.scene.joker.send_normal_maps:
+    if with_normal_maps:
         cameras, maps = render_views(context, mesh, model)
         names = [f"{prefix}view_{i:03d}.png" for i in range(len(cameras))]
         spec["blender_views"] = [{"camera": camera.to_dict(), "normal_map": name}
@@ -94,7 +94,7 @@ def build_submission(context) -> Submission:
     settings = context.scene.joker
     mesh, armature, model = rig_with_model(context)
     reference = reference_photo(settings)
-    posed, normal_maps = _posed(context, mesh, armature, model)
+    posed, normal_maps = _posed(context, mesh, armature, model, settings.send_normal_maps)
     spec = JobSpec.from_dict({**posed, **_shared_settings(settings)})
     return _submission(context, spec, reference, normal_maps, armature)
 
@@ -126,9 +126,9 @@ class SequenceSubmission:
 
 
 def build_sequence_submission(context, frames: range) -> SequenceSubmission:
-    """Read each of `frames` from the scene into one sequence job: the rig at that frame and
-    its normal maps, rendered at that frame (frame_NNNN_view_MMM.png). The scene returns to
-    the frame it was on."""
+    """Read each of `frames` from the scene into one sequence job: the rig at that frame and,
+    with *Blender normal maps per frame*, its normal maps rendered at that frame
+    (frame_NNNN_view_MMM.png). The scene returns to the frame it was on."""
     scene, settings = context.scene, context.scene.joker
     mesh, armature, model = rig_with_model(context)
     reference = reference_photo(settings)
@@ -137,7 +137,8 @@ def build_sequence_submission(context, frames: range) -> SequenceSubmission:
     try:
         for number in frames:
             scene.frame_set(number)
-            posed, maps = _posed(context, mesh, armature, model, prefix=f"{frame_folder_name(number)}_")
+            posed, maps = _posed(context, mesh, armature, model, settings.sequence_normal_maps,
+                                 prefix=f"{frame_folder_name(number)}_")
             frame_specs.append(posed)
             normal_maps.update(maps)
             placements[number] = armature.matrix_world.copy()

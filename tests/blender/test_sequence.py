@@ -68,6 +68,7 @@ def save_heads(key, collection):
 SEQUENCE = SETUP + """
 # The timer path: frame 2 and 3 are held back until the first head is in the scene.
 marker = Path(args["marker"])
+settings.sequence_normal_maps = True  # Blender renders each frame's normal maps (off: the server does)
 settings.prompt = f"wait_for={marker}"
 scene.frame_set(2)
 runner = sequence_ops.start_sequence(bpy.context)
@@ -131,7 +132,7 @@ out["cancelled"] = {"state": settings.job_state, "error": settings.last_error,
 from joker_blender.animated_sequence import frame_keys
 from joker_blender.sequence_results import animated_head
 settings.prompt = ""
-animated = api.generate_sequence(1, 5, 2, sequence_result="animated")
+animated = api.generate_sequence(1, 5, 2, sequence_result="animated", sequence_normal_maps=False)
 head = animated_head(animated)
 
 def local_vertices(obj):
@@ -317,6 +318,10 @@ def test_an_animated_object_takes_a_shape_key_per_frame_and_follows_the_rig(sequ
     job = animated["job"]
     assert (server.data_dir / "jobs" / job / "outputs" / "sequence.glb").read_bytes() == \
         (Path(out["results"]) / job / "sequence.glb").read_bytes()
+    # Sent without Blender normal maps: each frame's rig parameters only, the server renders.
+    spec = json.loads((server.data_dir / "jobs" / job / "inputs" / "job.json").read_text())["spec"]
+    assert [frame["blender_views"] for frame in spec["frames"]] == [[], [], []]
+    assert all(len(frame["rig"]["expression"]) > 0 for frame in spec["frames"])
 
 
 def test_regenerating_a_frame_of_an_animated_object_changes_only_its_key(sequence):
