@@ -6,11 +6,11 @@ conventions, rig format and protocol come from the bundled `joker_core` wheel.
 
 import bpy
 
-from . import (correctives, fit_ops, generate_ops, panel_images, panels, preferences, properties, reference_ops,
-               rig_ops, sequence_ops, view_ops)
+from . import (correctives, fit_ops, generate_ops, panel_images, panels, preferences, prompt_track, properties,
+               reference_ops, rig_ops, sequence_ops, view_ops)
 
 _CLASSES = (rig_ops.CLASSES + reference_ops.CLASSES + fit_ops.CLASSES + view_ops.CLASSES + generate_ops.CLASSES
-            + sequence_ops.CLASSES + panels.CLASSES)
+            + sequence_ops.CLASSES + prompt_track.CLASSES + panels.CLASSES)
 _MODULES = (preferences, properties, panel_images, correctives, generate_ops, panels)
 
 

@@ -23,12 +23,12 @@ import bpy
 
 from joker_core.errors import JokerError
 
-from . import generate_ops, preferences, reference_ops, results, rig_ops, sequence_ops, submission
+from . import generate_ops, preferences, prompt_track, reference_ops, results, rig_ops, sequence_ops, submission
 from .model_cache import DEMO_SOURCE
 
 _SETTINGS = ("prompt", "negative_prompt", "quality", "prior", "prior_weights", "seed", "views_azimuth",
              "views_elevation", "azimuth_range", "elevation_range", "view_size", "normal_mode",
-             "send_normal_maps", "sequence_result", "sequence_normal_maps",
+             "send_normal_maps", "head_mesh", "sequence_result", "sequence_normal_maps",
              "sequence_use_scene_range", "sequence_start", "sequence_end", "sequence_step")
 
 
@@ -100,6 +100,26 @@ def generate_sequence(frame_start: int | None = None, frame_end: int | None = No
                         "sequence_step": scene.frame_step if frame_step is None else frame_step}
         _apply_settings(scene.joker, settings)
         return sequence_ops.run_sequence(bpy.context)
+
+
+def key_prompt(prompt: str, frame: int | None = None, scene: bpy.types.Scene | None = None) -> int:
+    """From `frame` (default: the current frame) until the next key, a sequence's frames use
+    `prompt` ("" : the Prompt panel's): added to the sequence's prompt list if new, and the
+    prompt track keyed to it. Returns the track's value."""
+    with _context(scene):
+        scene = bpy.context.scene
+        prompts = [item.text for item in scene.joker.sequence_prompts]
+        if prompt and prompt not in prompts:
+            scene.joker.sequence_prompts.add().text = prompt
+            prompts.append(prompt)
+        current = scene.frame_current
+        scene.frame_set(current if frame is None else frame)
+        try:
+            track = prompts.index(prompt) + 1 if prompt else 0
+            prompt_track.key_prompt(scene, track)
+        finally:
+            scene.frame_set(current)
+        return track
 
 
 def regenerate_frame(frame: int | None = None, scene: bpy.types.Scene | None = None,

@@ -17,7 +17,7 @@ from joker_core.errors import JokerError
 
 from . import panel_images, summary
 from .jobs import JobRunner, Message, drain, run_blocking
-from .results import JOB_FOLDER_KEY, import_result
+from .results import JOB_FOLDER_KEY, SOURCE_KEY, head_to_import, import_result
 from .reports import reports_errors
 from .rig_ops import find_rig, poll_rig
 from .submission import build_submission
@@ -76,8 +76,8 @@ def _release_preview(settings) -> None:
     settings.job_preview, settings.job_preview_frame = "", -1
 
 
-def _import_files(rig_name: str) -> Callable[[bpy.types.Scene, Message], None]:
-    """A single job's end: its GLB onto the rig it was made from."""
+def _import_files(rig_name: str, head_mesh: str) -> Callable[[bpy.types.Scene, Message], None]:
+    """A single job's end: its head (the one `head_mesh` chooses) onto the rig it was made from."""
     def on_done(scene, message: Message) -> None:
         settings = scene.joker
         glbs = [path for path in message.files if path.suffix == ".glb"]
@@ -90,7 +90,8 @@ def _import_files(rig_name: str) -> Callable[[bpy.types.Scene, Message], None]:
                                    "where an unmoved rig stands")
             rig = None
         try:
-            head = import_result(scene, glbs[0], f"Joker f{scene.frame_current:04d} {settings.job_id[:8]}",
+            head = import_result(scene, head_to_import(glbs[0].parent, head_mesh),
+                                 f"Joker f{scene.frame_current:04d} {settings.job_id[:8]}",
                                  rig.matrix_world if rig else None)
             settings.last_result = head.name
             summary.attach(head)
@@ -152,16 +153,21 @@ def follow_blocking(context, runner: JobRunner, handle: Handle) -> None:
         raise JokerError(settings.last_error)
 
 
+def _single_handler(context, submission) -> Handle:
+    scene = context.scene
+    return job_handler(scene.name, _import_files(submission.rig, scene.joker.head_mesh))
+
+
 def start_job(context) -> JobRunner:
     """Send the scene's job from a worker thread; a timer applies its progress and result."""
     submission = build_submission(context)
-    return follow(context, JobRunner(submission), job_handler(context.scene.name, _import_files(submission.rig)))
+    return follow(context, JobRunner(submission), _single_handler(context, submission))
 
 
 def run_job(context) -> bpy.types.Object:
     """Run the scene's job to its end on this thread and return the imported head."""
     submission = build_submission(context)
-    follow_blocking(context, JobRunner(submission), job_handler(context.scene.name, _import_files(submission.rig)))
+    follow_blocking(context, JobRunner(submission), _single_handler(context, submission))
     return bpy.data.objects[context.scene.joker.last_result]
 
 
@@ -245,12 +251,13 @@ class JOKER_OT_reimport(_OnActiveResult, bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
-        folder = Path(context.active_object[JOB_FOLDER_KEY])
-        glbs = sorted(folder.glob("*.glb"))
-        if not glbs:
+        active = context.active_object
+        folder = Path(active[JOB_FOLDER_KEY])
+        glbs = [folder / active[SOURCE_KEY]] if SOURCE_KEY in active else sorted(folder.glob("*.glb"))
+        if not glbs or not glbs[0].is_file():
             raise JokerError(f"no GLB in {folder}", "generate again; the job folder was emptied")
         rig = find_rig(context)
-        head = import_result(context.scene, glbs[0], context.active_object.name, rig[1].matrix_world if rig else None)
+        head = import_result(context.scene, glbs[0], active.name, rig[1].matrix_world if rig else None)
         summary.attach(head)
         return {"FINISHED"}
 

@@ -108,6 +108,7 @@ class JOKER_PT_generate(_JokerPanel, bpy.types.Panel):
         layout.prop(settings, "prior")
         if settings.prior == "joker":
             layout.prop(settings, "prior_weights")
+        layout.prop(settings, "head_mesh")
         row = layout.row(align=True)
         row.operator("joker.generate", icon="PLAY")
         row.operator("joker.cancel", text="", icon="CANCEL")
@@ -131,12 +132,30 @@ class JOKER_PT_sequence(_JokerPanel, bpy.types.Panel):
                 row.prop(settings, name)
         layout.prop(settings, "sequence_result", expand=True)
         layout.prop(settings, "sequence_normal_maps")
+        _draw_prompt_track(layout.box(), settings)
         row = layout.row(align=True)
         row.operator("joker.generate_sequence", icon="RENDER_ANIMATION")
         row.operator("joker.cancel", text="", icon="CANCEL")
         layout.prop_search(settings, "sequence", bpy.data, "collections")
         layout.operator("joker.regenerate_frame", icon="FILE_REFRESH")
         _draw_job(layout, settings)
+
+
+def _draw_prompt_track(box, settings) -> None:
+    """The sequence's prompt list and the keyable track that picks one per frame."""
+    box.label(text="Prompts per frame", icon="SEQUENCE")
+    row = box.row()
+    row.template_list("JOKER_UL_prompts", "", settings, "sequence_prompts", settings, "sequence_prompts_index", rows=2)
+    column = row.column(align=True)
+    column.operator("joker.add_prompt", text="", icon="ADD")
+    column.operator("joker.remove_prompt", text="", icon="REMOVE")
+    row = box.row(align=True)
+    row.prop(settings, "prompt_track")
+    row.operator("joker.key_prompt", text="", icon="KEY_HLT")
+    track, prompts = settings.prompt_track, settings.sequence_prompts
+    shown = ("the Prompt panel's" if track == 0 else
+             f"“{prompts[track - 1].text}”" if track <= len(prompts) else f"none: the list has {len(prompts)}")
+    box.label(text=f"This frame: {shown}")
 
 
 class JOKER_PT_results(_JokerPanel, bpy.types.Panel):

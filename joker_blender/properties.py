@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import (BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
-                       StringProperty)
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
+                       PointerProperty, StringProperty)
 
 from .preferences import QUALITY_ITEMS
 
@@ -16,11 +16,21 @@ NORMAL_MODE_ITEMS = (
     ("face", "Face region", "Face only, as the official checkpoint was trained (BFM face region)"),
     ("full", "Full head", "Whole head, ears, neck and eyes"),
 )
+HEAD_MESH_ITEMS = (
+    ("closest", "Closest to targets", "The rig's topology when the job measures its mesh at least as close to "
+                                      "the targets as the marching-cubes mesh (held-out PSNR), else marching cubes"),
+    ("rig", "Rig topology", "The rig's own vertices and UV layout fitted to the generated surface (head_rig.glb)"),
+    ("marching_cubes", "Marching cubes", "The surface's own mesh, unwrapped and baked (head.glb)"),
+)
 SEQUENCE_RESULT_ITEMS = (
     ("frames", "Per-frame meshes", "One head per generated frame (marching cubes), each shown on its frames"),
     ("animated", "Animated object", "One head in the rig's topology with a shape key per generated frame, "
                                     "blending linearly between them, parented to the rig"),
 )
+
+
+class JokerPrompt(bpy.types.PropertyGroup):
+    text: StringProperty(name="Prompt", default="", description="This prompt, for the frames the track gives it")
 
 
 class JokerSettings(bpy.types.PropertyGroup):
@@ -55,6 +65,13 @@ class JokerSettings(bpy.types.PropertyGroup):
                                        description="Render every frame's normal maps here before sending the "
                                                    "sequence (Blender is busy about 0.3 s per view and frame); "
                                                    "off: send each frame's rig parameters, the server renders")
+    head_mesh: EnumProperty(name="Head mesh", items=HEAD_MESH_ITEMS, default="closest",
+                            description="Which mesh of a single head is imported")
+    sequence_prompts: CollectionProperty(type=JokerPrompt, name="Sequence prompts")
+    sequence_prompts_index: IntProperty(name="Selected prompt", default=0, min=0)
+    prompt_track: IntProperty(name="Prompt track", default=0, min=0,
+                              description="The prompt a sequence frame uses: 0 the Prompt panel's, N the Nth of the "
+                                          "Sequence panel's list. Key it like any property (Key Prompt holds it)")
     sequence_use_scene_range: BoolProperty(name="Scene frame range", default=True,
                                            description="Generate the scene's frame range with its frame step; "
                                                        "off: the start, end and step below")
@@ -85,6 +102,7 @@ def settings(context) -> JokerSettings:
 
 
 def register() -> None:
+    bpy.utils.register_class(JokerPrompt)
     bpy.utils.register_class(JokerSettings)
     bpy.types.Scene.joker = PointerProperty(type=JokerSettings)
 
@@ -92,3 +110,4 @@ def register() -> None:
 def unregister() -> None:
     del bpy.types.Scene.joker
     bpy.utils.unregister_class(JokerSettings)
+    bpy.utils.unregister_class(JokerPrompt)

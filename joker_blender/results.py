@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import bpy
@@ -9,9 +10,35 @@ from mathutils import Matrix
 
 from joker_core.conventions import BLENDER_TO_FLAME
 from joker_core.errors import JokerError
+from joker_core.protocol import HEAD_GLB, RIG_HEAD_GLB
 
 RESULTS_COLLECTION = "Joker Results"
 JOB_FOLDER_KEY = "joker_job_folder"
+SOURCE_KEY = "joker_source"  # the file in the job folder a result was imported from
+METRICS = "metrics.json"
+
+
+def head_to_import(folder: Path, choice: str) -> Path:
+    """Which head of a finished job folder to import: `choice` "marching_cubes" (head.glb),
+    "rig" (head_rig.glb, the rig's topology) or "closest": the rig's topology when the job
+    measured its mesh at least as close to the targets as the marching-cubes mesh (held-out
+    mesh-render PSNR in metrics.json), else marching cubes (also when it measured nothing)."""
+    marching_cubes, rig = folder / HEAD_GLB, folder / RIG_HEAD_GLB
+    if choice == "rig" and not rig.is_file():
+        raise JokerError(f"the job made no head in the rig's topology ({RIG_HEAD_GLB} in {folder})",
+                         "choose Marching cubes in the Generate panel, or update the server")
+    if choice == "rig" or (choice == "closest" and rig.is_file() and _rig_measures_closer(folder / METRICS)):
+        return rig
+    return marching_cubes
+
+
+def _rig_measures_closer(metrics_path: Path) -> bool:
+    try:
+        figures = json.loads(metrics_path.read_text(encoding="utf-8"))
+        marching_cubes, rig = figures["mesh_psnr_db"], figures["registration"]["mesh_psnr_db"]
+        return float(rig) >= float(marching_cubes)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def results_collection(scene: bpy.types.Scene) -> bpy.types.Collection:
@@ -59,4 +86,5 @@ def import_result(scene: bpy.types.Scene, glb_path: Path, name: str, rig_matrix:
     if rig_matrix is not None:
         head.matrix_world = rig_matrix @ Matrix(BLENDER_TO_FLAME.tolist()) @ head.matrix_world
     head[JOB_FOLDER_KEY] = str(glb_path.parent)
+    head[SOURCE_KEY] = glb_path.name
     return head

@@ -18,6 +18,7 @@ from joker_core.view_folder import FolderView, write_view_folder
 
 from . import preferences
 from .jobs import Submission
+from .prompt_track import frame_prompt
 from .rig_ops import rig_with_model
 from .rig_state import read_params
 from .scene_cameras import view_cameras
@@ -95,7 +96,8 @@ def build_submission(context) -> Submission:
     mesh, armature, model = rig_with_model(context)
     reference = reference_photo(settings)
     posed, normal_maps = _posed(context, mesh, armature, model, settings.send_normal_maps)
-    spec = JobSpec.from_dict({**posed, **_shared_settings(settings)})
+    rig_topology = settings.head_mesh != "marching_cubes"  # a head to choose from, or the one asked for
+    spec = JobSpec.from_dict({**posed, **_shared_settings(settings), "rig_topology": rig_topology})
     return _submission(context, spec, reference, normal_maps, armature)
 
 
@@ -126,9 +128,10 @@ class SequenceSubmission:
 
 
 def build_sequence_submission(context, frames: range) -> SequenceSubmission:
-    """Read each of `frames` from the scene into one sequence job: the rig at that frame and,
-    with *Blender normal maps per frame*, its normal maps rendered at that frame
-    (frame_NNNN_view_MMM.png). The scene returns to the frame it was on."""
+    """Read each of `frames` from the scene into one sequence job: the rig at that frame, its
+    prompt (the prompt track's there) and, with *Blender normal maps per frame*, its normal
+    maps rendered at that frame (frame_NNNN_view_MMM.png). The scene returns to the frame it
+    was on."""
     scene, settings = context.scene, context.scene.joker
     mesh, armature, model = rig_with_model(context)
     reference = reference_photo(settings)
@@ -139,7 +142,7 @@ def build_sequence_submission(context, frames: range) -> SequenceSubmission:
             scene.frame_set(number)
             posed, maps = _posed(context, mesh, armature, model, settings.sequence_normal_maps,
                                  prefix=f"{frame_folder_name(number)}_")
-            frame_specs.append(posed)
+            frame_specs.append({**posed, "prompt": frame_prompt(settings, number)})
             normal_maps.update(maps)
             placements[number] = armature.matrix_world.copy()
     finally:

@@ -17,11 +17,10 @@ import bpy
 from joker_core.errors import JokerError
 
 from . import panel_images
-from .results import JOB_FOLDER_KEY
+from .results import JOB_FOLDER_KEY, METRICS
 
 FIGURES_KEY = "joker_figures"
 TURNTABLE = "turntable.png"
-METRICS = "metrics.json"
 # metrics.json key -> label and format, in the order the panel lists them
 KEY_FIGURES = {
     "prior_evaluations": ("Prior evaluations", "{:.0f}"),

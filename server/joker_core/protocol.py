@@ -86,6 +86,12 @@ def _integer(value: Any, path: str, low: int, high: int) -> int:
     return value
 
 
+def _flag(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise FieldError(path, f"expected true or false, got {_kind(value)}", "send true or false")
+    return value
+
+
 def _text(value: Any, path: str, max_chars: int) -> str:
     if not isinstance(value, str):
         raise FieldError(path, f"expected a string, got {_kind(value)}", "send a string")
@@ -272,6 +278,7 @@ class JobSpec:
     # LPIPS (VGG) weights file on the engine's machine, for presets that weight LPIPS (high,
     # published); without it they train without LPIPS and metrics.json says "lpips": "missing".
     lpips_weights: str | None = None
+    rig_topology: bool = False  # also the rig's topology fitted to the surface (head_rig.glb); sequences always
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "spec") -> "JobSpec":
@@ -304,6 +311,7 @@ class JobSpec:
             alignment=None if data.get("alignment") is None else validate_alignment(data["alignment"],
                                                                                     f"{path}.alignment"),
             lpips_weights=_optional_path(data.get("lpips_weights"), f"{path}.lpips_weights"),
+            rig_topology=_flag(data.get("rig_topology", False), f"{path}.rig_topology"),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,11 +7,14 @@ each frame's head in the rig's topology too (head_rig.glb: the same posed head) 
 animated object (sequence.glb) with the engine's own writer, as the engine does.
 
 Words in the prompt steer it: steps=N progress events (default 4) of step_s=S seconds
-(default 0.02); fail=1 ends the job with a JokerError.
+(default 0.02); fail=1 ends the job with a JokerError; mesh_psnr=A rig_psnr=B write them
+into metrics.json as the engine records the two meshes' held-out PSNR. A job that asks for
+the rig's topology also gets head_rig.glb (the same posed head).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -73,7 +76,12 @@ def generate(reference, *, spec: JobSpec, out_dir: Path,
     _work(options, progress, should_cancel)
     if options.get("fail") == "1":
         raise JokerError("the test job was told to fail", "leave fail=1 out of the prompt")
-    write_glb(posed_textured_head(spec.rig, photo), Path(out_dir) / "head.glb")
+    head = posed_textured_head(spec.rig, photo)
+    for name in (HEAD_GLB, RIG_HEAD_GLB) if spec.rig_topology else (HEAD_GLB,):
+        write_glb(head, Path(out_dir) / name)
+    if "mesh_psnr" in options:
+        (Path(out_dir) / "metrics.json").write_text(json.dumps({
+            "mesh_psnr_db": float(options["mesh_psnr"]), "registration": {"mesh_psnr_db": float(options["rig_psnr"])}}))
     return out_dir
 
 

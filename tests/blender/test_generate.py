@@ -35,6 +35,7 @@ armature.location = (0.3, 0.1, -0.2)  # the result must follow a moved rig
 settings = scene.joker
 settings.reference_path = args["photo"]
 settings.views_azimuth, settings.views_elevation, settings.view_size = 2, 1, 48
+settings.head_mesh = args.get("head_mesh", "closest")
 out = {}
 
 def result_objects():
@@ -50,7 +51,7 @@ if results:
     pixels = np.empty(len(images[0].pixels), dtype=np.float32)
     images[0].pixels.foreach_get(pixels)
     out["texture"] = {"size": list(images[0].size), "mean": (pixels.reshape(-1, 4)[:, :3].mean(0) * 255).tolist()}
-    out["job_folder"] = head["joker_job_folder"]
+    out["job_folder"], out["source"] = head["joker_job_folder"], head["joker_source"]
     bpy.context.view_layer.update()
     np.savez(args["vertices"], result=world_vertices(head), rig=world_vertices(mesh))
 out["state"] = settings.job_state
@@ -59,6 +60,13 @@ out["state"] = settings.job_state
 ROUND_TRIP = SETUP + "report(**out)\n"
 
 WHAT_GOES_WRONG = SETUP + DRIVE + """
+# Which mesh a single head imports: the choice, or (closest) what its metrics.json measured.
+from joker_blender import api
+choices = (("closest", "mesh_psnr=20 rig_psnr=21"), ("closest", "mesh_psnr=20 rig_psnr=19"), ("rig", ""))
+out["head_mesh"] = {f"{choice} {prompt}": api.generate(head_mesh=choice, prompt=prompt)["joker_source"]
+                    for choice, prompt in choices}
+settings.head_mesh = "closest"
+
 # The timer path, with a job long enough to report progress many times.
 settings.prompt = "steps=12 step_s=0.05"
 before = len(result_objects())
@@ -196,6 +204,13 @@ def test_round_trip_leaves_the_textured_posed_head_on_the_moved_rig(everything):
     assert np.allclose(texture["mean"], PHOTO_COLOUR, atol=2.0)  # the photo's colour, not a default material
 
 
+def test_the_head_mesh_is_the_one_chosen_or_the_one_measured_closer_to_the_targets(everything):
+    out, _ = everything
+    assert out["source"] == "head.glb"  # closest, the default, when the job measured nothing: marching cubes
+    assert out["head_mesh"] == {"closest mesh_psnr=20 rig_psnr=21": "head_rig.glb",
+                                "closest mesh_psnr=20 rig_psnr=19": "head.glb", "rig ": "head_rig.glb"}
+
+
 def test_no_timer_callback_blocks_the_ui_thread_during_a_job(everything):
     timer = everything[0]["timer"]
     assert timer["state"] == "succeeded" and timer["new_results"] == 1 and not timer["running_after"]
@@ -266,7 +281,9 @@ def test_deleting_the_scene_or_the_rig_mid_job_leaves_nothing_half_imported(ever
 
 def test_round_trip_with_the_engine_running_the_projection_prior(serve, portrait, tmp_path):
     # The real engine (tests/tiny_engine.py: joker.api.generate at test size).
-    out = run_against(ROUND_TRIP, serve("tiny_engine:generate_head_sized"), portrait, tmp_path, timeout=600)
+    # Marching cubes only: the rig's topology would add its registration and renders (~5 s here).
+    out = run_against(ROUND_TRIP, serve("tiny_engine:generate_head_sized"), portrait, tmp_path, timeout=600,
+                      head_mesh="marching_cubes")
     distance, texture = _assert_textured_head_on_the_rig(out, tmp_path)
     vertices = np.load(tmp_path / "vertices.npz")
     result, rig = vertices["result"], vertices["rig"]

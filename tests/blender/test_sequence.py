@@ -132,6 +132,9 @@ out["cancelled"] = {"state": settings.job_state, "error": settings.last_error,
 from joker_blender.animated_sequence import frame_keys
 from joker_blender.sequence_results import animated_head
 settings.prompt = ""
+# Per-frame prompts: the track keyed 2 ("grin") at frame 1 and 0 (the shared prompt) at 5;
+# frame 3 holds "grin" (an interpolated integer track would pass 1, "smile", there).
+out["prompt_tracks"] = [api.key_prompt("smile", frame=0), api.key_prompt("grin", frame=1), api.key_prompt("", frame=5)]
 animated = api.generate_sequence(1, 5, 2, sequence_result="animated", sequence_normal_maps=False)
 head = animated_head(animated)
 
@@ -197,6 +200,9 @@ try:
 except JokerError as error:
     out["no_reference_api"] = str(error)
 settings.reference_path = reference
+settings.prompt_track = 3  # the list has no prompts
+out["no_prompt"] = attempt(bpy.ops.joker.generate_sequence)
+settings.prompt_track = 0
 empty = bpy.data.scenes.new("Empty")
 empty.joker.reference_path = reference
 with bpy.context.temp_override(scene=empty):
@@ -324,6 +330,13 @@ def test_an_animated_object_takes_a_shape_key_per_frame_and_follows_the_rig(sequ
     assert all(len(frame["rig"]["expression"]) > 0 for frame in spec["frames"])
 
 
+def test_each_frame_sends_the_prompt_its_keyed_prompt_track_holds(sequence):
+    out, _, server = sequence
+    assert out["prompt_tracks"] == [1, 2, 0]
+    spec = json.loads((server.data_dir / "jobs" / out["animated"]["job"] / "inputs" / "job.json").read_text())["spec"]
+    assert [frame["prompt"] for frame in spec["frames"]] == ["grin", "grin", None]
+
+
 def test_regenerating_a_frame_of_an_animated_object_changes_only_its_key(sequence):
     out, vertices, _ = sequence
     regenerated = out["animated_regenerated"]
@@ -354,6 +367,9 @@ def test_bad_input_is_refused_with_the_fix_and_adds_nothing(bad_input):
     status, message = out["no_rig"]
     assert status == ["ERROR"] and "Add a Joker head first" in message
     assert "no Joker rig in the scene" in out["no_rig_api"] and "Fix: add one" in out["no_rig_api"]
+    status, message = out["no_prompt"]
+    assert status == ["ERROR"] and "the prompt track is 3 at frame 1, but the sequence has 0 prompts" in message
+    assert "Fix: add prompts in the Sequence panel" in message
     assert out["collections_added"] == 0
 
 

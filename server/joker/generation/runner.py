@@ -45,7 +45,8 @@ class Tuning:
     `benchmark_metrics` adds the figures only benchmarks need (they cost renders).
     `rig_topology` also fits the rig's own topology to the surface (head_rig.glb; a
     sequence also gets sequence.glb): the default for sequences, opt-in for single heads
-    until their mesh PSNR is measured at preview (docs/rig_topology.md)."""
+    until their mesh PSNR is measured at preview (docs/rig_topology.md); a spec's
+    `rig_topology` opts in too, and then that mesh is measured as the marching-cubes one is."""
 
     preset: Preset | None = None
     mesh: MeshSettings | None = None
@@ -95,7 +96,7 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
         raise JobCancelled()
     write_mesh_files(mesh, folder, "head", stats)
     registration = rig_mesh = None
-    if tuning.rig_topology:
+    if tuning.rig_topology or job.spec.rig_topology:
         with stats.timed("register"):
             registration = register_head(job.posed_vertices, job.model.faces, surface_vertices(job.model),
                                          mesh.vertices, mesh.faces, result.field.density, settings.iso_level,
@@ -109,6 +110,8 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
         lips = metrics.lip_line(job.model, job.posed_vertices)
         figures["registration"] = {**registration.figures, "mouth_opening_m": metrics.mouth_opening(
             registration.vertices, job.model.faces, lips)}
+        if job.spec.rig_topology:  # asked for, to choose between the two: measured as the marching-cubes mesh is
+            figures["registration"].update(mesh_fidelity(job, result, rig_mesh, job.spec.seed))
     return Head(result, mesh, rig_mesh, registration, figures)
 
 

@@ -82,7 +82,8 @@ def spec_schema(device: str) -> Schema:
     shared = {"prompt": _text(MAX_PROMPT_CHARS), "negative_prompt": _text(MAX_PROMPT_CHARS), "views": VIEWS,
               "quality": {"enum": list(QUALITIES)}, "prior": PRIOR, "seed": _integer(0, 2**32 - 1),
               "device": {"enum": sorted({"auto", device}), "description": "auto, or the device this server owns"},
-              "model": _PATH, "alignment": ALIGNMENT, "lpips_weights": _PATH}
+              "model": _PATH, "alignment": ALIGNMENT, "lpips_weights": _PATH,
+              "rig_topology": {"type": "boolean", "description": "also the rig's topology on the surface (head_rig.glb)"}}
     expression = {"preset": PRESET, "rig": RIG}
     one_of_preset_and_rig = {"not": {"required": ["preset", "rig"]}}
     job = {**_object({**expression, **shared, "blender_views": BLENDER_VIEWS}, title="JobSpec",
