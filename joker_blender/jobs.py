@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from joker_core.client import JobFailed, JokerClient
+from joker_core.client import JobFailed, JokerClient, ServerUnavailable
 from joker_core.errors import JokerError
 from joker_core.protocol import (SEQUENCE_GLB, SEQUENCE_MANIFEST, JobSpec, JobState, JobStatus, ProgressEvent,
                                  SequenceSpec, frame_artifact)
@@ -121,9 +121,26 @@ class JobRunner:
         except JobFailed as failure:
             if failure.status.state is not JobState.INTERRUPTED or self._cancel.is_set():
                 raise
-        client.requeue(job_id)
+        self._when_back(client.requeue, job_id)
         report(ProgressEvent(stage="queued", message="the server restarted; the job was queued again"))
         return client.wait(job_id, on_progress=report)
+
+    def _when_back(self, call: Callable, *args, timeout_s: float = 60.0):
+        """`call(*args)`, waiting up to `timeout_s` for a server that is away (restarting:
+        one that stops reports the interruption on its way down, and a job may end just
+        before its server stops, with its files still to download)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return call(*args)
+            except ServerUnavailable:
+                if time.monotonic() > deadline or self._cancel.is_set():
+                    raise
+                time.sleep(0.5)
+
+    def _download(self, client: JokerClient, name: str) -> Path:
+        """One of the job's files into its folder."""
+        return self._when_back(client.download, self.job_id, name, self.folder / name)
 
     def _fetch_preview(self, client: JokerClient, event: ProgressEvent) -> None:
         """Download the preview the server just published (live/...) and hand it over,
@@ -148,7 +165,7 @@ class JobRunner:
 
     def _results(self, client: JokerClient, status: JobStatus) -> list[Path]:
         """A finished job's files, downloaded."""
-        return [client.download(self.job_id, name, self.folder / name) for name in status.artifacts]
+        return [self._download(client, name) for name in status.artifacts]
 
     def _keep_finished(self, client: JokerClient, status: JobStatus) -> None:
         """What a job that did not succeed leaves worth keeping (a single head: nothing)."""
@@ -196,7 +213,7 @@ class SequenceRunner(JobRunner):
         (sequence.glb, when the engine made one) into the job's folder."""
         self._collect_frames(client, status.artifacts)
         names = [SEQUENCE_MANIFEST] + ([SEQUENCE_GLB] if SEQUENCE_GLB in status.artifacts else [])
-        return [client.download(self.job_id, name, self.folder / name) for name in names]
+        return [self._download(client, name) for name in names]
 
     def _keep_finished(self, client: JokerClient, status: JobStatus) -> None:
         try:
@@ -211,8 +228,8 @@ class SequenceRunner(JobRunner):
         for name in [name for name in self._pending if name in listed]:
             folder = name.rpartition("/")[0] + "/"
             for other in sorted(artifact for artifact in listed if artifact.startswith(folder) and artifact != name):
-                client.download(self.job_id, other, self.folder / other)
-            path = client.download(self.job_id, name, self.folder / name)
+                self._download(client, other)
+            path = self._download(client, name)
             self.messages.put(Message("frame", self.job_id, files=[path], frame=self._pending.pop(name)))
 
 

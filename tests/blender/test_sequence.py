@@ -8,6 +8,8 @@ posed exactly, so "its own head" is checked to the micrometre; the engine's own 
 runs in the last test."""
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -400,6 +402,50 @@ save_heads("engine", collection)
 np.savez(args["vertices"], **saved)
 report(**out)
 """
+
+
+RESTART = SETUP + """
+# The timer path; once the first head is in, the test restarts the server (the job is
+# interrupted mid-sequence, queued again by the add-on and run from its first frame).
+settings.prompt = "steps=30 step_s=0.1"  # 3 s a frame: the server stops while frame 2 runs
+sequence_ops.start_sequence(bpy.context)
+stages = []
+def restart_after_the_first_head():
+    stages.append(settings.job_stage)
+    collection = sequence()
+    if collection is not None and frame_heads(collection):
+        Path(args["marker"]).touch()
+drive(scene.name, timeout=120, on_tick=restart_after_the_first_head)
+collection = sequence()
+report(state=settings.job_state, error=settings.last_error, stages=stages, objects=len(collection.objects),
+       frames=sorted(frame_heads(collection)), shown=shown(collection, range(0, 5)))
+"""
+
+
+@pytest.mark.slow  # 40 s on the loaded 2-core machine: two server starts and a 9 s sequence, run twice
+def test_a_sequence_survives_a_server_restart_and_every_frame_arrives_once(serve, photo, tmp_path):
+    server = serve("posed_head_job:generate")
+    marker = tmp_path / "restart-now"
+
+    def restart_after_the_first_frame():
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.stop()
+        server.start()
+
+    restarter = threading.Thread(target=restart_after_the_first_frame)
+    restarter.start()
+    try:
+        out = run_against(RESTART, server, photo, tmp_path, marker=str(marker))
+    finally:
+        marker.touch()
+        restarter.join()
+    assert out["state"] == "succeeded" and out["error"] == "", out
+    first_head = next(i for i, stage in enumerate(out["stages"]) if stage.startswith("frame 2"))
+    assert "queued" in out["stages"][first_head:]  # queued again after the restart, mid-sequence
+    assert out["frames"] == [1, 2, 3] and out["objects"] == 3  # frame 1 is not imported twice
+    assert out["shown"] == [[[], []], [[1], [1]], [[2], [2]], [[3], [3]], [[], []]]
 
 
 @pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
