@@ -1,11 +1,14 @@
 """Pieces of the Blender scripts that run jobs against a real server (test_generate,
-test_sequence, test_previews): running one with the server's address, driving the job
-timer, and timing the tick that applies one preview (also benchmarks/bench_preview_tick.py)."""
+test_sequence, test_previews): running one with the server's address (and restarting the
+server when it says so), driving the job timer, and timing the tick that applies one
+preview (also benchmarks/bench_preview_tick.py)."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 
 from blender_runner import run_blender
 
@@ -23,6 +26,27 @@ def run_against(script, server, photo, tmp_path, timeout=240, **extra) -> dict:
             "results": str(tmp_path / "results"), "vertices": str(tmp_path / "vertices.npz"),
             "dead_url": f"http://127.0.0.1:{_free_port()}"}
     return run_blender(script, tmp_path, json.dumps(args), timeout=timeout)
+
+
+def run_with_restart(script, server, photo, tmp_path, **extra) -> dict:
+    """run_against, restarting the server (stop, start on the same data) once the script
+    touches args["marker"]."""
+    marker = tmp_path / "restart-now"
+
+    def restart_when_marked():
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.stop()
+        server.start()
+
+    restarter = threading.Thread(target=restart_when_marked)
+    restarter.start()
+    try:
+        return run_against(script, server, photo, tmp_path, marker=str(marker), **extra)
+    finally:
+        marker.touch()
+        restarter.join()
 
 
 WORLD_VERTICES = """

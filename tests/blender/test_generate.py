@@ -3,8 +3,6 @@ token), from real Blender: round trip, the timer path's UI-thread cost, and ever
 can go wrong while an artist waits."""
 
 import os
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from scipy.spatial import cKDTree
 from blender_runner import ENABLE_ADDON, REPORT
 
 from .conftest import PHOTO_COLOUR
-from .job_scripts import DRIVE, WORLD_VERTICES, run_against
+from .job_scripts import DRIVE, WORLD_VERTICES, run_against, run_with_restart
 
 pytestmark = pytest.mark.blender
 
@@ -242,23 +240,7 @@ def test_cancel_stops_the_job_on_the_server_and_imports_nothing(everything):
 
 @pytest.mark.slow  # `make test-slow`: over the suite's 5-minute budget on CI's 2 cores
 def test_a_job_survives_a_server_restart_and_its_head_arrives(serve, photo, tmp_path):
-    server = serve("posed_head_job:generate")
-    marker = tmp_path / "restart-now"
-
-    def restart_when_running():
-        deadline = time.monotonic() + 120
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        server.stop()
-        server.start()
-
-    restarter = threading.Thread(target=restart_when_running)
-    restarter.start()
-    try:
-        out = run_against(RESTART, server, photo, tmp_path, marker=str(marker))
-    finally:
-        marker.touch()
-        restarter.join()
+    out = run_with_restart(RESTART, serve("posed_head_job:generate"), photo, tmp_path)
     assert out["state"] == "succeeded" and out["error"] == "" and out["results"] == 1, out
     assert "queued" in out["stages"][out["stages"].index("distill"):]  # queued again after running
 

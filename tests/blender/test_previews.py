@@ -37,6 +37,7 @@ api.add_head()
 api.set_reference(args["photo"])
 scene, settings = bpy.context.scene, bpy.context.scene.joker
 settings.send_normal_maps = False  # the server renders the normal maps: the job starts at once
+settings.head_mesh = "marching_cubes"  # the rig's topology would add its registration and renders
 images_before = len(bpy.data.images)
 out, saved, keys = {}, {}, set()  # keys: Blender's names of every picture the add-on made
 

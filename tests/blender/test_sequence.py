@@ -8,8 +8,6 @@ posed exactly, so "its own head" is checked to the micrometre; the engine's own 
 runs in the last test."""
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from scipy.spatial import cKDTree
 
 from blender_runner import ENABLE_ADDON, REPORT
 
-from .job_scripts import DRIVE, WORLD_VERTICES, run_against
+from .job_scripts import DRIVE, WORLD_VERTICES, run_against, run_with_restart
 
 pytestmark = pytest.mark.blender
 
@@ -424,23 +422,7 @@ report(state=settings.job_state, error=settings.last_error, stages=stages, objec
 
 @pytest.mark.slow  # 40 s on the loaded 2-core machine: two server starts and a 9 s sequence, run twice
 def test_a_sequence_survives_a_server_restart_and_every_frame_arrives_once(serve, photo, tmp_path):
-    server = serve("posed_head_job:generate")
-    marker = tmp_path / "restart-now"
-
-    def restart_after_the_first_frame():
-        deadline = time.monotonic() + 120
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        server.stop()
-        server.start()
-
-    restarter = threading.Thread(target=restart_after_the_first_frame)
-    restarter.start()
-    try:
-        out = run_against(RESTART, server, photo, tmp_path, marker=str(marker))
-    finally:
-        marker.touch()
-        restarter.join()
+    out = run_with_restart(RESTART, serve("posed_head_job:generate"), photo, tmp_path)
     assert out["state"] == "succeeded" and out["error"] == "", out
     first_head = next(i for i, stage in enumerate(out["stages"]) if stage.startswith("frame 2"))
     assert "queued" in out["stages"][first_head:]  # queued again after the restart, mid-sequence
