@@ -89,6 +89,7 @@ out["first"] = {"state": settings.job_state, "error": settings.last_error, "arri
                 "interpolations": sorted({p.interpolation for h in first.objects for fc in _visibility_fcurves(h)
                                           for p in fc.keyframe_points})}
 save_heads("first", first)
+settings.sequence_normal_maps = False  # from here on the server renders them (the default): faster
 
 # Regenerate frame 2 with a new expression keyed there, from frame 2 (operator, blocking).
 scene.frame_set(2)
