@@ -7,6 +7,7 @@
     api.set_reference("/photos/me.jpg")
     head = api.generate(quality="preview")   # blocks until the head is imported
     heads = api.generate_sequence(1, 24, 2)  # one head per 2nd frame, keyed to show on its frames
+    api.generate_sequence(sequence_result="animated")  # one object, a shape key per frame
 
 Every call works on the current scene (or the `scene` given) and raises
 joker_core.errors.JokerError, with the fix, when something is wrong. `generate` blocks its
@@ -88,7 +89,8 @@ def generate(scene: bpy.types.Scene | None = None, **settings) -> bpy.types.Obje
 def generate_sequence(frame_start: int | None = None, frame_end: int | None = None, frame_step: int | None = None,
                       scene: bpy.types.Scene | None = None, **settings) -> bpy.types.Collection:
     """Generate one head per frame as one sequence job and return the sequence's collection
-    (heads keyed to show on their frames). Frames: the scene's frame range and step, or
+    (heads keyed to show on their frames; with sequence_result="animated", one animated
+    head with a shape key per frame). Frames: the scene's frame range and step, or
     frame_start..frame_end (included) every frame_step frames when any of them is given
     (the others then come from the scene's range). Keyword arguments as generate's."""
     with _context(scene):
