@@ -80,7 +80,7 @@ def _import_files(rig_name: str, head_mesh: str) -> Callable[[bpy.types.Scene, M
     """A single job's end: its head (the one `head_mesh` chooses) onto the rig it was made from."""
     def on_done(scene, message: Message) -> None:
         settings = scene.joker
-        glbs = [path for path in message.files if path.suffix == ".glb"]
+        glbs = sorted(path for path in message.files if path.suffix == ".glb")  # head.glb before head_rig.glb
         if not glbs:
             settings.last_error = "the job finished without a GLB result; see its files in the results folder"
             return
@@ -90,7 +90,7 @@ def _import_files(rig_name: str, head_mesh: str) -> Callable[[bpy.types.Scene, M
                                    "where an unmoved rig stands")
             rig = None
         try:
-            head = import_result(scene, head_to_import(glbs[0].parent, head_mesh),
+            head = import_result(scene, head_to_import(glbs[0], head_mesh),
                                  f"Joker f{scene.frame_current:04d} {settings.job_id[:8]}",
                                  rig.matrix_world if rig else None)
             settings.last_result = head.name

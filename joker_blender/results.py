@@ -10,7 +10,7 @@ from mathutils import Matrix
 
 from joker_core.conventions import BLENDER_TO_FLAME
 from joker_core.errors import JokerError
-from joker_core.protocol import HEAD_GLB, RIG_HEAD_GLB
+from joker_core.protocol import RIG_HEAD_GLB
 
 RESULTS_COLLECTION = "Joker Results"
 JOB_FOLDER_KEY = "joker_job_folder"
@@ -18,12 +18,14 @@ SOURCE_KEY = "joker_source"  # the file in the job folder a result was imported 
 METRICS = "metrics.json"
 
 
-def head_to_import(folder: Path, choice: str) -> Path:
-    """Which head of a finished job folder to import: `choice` "marching_cubes" (head.glb),
-    "rig" (head_rig.glb, the rig's topology) or "closest": the rig's topology when the job
-    measured its mesh at least as close to the targets as the marching-cubes mesh (held-out
-    mesh-render PSNR in metrics.json), else marching cubes (also when it measured nothing)."""
-    marching_cubes, rig = folder / HEAD_GLB, folder / RIG_HEAD_GLB
+def head_to_import(marching_cubes: Path, choice: str) -> Path:
+    """Which head of a finished job to import, given its marching-cubes head (head.glb):
+    `choice` "marching_cubes" that one, "rig" the rig's topology beside it (head_rig.glb), or
+    "closest": the rig's topology when the job measured its mesh at least as close to the
+    targets as the marching-cubes mesh (held-out mesh-render PSNR in metrics.json), else
+    marching cubes (also when it measured nothing)."""
+    folder = marching_cubes.parent
+    rig = folder / RIG_HEAD_GLB
     if choice == "rig" and not rig.is_file():
         raise JokerError(f"the job made no head in the rig's topology ({RIG_HEAD_GLB} in {folder})",
                          "choose Marching cubes in the Generate panel, or update the server")
