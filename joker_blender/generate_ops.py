@@ -16,6 +16,7 @@ from bpy.app.handlers import persistent
 from joker_core.errors import JokerError
 
 from . import panel_images, summary
+from .animated_sequence import is_animated
 from .jobs import JobRunner, Message, drain, run_blocking
 from .results import JOB_FOLDER_KEY, SOURCE_KEY, head_to_import, import_result
 from .reports import reports_errors
@@ -252,6 +253,9 @@ class JOKER_OT_reimport(_OnActiveResult, bpy.types.Operator):
     @reports_errors
     def execute(self, context):
         active = context.active_object
+        if is_animated(active):  # its keys came from many frames' files
+            raise JokerError(f"{active.name} is a sequence's animated head, made from every frame's file",
+                             "regenerate a frame to replace its key, or import the job's sequence.glb")
         folder = Path(active[JOB_FOLDER_KEY])
         glbs = [folder / active[SOURCE_KEY]] if SOURCE_KEY in active else sorted(folder.glob("*.glb"))
         if not glbs or not glbs[0].is_file():

@@ -164,6 +164,8 @@ out["animated"] = {"objects": [obj.name for obj in animated.objects], "keys": so
                    "job": settings.job_id, "sequence": settings.sequence, "collection": animated.name,
                    "shape_keys": len(head.data.shape_keys.key_blocks), "frames": len(frame_heads(animated))}
 save_animated("animated")
+bpy.context.view_layer.objects.active = head
+out["animated_reimport"] = attempt(bpy.ops.joker.reimport)
 keys_before = key_coordinates()
 scene.frame_set(3)
 api.apply_preset("wink", keyframe=True)
@@ -315,6 +317,8 @@ def test_an_animated_object_takes_a_shape_key_per_frame_and_follows_the_rig(sequ
     assert animated["objects"] == [f"Joker Animated {animated['job'][:8]}"] and animated["frames"] == 0
     assert animated["keys"] == [1, 3, 5] and animated["shape_keys"] == 4  # the basis and a key per frame
     assert animated["parent"] == animated["armature"] and animated["sequence"] == animated["collection"]
+    status, message = out["animated_reimport"]
+    assert status == ["ERROR"] and "animated head" in message and "sequence.glb" in message
     for number in (1, 3, 5):  # at each generated frame: that frame's head, where the rig stands then
         assert _nearest(vertices[f"animated_head_{number}"], vertices[f"animated_rig_{number}"]).max() < 1e-5
     # Frame 2 lies halfway between generated frames 1 and 3: the linear blend of their heads.
