@@ -31,7 +31,7 @@ VISIBILITY_SIDE = 512   # px at most of the depth maps that decide what each vie
 DEPTH_TOLERANCE = 0.002  # metres a point may lie behind the surface a view sees there
 MAX_TOLERANCE = 0.01     # metres, however grazing the view
 SHARPNESS = 4.0          # weight = cos(view angle) ** SHARPNESS: square views win
-FILL_WEIGHT = 0.02       # the fill's weight: it shows where views only graze or miss
+BEHIND_WEIGHT = 0.02       # the weight of the colour behind (fill or field): it shows where views only graze or miss
 MIN_SEEN = 0.5           # summed view weight (one square view: 1) from which a texel anchors the fill
 
 
@@ -94,10 +94,11 @@ def _membrane_fill(mesh: TexturedMesh, hits: TexelHits, colours: np.ndarray, see
     return np.einsum("nk,nkd->nd", barycentric, per_vertex[faces[hits.face]])
 
 
-def project_views(mesh: TexturedMesh, cameras: Sequence[Camera], images: torch.Tensor) -> TexturedMesh:
+def project_views(mesh: TexturedMesh, cameras: Sequence[Camera], images: torch.Tensor,
+                  fill_unseen: bool = True) -> TexturedMesh:
     """`mesh` with its texture taken from `images` (N x 3 x H x W in [0, 1], one per camera)
-    where they see the surface and filled from there where they do not; unchanged if no
-    view sees any texel squarely."""
+    where they see the surface and filled from there where they do not (or, without
+    `fill_unseen`, kept as it was there); unchanged if no view sees any texel squarely."""
     if len(cameras) != len(images) or images.ndim != 4 or images.shape[1] != 3:
         raise JokerError(f"{len(cameras)} cameras for images of shape {tuple(images.shape)}",
                          "pass one RGB image (N x 3 x H x W) per camera")
@@ -116,9 +117,10 @@ def project_views(mesh: TexturedMesh, cameras: Sequence[Camera], images: torch.T
         colour[seen] += weight[:, None] * _sample(image, pixels, camera)
     if not (total >= MIN_SEEN).any():
         return mesh
-    fill = _membrane_fill(mesh, hits, colour / np.maximum(total, 1e-12)[:, None], total)
-    texture = np.zeros((size * size, 3))
-    texture[hits.texel] = (colour + FILL_WEIGHT * fill) / (total + FILL_WEIGHT)[:, None]
+    texture = mesh.texture.reshape(-1, 3) / 255.0
+    behind = (_membrane_fill(mesh, hits, colour / np.maximum(total, 1e-12)[:, None], total) if fill_unseen
+              else texture[hits.texel])
+    texture[hits.texel] = (colour + BEHIND_WEIGHT * behind) / (total + BEHIND_WEIGHT)[:, None]
     covered = np.zeros(size * size, bool)
     covered[hits.texel] = True
     filled = fill_empty_texels(texture.reshape(size, size, 3), covered.reshape(size, size))
