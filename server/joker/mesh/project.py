@@ -31,7 +31,7 @@ VISIBILITY_SIDE = 512   # px at most of the depth maps that decide what each vie
 DEPTH_TOLERANCE = 0.002  # metres a point may lie behind the surface a view sees there
 MAX_TOLERANCE = 0.01     # metres, however grazing the view
 SHARPNESS = 4.0          # weight = cos(view angle) ** SHARPNESS: square views win
-BEHIND_WEIGHT = 0.02       # the weight of the colour behind (fill or field): it shows where views only graze or miss
+BEHIND_WEIGHT = 0.02     # the colour behind (fill, or the field's): it shows where views only graze or miss
 MIN_SEEN = 0.5           # summed view weight (one square view: 1) from which a texel anchors the fill
 
 
