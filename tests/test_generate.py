@@ -16,7 +16,7 @@ from tiny_engine import SMALL, TINY
 from joker_core.errors import JobCancelled, JokerError
 from joker_core.protocol import JobSpec
 
-SPEC = JobSpec(preset="scream", quality="preview", device="cpu", seed=3)
+SPEC = JobSpec(preset="scream", quality="preview", device="cpu", seed=3, material="unlit")
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,7 @@ def test_the_glb_is_one_textured_head_in_the_flame_frame(finished):
     result, _ = finished
     mesh = trimesh.load(result.glb, force="mesh")
     assert mesh.visual.material.baseColorTexture is not None
+    assert b"KHR_materials_unlit" in result.glb.read_bytes()  # the spec's material (tests/mesh: lit)
     extent = mesh.bounds[1] - mesh.bounds[0]
     assert 0.15 < extent[1] < 0.45 and 0.1 < extent[0] < 0.3  # metres: head and neck, +y up
 

@@ -24,6 +24,7 @@ from .rig_params import RigParams, check_length
 PROTOCOL_VERSION = 1
 
 QUALITIES = ("preview", "standard", "high", "published")
+MATERIALS = ("lit", "unlit")  # the GLB's: base colour that scene lights shade, or KHR_materials_unlit (docs/mesh.md)
 PRIORS = ("projection", "joker")
 
 FLAME_EXPRESSION_COMPONENTS = 100  # FLAME 2020's; with its 300 identity ones, the most a job may send
@@ -279,6 +280,7 @@ class JobSpec:
     # published); without it they train without LPIPS and metrics.json says "lpips": "missing".
     lpips_weights: str | None = None
     rig_topology: bool = False  # also the rig's topology fitted to the surface (head_rig.glb); sequences always
+    material: str = "lit"
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "spec") -> "JobSpec":
@@ -312,6 +314,7 @@ class JobSpec:
                                                                                     f"{path}.alignment"),
             lpips_weights=_optional_path(data.get("lpips_weights"), f"{path}.lpips_weights"),
             rig_topology=_flag(data.get("rig_topology", False), f"{path}.rig_topology"),
+            material=_choice(data.get("material", "lit"), f"{path}.material", MATERIALS),
         )
 
     def to_dict(self) -> dict[str, Any]:

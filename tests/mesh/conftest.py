@@ -27,4 +27,4 @@ def mesh_head_files(folder, name: str = "head") -> SimpleNamespace:
     field, stats = HeadLikeField(), MeshStats()
     mesh = build_textured_mesh(field.density, field.color, HEAD_BOX, SMALL, stats)
     files = write_mesh_files(mesh, folder, name, stats)
-    return SimpleNamespace(**vars(files), stats=stats)
+    return SimpleNamespace(**vars(files), stats=stats, mesh=mesh)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from PIL import Image
 
 from analytic_fields import HEAD_BOX, NOSE_TIP, HeadLikeField
 from texture_lookup import sample_texture
+from joker.mesh.export import UNLIT, write_glb, write_mesh_files
 from joker_core.errors import JokerError
 
 from .conftest import mesh_head_files
@@ -78,15 +81,24 @@ def test_export_is_deterministic(head_files, tmp_path):
         assert first.read_bytes() == second.read_bytes(), first.name
 
 
-def test_unwritable_output_folder_is_refused_and_nothing_is_left(tmp_path):
+def test_unwritable_output_folder_is_refused_and_nothing_is_left(head_files, tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the output folder should be")
     with pytest.raises(JokerError, match="Fix: choose an output path"):
-        mesh_head_files(blocker / "out")
+        write_mesh_files(head_files.mesh, blocker / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not_a_folder"]
 
 
 @pytest.mark.parametrize("name", ["../head", "", "head.glb", "my head"])
-def test_unsafe_file_names_are_refused(name, tmp_path):
+def test_unsafe_file_names_are_refused(name, head_files, tmp_path):
     with pytest.raises(JokerError, match="not a plain file name"):
-        mesh_head_files(tmp_path, name)
+        write_mesh_files(head_files.mesh, tmp_path, name)
+
+
+def test_unlit_glb_marks_its_material_and_still_loads(head_files, tmp_path):
+    path = write_glb(head_files.mesh, tmp_path / "head.glb", unlit=True)
+    tree = json.loads(path.read_bytes()[20:20 + int.from_bytes(path.read_bytes()[12:16], "little")])
+    assert tree["extensionsUsed"] == [UNLIT] and tree["materials"][0]["extensions"] == {UNLIT: {}}
+    assert "KHR_materials_unlit" not in head_files.glb.read_bytes().decode("latin-1")  # lit by default
+    mesh = load_single_mesh(path)
+    assert mesh.visual.material.baseColorTexture.size == (SMALL.texture_size, SMALL.texture_size)

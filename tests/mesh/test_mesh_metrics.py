@@ -46,6 +46,7 @@ def test_seam_difference_sees_a_texture_that_breaks_at_the_seams(sphere_mesh):
     seams = seam_differences(sphere_mesh, CAMERAS)
     across, within = seams["seam"], seams["neighbour"]
     assert across < 2 * within  # a smooth colour field baked right: seams hardly show
+    assert seams["near_seam"] < 2 * within
     # Scramble the texture per chart (a constant colour each): every seam becomes a step.
     size = sphere_mesh.texture.shape[0]
     hits = rasterize_uv(sphere_mesh.uvs, sphere_mesh.faces, size)
@@ -56,4 +57,5 @@ def test_seam_difference_sees_a_texture_that_breaks_at_the_seams(sphere_mesh):
     broken = dataclasses.replace(sphere_mesh, texture=texture.reshape(sphere_mesh.texture.shape))
     broken_seams = seam_differences(broken, CAMERAS, true_views(sphere_mesh, CAMERAS))
     assert broken_seams["seam"] > 5 * broken_seams["neighbour"]
+    assert broken_seams["seam"] > 5 * broken_seams["near_seam"]  # constant per chart: nothing changes beside a seam
     assert broken_seams["reference_seam"] < 2 * broken_seams["reference_neighbour"]  # the truth has no seams

@@ -18,7 +18,7 @@ def test_a_full_spec_survives_json_and_back():
         "rig": {"expression": [0.5] * 10, "jaw_pose": [0.3, 0.0, 0.0]}, "prompt": "screaming, tongue out",
         "negative_prompt": "blurry", "views": {"grid": [5, 3], "azimuth_range": 60, "size": 256},
         "quality": "preview", "prior": {"name": "joker", "weights": "/w/prior.bin"}, "seed": 42, "device": "cuda:0",
-        "blender_views": [{"camera": CAMERA, "normal_map": "view_000.png"}]})
+        "blender_views": [{"camera": CAMERA, "normal_map": "view_000.png"}], "material": "unlit"})
     assert JobSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
     assert spec.views.grid == (5, 3) and spec.blender_views[0].camera["width"] == 512
 
@@ -45,6 +45,7 @@ def test_defaults_are_the_weight_free_prior_at_standard_quality():
     ({"views": {"grid": [3, 3], "count": 9}}, "spec.views.count"),
     ({"views": {"elevation_range": 95}}, "spec.views.elevation_range"),
     ({"quality": "best"}, "spec.quality"),
+    ({"material": "emissive"}, "spec.material"),
     ({"prior": {"name": "joker"}}, "spec.prior.weights"),
     ({"seed": -1}, "spec.seed"),
     ({"seed": 1.5}, "spec.seed"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from joker_core.errors import JokerError
 from joker_core.files import input_file
-from joker_core.protocol import PRIORS, QUALITIES
+from joker_core.protocol import MATERIALS, PRIORS, QUALITIES
 
 from . import render_normals
 
@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lpips-weights", default=None,
                         help="LPIPS (VGG) safetensors file for the qualities that weight LPIPS (high); "
                              "without it they train without LPIPS and metrics.json says so")
+    parser.add_argument("--material", choices=MATERIALS, default="lit",
+                        help="the GLB's material: lit (base colour; light it evenly for the prior's look) or "
+                             "unlit (KHR_materials_unlit: the colours as made, no scene light)")
     parser.add_argument("--eyes", default=None, metavar="X1,Y1,X2,Y2",
                         help="the photo's two eye centres in pixels, when automatic face detection fails")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same result (default: 0)")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         "prompt": args.prompt, "negative_prompt": args.negative_prompt,
         "quality": args.quality, "seed": args.seed, "device": args.device, "model": model_file,
         "prior": {"name": args.prior, "weights": args.weights, "sd15": args.sd15, "vae": args.vae},
-        "alignment": _eyes(args.eyes), "lpips_weights": args.lpips_weights})
+        "alignment": _eyes(args.eyes), "lpips_weights": args.lpips_weights, "material": args.material})
     spec = replace(spec, rig=params)  # checked against the model already
     result = generate(args.photo, spec=spec, out_dir=args.out, progress=ProgressLine(), overwrite=args.overwrite)
     print_summary(result)

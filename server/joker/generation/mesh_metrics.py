@@ -8,8 +8,9 @@ field's renders of the same views; and how much its UV seams show.
   unlit, as the prior's renders are.
 - From behind (no training view looks there): a ghost of the face lowers it.
 - Seams: the mean colour difference between neighbouring pixels on touching triangles of
-  different UV charts (across a seam), against the same within one chart, each next to
-  the prior's difference on the same pixel pairs (a seam that runs along a dark contour
+  different UV charts (across a seam), against the same within one chart (everywhere, and
+  within `NEAR_SEAM` px of a seam: the same spot, away from the seam), each next to the
+  prior's difference on the same pixel pairs (a seam that runs along a dark contour
   differs there in the picture too).
 """
 
@@ -19,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch.nn import functional as F
 
 from joker_core.cameras import Camera, ViewRig
@@ -36,6 +38,7 @@ SIZE = 256
 SSIM_SIGMA, SSIM_RADIUS = 1.5, 5  # skimage: truncate 3.5 -> an 11-tap window
 SSIM_C1, SSIM_C2 = 0.01 ** 2, 0.03 ** 2
 HELD_OUT_SEED_OFFSET = 7919  # as metrics.held_out_psnr: the same random views
+NEAR_SEAM = 4  # px: within-chart pairs this close to a seam pair are "near_seam"
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -81,32 +84,49 @@ def seam_differences(mesh: TexturedMesh, cameras: Sequence[Camera],
                      references: torch.Tensor | None = None) -> dict[str, float]:
     """Mean absolute colour difference (0..1, averaged over RGB) of horizontally and
     vertically neighbouring pixels on touching triangles (sharing a corner): "seam" where
-    the triangles lie in different UV charts, "neighbour" within one chart. With
-    `references` (N x 3 x H x W, e.g. the prior's renders), the same pixel pairs there too
-    ("reference_seam", "reference_neighbour"): what the picture itself changes at those spots."""
+    the triangles lie in different UV charts, "neighbour" within one chart, "near_seam"
+    within one chart and within NEAR_SEAM px of a seam pair. With `references`
+    (N x 3 x H x W, e.g. the prior's renders), the same pixel pairs there too
+    ("reference_seam", ...): what the picture itself changes at those spots."""
     chart = torch.from_numpy(face_components(len(mesh.vertices), mesh.faces))
     _, welded = np.unique(mesh.vertices, axis=0, return_inverse=True)  # UV-split copies share a position
     corners = torch.from_numpy(welded.reshape(-1)[mesh.faces])
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
+    pair_slices = (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+                   ((slice(None, -1), slice(None)), (slice(1, None), slice(None))))
     for index, camera in enumerate(cameras):
         seen = view_mesh(mesh, camera)
         images = {"": seen.colour}
         if references is not None:
             images["reference_"] = references[index].permute(1, 2, 0)
-        for first, second in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
-                              ((slice(None, -1), slice(None)), (slice(1, None), slice(None)))):
+        pairs = []  # per direction: (first, second, pair mask, touching, across)
+        seam_pixels = np.zeros(seen.triangle_id.shape, bool)
+        for first, second in pair_slices:
             face_a, face_b = seen.triangle_id[first], seen.triangle_id[second]
             pair = (face_a >= 0) & (face_b >= 0)
             face_a, face_b = face_a[pair], face_b[pair]
             touching = (corners[face_a][:, :, None] == corners[face_b][:, None, :]).flatten(1).any(1)
             across = chart[face_a] != chart[face_b]
+            seam_pixels[first] |= _scatter(pair, touching & across)
+            pairs.append((first, second, pair, touching, across))
+        near = torch.from_numpy(ndimage.binary_dilation(seam_pixels, iterations=NEAR_SEAM))
+        for first, second, pair, touching, across in pairs:
+            kinds = (("seam", touching & across), ("neighbour", touching & ~across),
+                     ("near_seam", touching & ~across & near[first][pair]))
             for prefix, image in images.items():
                 difference = (image[first][pair] - image[second][pair]).abs().mean(-1)
-                for kind, where in (("seam", touching & across), ("neighbour", touching & ~across)):
+                for kind, where in kinds:
                     sums[prefix + kind] = sums.get(prefix + kind, 0.0) + float(difference[where].sum())
                     counts[prefix + kind] = counts.get(prefix + kind, 0) + int(where.sum())
     return {key: sums[key] / max(counts[key], 1) for key in sums}
+
+
+def _scatter(mask: torch.Tensor, values: torch.Tensor) -> np.ndarray:
+    """A boolean image shaped like `mask`, true where `mask` is and `values` (one per true pixel) are."""
+    image = torch.zeros(mask.shape, dtype=torch.bool)
+    image[mask] = values
+    return image.numpy()
 
 
 def _field_images(job: PreparedJob, result: Distillation, cameras: Sequence[Camera]) -> torch.Tensor:

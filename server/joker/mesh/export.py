@@ -1,4 +1,6 @@
 """Writing the textured mesh: GLB with an embedded base-colour PNG, and OBJ + MTL + PNG.
+The GLB's material is lit (base colour) or, on request, unlit (`KHR_materials_unlit`:
+viewers show the texture as is; docs/mesh.md, "Lighting").
 
 Coordinates go out unchanged: the FLAME frame (+y up, face along +z, metres) is glTF's
 frame, and Blender's glTF importer turns it into its own (+z up, face along -y).
@@ -22,6 +24,7 @@ from joker_core.files import atomic_write_bytes
 from .unwrap import UVMesh
 
 MATERIAL_NAME = "joker_head"
+UNLIT = "KHR_materials_unlit"
 FILE_STEM = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
@@ -60,11 +63,20 @@ def _obj_material(mesh: TexturedMesh, name: str) -> trimesh.visual.material.Simp
         name=name, image=Image.fromarray(mesh.texture), diffuse=white, ambient=white, specular=black)
 
 
-def glb_bytes(mesh: TexturedMesh, name: str) -> bytes:
+def _mark_unlit(tree: dict) -> None:
+    """Every material KHR_materials_unlit (Blender's importer turns it into an emission-like
+    shader; viewers without the extension fall back to the lit base colour)."""
+    for material in tree.get("materials", []):
+        material.setdefault("extensions", {})[UNLIT] = {}
+    tree["extensionsUsed"] = sorted({*tree.get("extensionsUsed", []), UNLIT})
+
+
+def glb_bytes(mesh: TexturedMesh, name: str, unlit: bool = False) -> bytes:
     """Binary glTF with one node and mesh called `name` (the object's name in Blender)."""
     scene = trimesh.Scene()
     scene.add_geometry(_as_trimesh(mesh, _pbr_material(mesh)), geom_name=name, node_name=name)
-    return trimesh.exchange.gltf.export_glb(scene, include_normals=True)
+    return trimesh.exchange.gltf.export_glb(scene, include_normals=True,
+                                            tree_postprocessor=_mark_unlit if unlit else None)
 
 
 def obj_files(mesh: TexturedMesh, name: str) -> dict[str, bytes]:
@@ -75,9 +87,9 @@ def obj_files(mesh: TexturedMesh, name: str) -> dict[str, bytes]:
     return {f"{name}.obj": text.encode(), **extras}
 
 
-def write_glb(mesh: TexturedMesh, path: str | Path) -> Path:
+def write_glb(mesh: TexturedMesh, path: str | Path, unlit: bool = False) -> Path:
     path = Path(path)
-    return atomic_write_bytes(path, glb_bytes(mesh, path.stem))
+    return atomic_write_bytes(path, glb_bytes(mesh, path.stem, unlit))
 
 
 def write_obj(mesh: TexturedMesh, folder: str | Path, name: str) -> dict[str, Path]:
@@ -94,16 +106,18 @@ class MeshFiles:
     texture: Path
 
 
-def write_mesh_files(mesh: TexturedMesh, folder: str | Path, name: str = "head", stats=None) -> MeshFiles:
+def write_mesh_files(mesh: TexturedMesh, folder: str | Path, name: str = "head", stats=None,
+                     unlit: bool = False) -> MeshFiles:
     """`{name}.glb` and `{name}.obj/.mtl/.png` in `folder`, each written whole; `stats`
-    (a mesh.pipeline.MeshStats) records how long each format took."""
+    (a mesh.pipeline.MeshStats) records how long each format took. `unlit` marks the GLB's
+    material unlit; the OBJ's is the same either way (white diffuse, no specular)."""
     if not FILE_STEM.fullmatch(name):
         raise JokerError(f"mesh name {name!r} is not a plain file name",
                          "use letters, digits, '-' and '_' only, e.g. 'head'")
     folder = Path(folder)
     timed = stats.timed if stats is not None else _untimed
     with timed("glb"):
-        glb = write_glb(mesh, folder / f"{name}.glb")
+        glb = write_glb(mesh, folder / f"{name}.glb", unlit)
     with timed("obj"):
         obj = write_obj(mesh, folder, name)
     return MeshFiles(glb=glb, obj=obj[f"{name}.obj"], mtl=obj[f"{name}.mtl"], texture=obj[f"{name}.png"])

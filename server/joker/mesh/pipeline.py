@@ -47,6 +47,7 @@ class MeshSettings:
     smoothing: int = 0               # Taubin iterations (docs/mesh.md: 3-10 look cleaner but cost seams and the back)
     grid_blur: float = 0.75          # Gaussian sigma in grid cells: fills the field's sub-voxel crevices (docs/mesh.md)
     shading_smoothing: int = 10      # Taubin iterations of the copy the exported normals come from (docs/mesh.md)
+    fill_unseen: bool = True         # where no view looks: the seen colours' fill; False: the field's (its ghost of the face)
 
     def __post_init__(self) -> None:
         check_grid(self.resolution, self.coarse_stride)
@@ -139,5 +140,5 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
     mesh = TexturedMesh.from_uv_mesh(uv_mesh, shading, texture)
     if views is not None:
         with stats.timed("project"):
-            mesh = project_views(mesh, *views)
+            mesh = project_views(mesh, *views, fill_unseen=settings.fill_unseen)
     return mesh

@@ -1,6 +1,8 @@
 """The texture from the pictures: every texel takes the colour the views' images show at
-its surface point, weighted by how squarely and whether each view sees it; the colour
-already baked (the field's) stays where no view looks.
+its surface point, weighted by how squarely and whether each view sees it. Where no view
+looks squarely (the back of the head), texels take the membrane (harmonic) fill of the
+seen colours over the surface, not the field's colour: nothing trained the field there,
+and its colour carries a ghost of the face (docs/mesh.md, "Back of the head").
 
 The field is fitted to the same images, but through a few samples per ray at a low
 resolution; reading the images directly keeps their detail. Views are the distillation's
@@ -19,16 +21,18 @@ from torch.nn import functional as F
 from joker_core.cameras import Camera
 from joker_core.errors import JokerError
 
+from ..prior.projection.texture import SurfaceSamples, harmonic_fill
 from ..render.raster import rasterize, world_to_camera
 from ..render.texels import fill_empty_texels
-from .bake import rasterize_uv
+from .bake import TexelHits, rasterize_uv
 from .export import TexturedMesh
 
 VISIBILITY_SIDE = 512   # px at most of the depth maps that decide what each view sees: twice the image
 DEPTH_TOLERANCE = 0.002  # metres a point may lie behind the surface a view sees there
 MAX_TOLERANCE = 0.01     # metres, however grazing the view
 SHARPNESS = 4.0          # weight = cos(view angle) ** SHARPNESS: square views win
-FIELD_WEIGHT = 0.02      # the baked colour's weight: it shows where views only graze or miss
+BEHIND_WEIGHT = 0.02     # the colour behind (fill, or the field's): it shows where views only graze or miss
+MIN_SEEN = 0.5           # summed view weight (one square view: 1) from which a texel anchors the fill
 
 
 def _resized(camera: Camera, side: int) -> Camera:
@@ -77,10 +81,24 @@ def _sample(image: torch.Tensor, pixels: np.ndarray, camera: Camera) -> np.ndarr
     return colours[0, :, 0].T.numpy()
 
 
+def _membrane_fill(mesh: TexturedMesh, hits: TexelHits, colours: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Per texel: the harmonic interpolation over the welded surface (UV-split copies of a
+    vertex are one) of the colours of texels seen with summed weight `seen` >= MIN_SEEN,
+    so the fill runs on across UV seams."""
+    _, welded = np.unique(mesh.vertices, axis=0, return_inverse=True)
+    faces = welded.reshape(-1)[mesh.faces]
+    barycentric = hits.barycentric.astype(np.float64)
+    samples = SurfaceSamples(hits.face, barycentric, hits.texel, mesh.texture.shape[0] ** 2)
+    confidence = np.where(seen >= MIN_SEEN, np.minimum(seen, 1.0), 0.0)
+    per_vertex = harmonic_fill(faces, int(welded.max()) + 1, samples, colours, confidence)
+    return np.einsum("nk,nkd->nd", barycentric, per_vertex[faces[hits.face]])
+
+
 def project_views(mesh: TexturedMesh, cameras: Sequence[Camera], images: torch.Tensor,
-                  field_weight: float = FIELD_WEIGHT) -> TexturedMesh:
+                  fill_unseen: bool = True) -> TexturedMesh:
     """`mesh` with its texture taken from `images` (N x 3 x H x W in [0, 1], one per camera)
-    where they see the surface, blended into the texture it has where they do not."""
+    where they see the surface and filled from there where they do not (or, without
+    `fill_unseen`, kept as it was there); unchanged if no view sees any texel squarely."""
     if len(cameras) != len(images) or images.ndim != 4 or images.shape[1] != 3:
         raise JokerError(f"{len(cameras)} cameras for images of shape {tuple(images.shape)}",
                          "pass one RGB image (N x 3 x H x W) per camera")
@@ -91,14 +109,18 @@ def project_views(mesh: TexturedMesh, cameras: Sequence[Camera], images: torch.T
     points = np.einsum("nk,nkd->nd", weights, mesh.vertices[corners].astype(np.float32))
     normals = np.einsum("nk,nkd->nd", weights, mesh.normals[corners].astype(np.float32))
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-    texture = mesh.texture.reshape(-1, 3).astype(np.float64) / 255.0
-    total = np.full(len(points), field_weight)
-    colour = texture[hits.texel] * field_weight
+    total = np.zeros(len(points))
+    colour = np.zeros((len(points), 3))
     for camera, image in zip(cameras, images.detach().cpu()):
         seen, weight, pixels = _view_weights(mesh, points, normals, camera)
         total[seen] += weight
         colour[seen] += weight[:, None] * _sample(image, pixels, camera)
-    texture[hits.texel] = colour / total[:, None]
+    if not (total >= MIN_SEEN).any():
+        return mesh
+    texture = mesh.texture.reshape(-1, 3) / 255.0
+    behind = (_membrane_fill(mesh, hits, colour / np.maximum(total, 1e-12)[:, None], total) if fill_unseen
+              else texture[hits.texel])
+    texture[hits.texel] = (colour + BEHIND_WEIGHT * behind) / (total + BEHIND_WEIGHT)[:, None]
     covered = np.zeros(size * size, bool)
     covered[hits.texel] = True
     filled = fill_empty_texels(texture.reshape(size, size, 3), covered.reshape(size, size))

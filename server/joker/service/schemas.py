@@ -11,7 +11,7 @@ from typing import Any
 from joker_core.flame_format import FLAME_SHAPE_COMPONENTS
 from joker_core.presets import list_presets
 from joker_core.protocol import (ALIGNMENT_RANGES, FLAME_EXPRESSION_COMPONENTS, MAX_FRAMES, MAX_PROMPT_CHARS, MAX_VIEWS,
-                                 PRIORS, QUALITIES, JobState, JobStatus)
+                                 MATERIALS, PRIORS, QUALITIES, JobState, JobStatus)
 from joker_core.rig_params import LIMITS, POSE_LIMIT, RigParams
 
 Schema = dict[str, Any]
@@ -83,7 +83,8 @@ def spec_schema(device: str) -> Schema:
               "quality": {"enum": list(QUALITIES)}, "prior": PRIOR, "seed": _integer(0, 2**32 - 1),
               "device": {"enum": sorted({"auto", device}), "description": "auto, or the device this server owns"},
               "model": _PATH, "alignment": ALIGNMENT, "lpips_weights": _PATH,
-              "rig_topology": {"type": "boolean", "description": "also the rig's topology on the surface (head_rig.glb)"}}
+              "rig_topology": {"type": "boolean", "description": "also the rig's topology on the surface (head_rig.glb)"},
+              "material": {"enum": list(MATERIALS), "description": "the GLB's: lit base colour or unlit"}}
     expression = {"preset": PRESET, "rig": RIG}
     one_of_preset_and_rig = {"not": {"required": ["preset", "rig"]}}
     job = {**_object({**expression, **shared, "blender_views": BLENDER_VIEWS}, title="JobSpec",
