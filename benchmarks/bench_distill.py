@@ -200,11 +200,13 @@ def with_iterations(chosen, iterations: int):
     return dataclasses.replace(chosen, schedule=dataclasses.replace(chosen.schedule, iterations=iterations))
 
 
-def variant(iterations: int, refresh_interval: int = 50, lr_end: float = 1.0, rig_rays: int = 1024):
-    """The preview preset with its schedule's length, refresh interval, rate annealing and
-    orbit rays per step replaced: the levers --compare ranks."""
+def variant(iterations: int, refresh_interval: int = 50, lr_end: float = 1.0, rig_rays: int = 1024,
+            patches: int = 4):
+    """The preview preset with its schedule's length, refresh interval, patches per step,
+    rate annealing and orbit rays per step replaced: the levers --compare ranks."""
     chosen = preset("preview")
-    schedule = dataclasses.replace(chosen.schedule, iterations=iterations, refresh_interval=refresh_interval)
+    schedule = dataclasses.replace(chosen.schedule, iterations=iterations, refresh_interval=refresh_interval,
+                                   patches=patches)
     return dataclasses.replace(chosen, schedule=schedule, lr_end=lr_end,
                                rig=dataclasses.replace(chosen.rig, rays=rig_rays))
 
@@ -216,6 +218,8 @@ VARIANTS = {
     "540r30a30": lambda: variant(540, 30, lr_end=0.3),
     "540r30a30rig512": lambda: variant(540, 30, lr_end=0.3, rig_rays=512),
     "500r30a30rig512": lambda: variant(500, 30, lr_end=0.3, rig_rays=512),
+    "560r30p3": lambda: variant(560, 30, patches=3),
+    "560r30p3a30": lambda: variant(560, 30, lr_end=0.3, patches=3),
 }
 COLUMNS = [("distill wall s", "wall", "{:.1f}"), ("distill CPU s", "cpu", "{:.1f}"),
            ("samples/ray", "samples", "{:.2f}"), ("PSNR dB", "held_out_psnr_db", "{:.2f}"),
