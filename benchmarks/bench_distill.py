@@ -8,6 +8,7 @@ Chamfer. --profile: where a preview distillation's time goes. --fit: field repre
 samples per ray and a preset against the demo-head or ellipsoid oracle.
 
     .venv/bin/python benchmarks/bench_distill.py [--compare] [--threads 1] [--iterations N]
+        [--seeds 0 1 2] [--variants old new ...] [--jobs 2]
     .venv/bin/python benchmarks/bench_distill.py --profile [--iterations N]
     .venv/bin/python benchmarks/bench_distill.py --fit [--preset preview] [--oracle head|ellipsoid]
 """
@@ -199,27 +200,90 @@ def with_iterations(chosen, iterations: int):
     return dataclasses.replace(chosen, schedule=dataclasses.replace(chosen.schedule, iterations=iterations))
 
 
-def compare_preview(iterations: int, seeds: list[int]) -> None:
-    rows = [("old preview", with_iterations(OLD_PREVIEW, iterations)),
-            ("new preview", with_iterations(preset("preview"), iterations))]
-    print(f"\n== preview before and after, one run, {torch.get_num_threads()} torch thread(s), seeds {seeds} ==")
-    results = {name: [run_job(chosen, seed) for seed in seeds] for name, chosen in rows}
-    columns = [("distill wall s", "wall", "{:8.1f}"), ("distill CPU s", "cpu", "{:8.1f}"),
-               ("samples/ray", "samples", "{:8.1f}"), ("PSNR dB", "held_out_psnr_db", "{:8.2f}"),
-               ("Chamfer all %", "face_chamfer_percent_of_head_height", "{:8.2f}"),
-               ("Chamfer seen %", "face_chamfer_visible_percent_of_head_height", "{:8.2f}")]
-    print(f"{'':12s}" + "".join(f"{label:>16s}" for label, _, _ in columns))
+def variant(iterations: int, refresh_interval: int = 50, lr_end: float = 1.0, rig_rays: int = 1024,
+            patches: int = 4):
+    """The preview preset with its schedule's length, refresh interval, patches per step,
+    rate annealing and orbit rays per step replaced: the levers --compare ranks."""
+    chosen = preset("preview")
+    schedule = dataclasses.replace(chosen.schedule, iterations=iterations, refresh_interval=refresh_interval,
+                                   patches=patches)
+    return dataclasses.replace(chosen, schedule=schedule, lr_end=lr_end,
+                               rig=dataclasses.replace(chosen.rig, rays=rig_rays))
+
+
+# --compare's rows by name ("old" is the baseline every ratio is taken against).
+VARIANTS = {
+    "old": lambda: OLD_PREVIEW,
+    "new": lambda: preset("preview"),
+    "540r30a30": lambda: variant(540, 30, lr_end=0.3),
+    "540r30a30rig512": lambda: variant(540, 30, lr_end=0.3, rig_rays=512),
+    "500r30a30rig512": lambda: variant(500, 30, lr_end=0.3, rig_rays=512),
+    "560r30p3": lambda: variant(560, 30, patches=3),
+    "560r30p3a30": lambda: variant(560, 30, lr_end=0.3, patches=3),
+}
+COLUMNS = [("distill wall s", "wall", "{:.1f}"), ("distill CPU s", "cpu", "{:.1f}"),
+           ("samples/ray", "samples", "{:.2f}"), ("PSNR dB", "held_out_psnr_db", "{:.2f}"),
+           ("Chamfer all %", "face_chamfer_percent_of_head_height", "{:.3f}"),
+           ("Chamfer seen %", "face_chamfer_visible_percent_of_head_height", "{:.3f}")]
+
+
+def _job_in_worker(name: str, seed: int, iterations: int, threads: int | None) -> dict:
+    if threads:
+        torch.set_num_threads(threads)
+    return run_job(with_iterations(VARIANTS[name](), iterations), seed)
+
+
+def mean_spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    mean = sum(values) / len(values)
+    spread = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+    return mean, spread
+
+
+def compare_preview(iterations: int, seeds: list[int], names: list[str], jobs: int, threads: int | None) -> None:
+    """Every (variant, seed) job of one run, `jobs` at a time in worker processes (each its
+    own CPU clock), then per variant: every seed, mean +- sd, and against "old" the ratio of
+    mean CPU and the mean +- sd of the per-seed differences (same seed, same job)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    names = ["old"] + [name for name in names if name != "old"]
+    print(f"\n== preview variants, one run, {threads or torch.get_num_threads()} torch thread(s) per job, "
+          f"{jobs} job(s) at a time, seeds {seeds} ==")
+    # Seed-major order, so every variant meets the same mix of load from the other jobs.
+    order = [(name, seed) for seed in seeds for name in names]
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_job_in_worker, *key, iterations, threads): key for key in order}
+        results = {}
+        for future in as_completed(futures):  # each as it ends: a long run shows progress
+            name, seed = key = futures[future]
+            results[key] = future.result()
+            print(f"done {name} s{seed}: " + ", ".join(f"{label} {fmt.format(results[key][field])}"
+                                                      for label, field, fmt in COLUMNS), flush=True)
+    print(f"{'':22s}" + "".join(f"{label:>16s}" for label, _, _ in COLUMNS))
+    for name in names:
+        for seed in seeds:
+            run = results[name, seed]
+            print(f"{name + ' s' + str(seed):22s}" + "".join(f"{fmt.format(run[key]):>16s}" for _, key, fmt in COLUMNS))
+    print("mean +- sd over seeds:")
     means = {}
-    for name, runs in results.items():
-        means[name] = {key: sum(run[key] for run in runs) / len(runs) for _, key, _ in columns}
-        for seed, run in zip(seeds, runs):
-            print(f"{name + ' s' + str(seed):12s}" + "".join(f"{fmt.format(run[key]):>16s}" for _, key, fmt in columns))
-    old, new = means["old preview"], means["new preview"]
-    print(f"speed-up: wall x{old['wall'] / new['wall']:.2f}, CPU x{old['cpu'] / new['cpu']:.2f} (goal >= 2); "
-          f"samples/ray x{old['samples'] / new['samples']:.2f}; PSNR {new['held_out_psnr_db'] - old['held_out_psnr_db']:+.2f} dB; "
-          f"Chamfer all {new['face_chamfer_percent_of_head_height'] - old['face_chamfer_percent_of_head_height']:+.2f}, "
-          f"seen {new['face_chamfer_visible_percent_of_head_height'] - old['face_chamfer_visible_percent_of_head_height']:+.2f} "
-          "points of head height (goal: PSNR >= old, Chamfer <= old)")
+    for name in names:
+        cells = []
+        for _, key, fmt in COLUMNS:
+            mean, spread = mean_spread([results[name, seed][key] for seed in seeds])
+            means[name, key] = mean
+            cells.append(f"{fmt.format(mean)}+-{fmt.format(spread)}")
+        print(f"{name:22s}" + "".join(f"{cell:>16s}" for cell in cells))
+    print("against old (CPU and samples: ratio of means; the rest: mean +- sd of the per-seed difference):")
+    for name in names[1:]:
+        deltas = [mean_spread([results[name, seed][key] - results["old", seed][key] for seed in seeds])
+                  for key in ("held_out_psnr_db", "face_chamfer_percent_of_head_height",
+                              "face_chamfer_visible_percent_of_head_height")]
+        (psnr_delta, psnr_sd), (all_delta, all_sd), (seen_delta, seen_sd) = deltas
+        print(f"{name:22s} CPU x{means['old', 'cpu'] / means[name, 'cpu']:.2f} (goal >= 2), "
+              f"samples/ray x{means['old', 'samples'] / means[name, 'samples']:.2f} fewer, "
+              f"PSNR {psnr_delta:+.2f}+-{psnr_sd:.2f} dB, Chamfer all {all_delta:+.3f}+-{all_sd:.3f}, "
+              f"seen {seen_delta:+.3f}+-{seen_sd:.3f} points (goal: PSNR >= 0, Chamfer <= 0)")
 
 
 # Where the time of a distillation goes: these functions' cumulative time, as shares of the whole.
@@ -262,6 +326,9 @@ def main() -> None:
     parser.add_argument("--old", action="store_true", help="--profile the old preview instead of the new")
     parser.add_argument("--iterations", type=int, default=0, help="replace the presets' iterations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="job seeds (--compare)")
+    parser.add_argument("--variants", nargs="+", default=["old", "new"], choices=sorted(VARIANTS),
+                        help="--compare these against old")
+    parser.add_argument("--jobs", type=int, default=1, help="--compare this many jobs at a time")
     parser.add_argument("--preset", default="preview")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="--fit on this device (cpu, cuda)")
@@ -278,7 +345,7 @@ def main() -> None:
         compare_encodings()
         fit(args.preset, args.oracle, args.device)
     else:
-        compare_preview(args.iterations, args.seeds)
+        compare_preview(args.iterations, args.seeds, args.variants, args.jobs, args.threads)
 
 
 if __name__ == "__main__":
