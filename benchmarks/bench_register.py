@@ -28,12 +28,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 from skimage import data
 
 import joker.api
 import joker.sequence.engine
-from joker.generation.mesh_metrics import mesh_fidelity
+from joker.generation.mesh_metrics import held_out_cameras, mesh_fidelity, psnr
 from joker.generation.runner import Tuning, make_head
+from joker.mesh.cleanup import keep_large_components
+from joker.mesh.extract import marching_cubes, sample_density_grid
+from joker.mesh.pipeline import MeshSettings
+from joker.mesh.register import RegisterSettings, Surface, register_head
+from joker.generation.turntable import render_unlit
 from joker.sequence import generate_sequence
 from joker_core.presets import get_preset
 from joker_core.protocol import JobSpec
@@ -83,6 +89,37 @@ def single_head(args, tuning: Tuning) -> None:
     for key, label in (("mesh_psnr_db", "held out"), ("mesh_back_psnr_db", "back")):
         print(f"mesh PSNR {label}: marching cubes {marching[key]:.2f} dB, registered {registered[key]:.2f} dB "
               f"({registered[key] - marching[key]:+.2f} dB; goal >= -0.5)")
+    if args.surface_check:
+        surface_check(job, head, tuning.mesh or MeshSettings(iso_level=job.preset.surface_density))
+
+
+def surface_check(job, head, settings: MeshSettings) -> None:
+    """What the distance to the marching-cubes mesh measures: the same field's surface from
+    a grid of 4x the cells (no blur, no decimation) as the reference, against the shipped
+    mesh and the registered head; and a registration on the shipped mesh alone (no round
+    on the field)."""
+    density, registration = head.distillation.field.density, head.registration
+    fine_resolution = min(4 * settings.resolution, 256)
+    grid = sample_density_grid(density, job.box, fine_resolution, iso_level=settings.iso_level,
+                               coarse_stride=4, device=settings.device)
+    fine = Surface(*keep_large_components(*marching_cubes(grid, settings.iso_level, job.box), 1.0))
+    shipped = Surface(head.mesh.vertices, head.mesh.faces)
+    skin = registration.vertices[registration.moving]
+    near_skin = cKDTree(skin).query(fine.corners.mean(axis=1))[0] < 0.002  # the part the rig covers
+    mesh_only = register_head(job.posed_vertices, job.model.faces, registration.moving, head.mesh.vertices,
+                              head.mesh.faces, density, settings.iso_level,
+                              RegisterSettings(field_window=0.0), device=settings.device)
+
+    def line(label, distance):
+        print(f"  {label}: mean {1e3 * distance.mean():.3f} mm, p95 {1e3 * np.percentile(distance, 95):.3f} mm")
+    print(f"== the surface itself (a {fine_resolution}^3 grid of the same field, unblurred, undecimated) ==")
+    line("the shipped marching-cubes mesh's faces near the skin -> that surface",
+         fine.closest(shipped.corners.mean(axis=1)[shipped.tree.query(skin)[1]])[1])
+    line("that surface near the skin -> the shipped mesh", shipped.closest(fine.corners.mean(axis=1)[near_skin])[1])
+    line("registered skin -> that surface", fine.closest(skin)[1])
+    line("registered on the shipped mesh alone (no field round) -> the shipped mesh",
+         shipped.closest(mesh_only.vertices[mesh_only.moving])[1])
+    line("registered on the shipped mesh alone -> that surface", fine.closest(mesh_only.vertices[mesh_only.moving])[1])
 
 
 def sequence(args, tuning: Tuning) -> None:
@@ -109,6 +146,28 @@ def sequence(args, tuning: Tuning) -> None:
     if len(every):
         print(f"jitter where the rig did not move: mean {1e3 * every.mean():.3f} mm (goal < 0.5), "
               f"p95 {1e3 * np.percentile(every, 95):.3f} mm over {len(every)} vertex-pairs")
+    texture_choice(spy.made)
+
+
+def texture_choice(made: list) -> None:
+    """sequence.glb's one texture: each frame's registered head rendered with the first
+    frame's texture, a per-texel merge across the frames, or its own (the per-frame
+    option), against that frame's targets (the prior's renders at held-out views)."""
+    textures = np.stack([head.rig_mesh.texture for _, head in made]).astype(np.float64)
+    shared = {"first": textures[0], "median": np.median(textures, axis=0), "mean": textures.mean(axis=0)}
+    shared = {name: texture.round().astype(np.uint8) for name, texture in shared.items()}
+    print("\n== one texture for the sequence: mesh PSNR (dB) per frame, held-out views ==")
+    print("frame  " + "  ".join(f"{name:>7}" for name in [*shared, "own"]))
+    rows = []
+    for index, (job, head) in enumerate(made, start=1):
+        cameras = held_out_cameras(job, job.spec.seed)
+        background = tuple(getattr(job.prior, "background", (1.0, 1.0, 1.0)))
+        expected = job.prior.render(torch.from_numpy(job.posed_vertices).float(), cameras).cpu()
+        row = [psnr(render_unlit(dataclasses.replace(head.rig_mesh, texture=texture), cameras, background), expected)
+               for texture in [*shared.values(), head.rig_mesh.texture]]
+        rows.append(row)
+        print(f"{index:5d}  " + "  ".join(f"{value:7.2f}" for value in row))
+    print("mean   " + "  ".join(f"{value:7.2f}" for value in np.mean(rows, axis=0)))
 
 
 def main() -> None:
@@ -117,6 +176,8 @@ def main() -> None:
     parser.add_argument("--test-size", action="store_true", help="the tests' head-sized engine: a smoke figure")
     parser.add_argument("--frames", type=int, default=0, help="also a warm-started ramp of this many frames")
     parser.add_argument("--no-head", action="store_true", help="only the sequence")
+    parser.add_argument("--surface-check", action="store_true",
+                        help="also the head's distances to its field's surface on a 4x finer grid")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
