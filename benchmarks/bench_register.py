@@ -11,10 +11,19 @@ Sequence (--frames N, N > 0): bench_sequence.py's warm-started expression ramp w
 rig's topology; per consecutive pair of frames, the registered vertices' motion minus the
 rig's own, over the vertices the rig moved less than 0.1 mm (goal: mean below 0.5 mm).
 
+Then the sequence's one texture: each frame's registered head rendered with the first
+frame's texture, the per-texel median or mean over the frames, and its own, against that
+frame's targets (mesh PSNR at held-out views).
+
     .venv/bin/python benchmarks/bench_register.py [--quality preview] [--test-size] [--frames 12] [--threads N]
+                                                  [--surface-check]
+    .venv/bin/python benchmarks/bench_register.py --glb 120 [--per-frame-textures]
 
 --test-size runs the tests' head-sized engine (tests/tiny_engine.py SMALL; sequences:
-bench_sequence.py --quick's preset): a smoke figure, not the goal's.
+bench_sequence.py --quick's preset): a smoke figure, not the goal's. --surface-check adds
+the head's distances to its field's own surface from a 4x finer grid (what the distance to
+the marching-cubes mesh measures). --glb N times sequence.glb's writer per frame up to N
+frames, against re-assembling every frame (docs/rig_topology.md).
 """
 
 from __future__ import annotations
@@ -170,6 +179,43 @@ def texture_choice(made: list) -> None:
     print("mean   " + "  ".join(f"{value:7.2f}" for value in np.mean(rows, axis=0)))
 
 
+def glb_writes(frames: int, per_frame_textures: bool) -> None:
+    """sequence.glb's cost per frame as a sequence grows: the kept writer (a frame encodes
+    its own data, then the file is written out) against re-assembling every frame's data
+    (as the writer did before). Synthetic heads: the demo head's rig topology, 1024^2
+    textures of noise (PNG's worst case)."""
+    from joker.mesh.animated import AnimationSettings, SequenceGlb, write_sequence_glb
+    from joker.mesh.export import TexturedMesh
+    from joker.mesh.rig_uv import rig_uv_layout
+    from joker_core.demo_head import load_demo_head
+
+    model = load_demo_head()
+    uv_mesh = rig_uv_layout(model, 1024).uv_mesh(model.v_template)
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+    heads = [TexturedMesh(uv_mesh.vertices + rng.normal(0, 1e-3, uv_mesh.vertices.shape), uv_mesh.faces, uv_mesh.uvs,
+                          np.tile([0.0, 0.0, 1.0], (len(uv_mesh.vertices), 1)), texture) for _ in range(8)]
+    settings = AnimationSettings(per_frame_textures=per_frame_textures)
+    folder = Path(tempfile.mkdtemp(prefix="bench_glb_"))
+    writer = SequenceGlb(folder / "kept" / "sequence.glb", heads[0], settings)
+    (folder / "kept").mkdir()
+    checkpoints = sorted({1, frames // 4, frames // 2, frames})
+    print(f"\n== sequence.glb per frame, {len(uv_mesh.vertices)} vertices, 1024^2 texture, "
+          f"per-frame textures {'on' if per_frame_textures else 'off'} ==")
+    print("frames  file_MB  kept_s  rebuilt_s")
+    for count in range(1, frames + 1):
+        started = time.perf_counter()
+        writer.add(count, heads[count % len(heads)])
+        path = writer.write()
+        kept = time.perf_counter() - started
+        if count in checkpoints:
+            started = time.perf_counter()
+            write_sequence_glb(folder / "rebuilt.glb", [(n, heads[n % len(heads)]) for n in range(1, count + 1)],
+                               settings)
+            rebuilt = time.perf_counter() - started
+            print(f"{count:6d}  {path.stat().st_size / 1e6:7.1f}  {kept:6.3f}  {rebuilt:9.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quality", default="preview")
@@ -178,11 +224,15 @@ def main() -> None:
     parser.add_argument("--no-head", action="store_true", help="only the sequence")
     parser.add_argument("--surface-check", action="store_true",
                         help="also the head's distances to its field's surface on a 4x finer grid")
+    parser.add_argument("--glb", type=int, default=0, help="only sequence.glb's cost per frame up to this many frames")
+    parser.add_argument("--per-frame-textures", action="store_true", help="with --glb: per-frame textures on")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.glb:
+        return glb_writes(args.glb, args.per_frame_textures)
     if not args.no_head:
         single_head(args, dataclasses.replace(SMALL if args.test_size else Tuning(), rig_topology=True))
     if args.frames:
