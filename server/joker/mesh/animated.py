@@ -10,9 +10,10 @@ numbers over `fps` (a sequence spec carries frame numbers, not a rate). The weig
 sparse accessor (zeros plus one 1 per key): the file grows linearly with the frames, not
 with their square.
 
-Texture: the mesh's material carries one texture for the whole sequence, the first
-frame's or a per-texel mean across the frames so far (`texture`; docs/rig_topology.md has
-the measurement that chose the default). With `per_frame_textures` every frame's own
+Texture: the mesh's material carries one texture for the whole sequence, by default the
+per-texel mean across the frames so far (all frames share the rig's UV layout, so a texel
+is one point of the skin in every frame), else the first frame's (`texture`; the mean
+renders closer to every frame's targets: docs/rig_topology.md). With `per_frame_textures` every frame's own
 texture comes too, as a material per frame under the KHR_materials_variants extension
 (variant `frame_NNNN`), which Blender's importer lists as material variants.
 
@@ -55,7 +56,7 @@ def target_name(frame_number: int) -> str:
 @dataclass(frozen=True)
 class AnimationSettings:
     fps: float = DEFAULT_FPS
-    texture: str = "first"            # the mesh's one texture: "first" frame's or per-texel "mean" of the frames
+    texture: str = "mean"             # the mesh's one texture: per-texel "mean" of the frames (measured best), or the "first"
     per_frame_textures: bool = False  # also each frame's own, as a material variant per frame
 
     def __post_init__(self) -> None:
@@ -137,7 +138,7 @@ class SequenceGlb:
         self.numbers: list[int] = []
         self.targets: list[dict] = []
         self.frame_images: list[int] = []   # bufferView of each frame's texture (per_frame_textures)
-        self.shared_png = encode_png(np.asarray(base.texture, np.uint8))
+        self.shared_png: bytes | None = encode_png(np.asarray(base.texture, np.uint8))
         self.texture_sum = np.zeros(np.shape(base.texture), np.float64)
 
     def __len__(self) -> int:
@@ -159,7 +160,7 @@ class SequenceGlb:
             self.frame_images.append(self.kept.view(encode_png(texture)))
         if self.settings.texture == "mean":
             self.texture_sum += texture
-            self.shared_png = encode_png(np.round(self.texture_sum / len(self)).astype(np.uint8))
+            self.shared_png = None  # encoded when next written
 
     def write(self) -> Path:
         """The file as of the frames added so far (at least one)."""
@@ -169,6 +170,8 @@ class SequenceGlb:
         if not self.numbers:
             raise ValueError("an animated sequence needs at least one frame")
         count, name = len(self.numbers), self.path.stem
+        if self.shared_png is None:
+            self.shared_png = encode_png(np.round(self.texture_sum / count).astype(np.uint8))
         tail = self.kept.following()  # what changes with every frame: the shared texture, the animation
         times = np.array(self.numbers, np.float64)
         times_accessor = tail.accessor(((times - times[0]) / self.settings.fps).astype(np.float32), "SCALAR",
