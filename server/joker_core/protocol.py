@@ -444,11 +444,16 @@ class SequenceSpec:
     frames: tuple[FrameSpec, ...]
     frame_start: int = 1
     frame_step: int = 1
+    per_frame_textures: bool = False  # sequence.glb also carries each frame's own texture (docs/rig_topology.md)
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "spec") -> "SequenceSpec":
         data = _object(data, path)
-        _no_unknown_keys(data, ("job", "frames", "frame_start", "frame_step"), path)
+        _no_unknown_keys(data, ("job", "frames", "frame_start", "frame_step", "per_frame_textures"), path)
+        per_frame_textures = data.get("per_frame_textures", False)
+        if not isinstance(per_frame_textures, bool):
+            raise FieldError(f"{path}.per_frame_textures", f"expected true or false, got {_kind(per_frame_textures)}",
+                             "send true or false")
         job = JobSpec.from_dict(data.get("job", {}), f"{path}.job")
         for name in ("preset", "rig", "blender_views"):
             if getattr(job, name):
@@ -461,11 +466,13 @@ class SequenceSpec:
         return cls(job=job,
                    frames=tuple(FrameSpec.from_dict(frame, f"{path}.frames[{i}]") for i, frame in enumerate(frames)),
                    frame_start=_integer(data.get("frame_start", 1), f"{path}.frame_start", -1_000_000, 1_000_000),
-                   frame_step=_integer(data.get("frame_step", 1), f"{path}.frame_step", 1, 10_000))
+                   frame_step=_integer(data.get("frame_step", 1), f"{path}.frame_step", 1, 10_000),
+                   per_frame_textures=per_frame_textures)
 
     def to_dict(self) -> dict[str, Any]:
         return {"job": self.job.to_dict(), "frames": [frame.to_dict() for frame in self.frames],
-                "frame_start": self.frame_start, "frame_step": self.frame_step}
+                "frame_start": self.frame_start, "frame_step": self.frame_step,
+                **({"per_frame_textures": True} if self.per_frame_textures else {})}  # older readers: absent is off
 
     @property
     def device(self) -> str:

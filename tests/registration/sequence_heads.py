@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from joker.mesh.animated import AnimatedFrame, write_sequence_glb
+from joker.mesh.animated import AnimationSettings, write_sequence_glb
 from joker.mesh.export import TexturedMesh
 from joker.mesh.rig_uv import rig_uv_layout
 from joker_core.demo_head import load_demo_head
@@ -21,18 +21,20 @@ EXPRESSIONS = ("neutral", "crooked_smile", "scream")
 
 
 def textured_heads(texture_size: int = 32) -> list[TexturedMesh]:
+    """One head per expression, each with its own random texture."""
     model = load_demo_head()
     layout = rig_uv_layout(model, texture_size)
-    texture = np.random.default_rng(0).integers(0, 256, (texture_size, texture_size, 3), dtype=np.uint8)
+    rng = np.random.default_rng(0)
     rig, heads = numpy_rig(model), []
     for name in EXPRESSIONS:
         posed = pose(rig, get_preset(name).params_for(model)).vertices
         normals = np.asarray(trimesh.Trimesh(posed, model.faces, process=False).vertex_normals)
+        texture = rng.integers(0, 256, (texture_size, texture_size, 3), dtype=np.uint8)
         heads.append(TexturedMesh.from_uv_mesh(layout.uv_mesh(posed), normals, texture))
     return heads
 
 
-def write_sequence(folder: Path) -> tuple[Path, list[TexturedMesh]]:
+def write_sequence(folder: Path, settings: AnimationSettings = AnimationSettings()
+                   ) -> tuple[Path, list[TexturedMesh]]:
     heads = textured_heads()
-    frames = [AnimatedFrame(number, head.vertices, head.normals) for number, head in zip(FRAMES, heads)]
-    return write_sequence_glb(folder / "sequence.glb", heads[0], frames), heads
+    return write_sequence_glb(folder / "sequence.glb", list(zip(FRAMES, heads)), settings), heads

@@ -1,15 +1,24 @@
 """sequence.glb: one mesh, a morph target per frame that moves the base onto that frame's
-head, and a weights animation keyed one frame per target; trimesh reads its base mesh."""
+head, and a weights animation keyed one frame per target; trimesh reads its base mesh. Its
+texture: the frames' mean (the default) or the first frame's, and each frame's own as
+material variants. A
+running sequence's file after each frame is the file of the frames so far, and a frame
+appends to what the frames before encoded."""
 
 from __future__ import annotations
 
 import json
 import struct
 
-import numpy as np
-import trimesh
+import io
 
-from sequence_heads import FRAMES, write_sequence
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from joker.mesh.animated import AnimationSettings, SequenceGlb, write_sequence_glb
+from sequence_heads import FRAMES, textured_heads, write_sequence
 
 _TYPES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3}
 
@@ -23,13 +32,36 @@ def read_glb(path):
     document = json.loads(data[20:20 + json_length])
     binary = data[20 + json_length + 8:]
 
+    def array(view_index, dtype, count):
+        return np.frombuffer(binary, dtype, count, document["bufferViews"][view_index]["byteOffset"])
+
     def accessor(index):
         entry = document["accessors"][index]
-        view = document["bufferViews"][entry["bufferView"]]
         dtype = np.float32 if entry["componentType"] == 5126 else np.uint32
         width = _TYPES[entry["type"]]
-        return np.frombuffer(binary, dtype, entry["count"] * width, view["byteOffset"]).reshape(entry["count"], width)
+        if "bufferView" in entry:
+            values = array(entry["bufferView"], dtype, entry["count"] * width).copy()
+        else:
+            values = np.zeros(entry["count"] * width, dtype)
+        if "sparse" in entry:
+            sparse = entry["sparse"]
+            at = array(sparse["indices"]["bufferView"], np.uint32, sparse["count"])
+            values.reshape(entry["count"], width)[at] = array(sparse["values"]["bufferView"], dtype,
+                                                              sparse["count"] * width).reshape(-1, width)
+        return values.reshape(entry["count"], width)
+
+    def image(index):
+        view = document["bufferViews"][document["images"][index]["bufferView"]]
+        encoded = binary[view["byteOffset"]:view["byteOffset"] + view["byteLength"]]
+        return np.asarray(Image.open(io.BytesIO(encoded)))
+
+    accessor.image = image
     return document, accessor
+
+
+def material_image(document, material):
+    texture = document["materials"][material]["pbrMetallicRoughness"]["baseColorTexture"]["index"]
+    return document["textures"][texture]["source"]
 
 
 def test_each_morph_target_moves_the_base_onto_its_frame_and_the_animation_plays_them(tmp_path):
@@ -54,3 +86,40 @@ def test_each_morph_target_moves_the_base_onto_its_frame_and_the_animation_plays
     np.testing.assert_allclose(mesh.vertices, heads[0].vertices, atol=1e-6)
     np.testing.assert_allclose(mesh.visual.uv, heads[0].uvs, atol=1e-6)
     assert mesh.visual.material.baseColorTexture.size == (32, 32)
+    mean = np.mean([head.texture.astype(np.float64) for head in heads], axis=0)  # the default shared texture
+    assert np.abs(np.asarray(mesh.visual.material.baseColorTexture) - mean).max() <= 0.5
+    assert np.abs(mean - heads[0].texture).mean() > 10  # the random textures really differ
+
+
+def test_per_frame_textures_are_material_variants_named_by_frame_besides_the_first_frames(tmp_path):
+    path, heads = write_sequence(tmp_path, AnimationSettings(texture="first", per_frame_textures=True))
+    document, accessor = read_glb(path)
+    (primitive,) = document["meshes"][0]["primitives"]
+    names = [f"frame_{n:04d}" for n in FRAMES]
+    assert document["extensionsUsed"] == ["KHR_materials_variants"]
+    assert [variant["name"] for variant in document["extensions"]["KHR_materials_variants"]["variants"]] == names
+    for mapping in primitive["extensions"]["KHR_materials_variants"]["mappings"]:
+        (variant,) = mapping["variants"]
+        assert document["materials"][mapping["material"]]["name"] == names[variant]
+        own = accessor.image(material_image(document, mapping["material"]))
+        np.testing.assert_array_equal(own, heads[variant].texture)
+    np.testing.assert_array_equal(accessor.image(material_image(document, primitive["material"])), heads[0].texture)
+
+
+def test_after_each_frame_the_file_holds_the_frames_so_far_and_a_frame_only_appends(tmp_path):
+    heads = textured_heads()
+    running = SequenceGlb(tmp_path / "sequence.glb", heads[0])
+    kept_before = b""
+    for count, (number, head) in enumerate(zip(FRAMES, heads), start=1):
+        running.add(number, head)
+        written = running.write().read_bytes()
+        alone = write_sequence_glb(tmp_path / f"first_{count}" / "sequence.glb",
+                                   list(zip(FRAMES, heads))[:count]).read_bytes()
+        assert written == alone
+        document, _ = read_glb(tmp_path / "sequence.glb")
+        assert len(document["meshes"][0]["primitives"][0]["targets"]) == count
+        kept = bytes(running.kept.data)
+        assert kept.startswith(kept_before) and len(kept) > len(kept_before)  # the frames before: not re-encoded
+        kept_before = kept
+    with pytest.raises(ValueError, match="comes after"):
+        running.add(FRAMES[0], heads[0])

@@ -24,6 +24,12 @@ def test_each_frame_becomes_a_single_head_job_with_the_shared_settings():
     assert [view.normal_map for view in spec.blender_views] == ["f2_v0.png"]
 
 
+def test_per_frame_textures_is_off_unless_asked_for():
+    assert not parse_spec(DATA).per_frame_textures
+    spec = parse_spec({**DATA, "per_frame_textures": True})
+    assert spec.per_frame_textures and SequenceSpec.from_dict(spec.to_dict()) == spec
+
+
 def test_a_spec_without_frames_is_a_single_head_job():
     assert parse_spec({"preset": "scream"}) == JobSpec(preset="scream")
 
@@ -34,6 +40,7 @@ def test_a_spec_without_frames_is_a_single_head_job():
     ({"frames": [{"preset": "neutral", "seed": 3}]}, "spec.frames[0].seed"),
     ({"job": {"preset": "scream"}}, "spec.job.preset"),
     ({"frame_step": 0}, "spec.frame_step"),
+    ({"per_frame_textures": "yes"}, "spec.per_frame_textures"),
     ({"frames": [{"preset": "neutral"}, {"rig": {"jaw_pose": [0.1]}}]}, "spec.frames[1].rig.jaw_pose"),
 ])
 def test_a_wrong_field_is_named_with_its_fix(change, field):

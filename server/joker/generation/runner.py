@@ -45,8 +45,8 @@ class Tuning:
     `benchmark_metrics` adds the figures only benchmarks need (they cost renders).
     `rig_topology` also fits the rig's own topology to the surface (head_rig.glb; a
     sequence also gets sequence.glb): the default for sequences, opt-in for single heads
-    until their mesh PSNR is measured at preview (docs/rig_topology.md); a spec's
-    `rig_topology` opts in too, and then that mesh is measured as the marching-cubes one is."""
+    (at preview it renders closer to the targets than marching cubes: docs/rig_topology.md); a
+    spec's `rig_topology` opts in too, and then that mesh is measured as the marching-cubes one is."""
 
     preset: Preset | None = None
     mesh: MeshSettings | None = None

@@ -32,7 +32,7 @@ from joker_core.protocol import ProgressEvent, SequenceSpec
 from ..fit.jobs import write_fit
 from ..generation.output import failed_folder, job_folder, write_inputs, write_json
 from ..generation.runner import Tuning, make_head
-from ..mesh.animated import SEQUENCE_GLB, AnimatedFrame, write_sequence_glb
+from ..mesh.animated import SEQUENCE_GLB, AnimationSettings, SequenceGlb
 from .frames import FrameDistiller
 from .manifest import MANIFEST_NAME, Manifest, frame_folder_name
 
@@ -99,8 +99,7 @@ class _Frames:
         self.spec, self.tuning, self.folder, self.report, self.cancelled = spec, tuning, folder, report, cancelled
         self.results: list[FrameResult] = []
         self.prior_evaluations = self.nerf_steps = 0
-        self.animated: list[AnimatedFrame] = []   # the frames in the rig's topology (sequence.glb)
-        self.animation_base = None  # the first frame's rig-topology mesh: the base and texture of sequence.glb
+        self.animation: SequenceGlb | None = None  # sequence.glb: the frames in the rig's topology
 
     def run(self, index: int, manifest: Manifest) -> None:
         number = self.spec.frame_number(index)
@@ -135,13 +134,15 @@ class _Frames:
                                   message=f"{manifest.frames[-1]['glb']} ({index + 1}/{len(self.spec.frames)})"))
 
     def _add_to_animation(self, number: int, head) -> None:
-        """sequence.glb, rewritten with every frame that has the rig's topology (the
-        first frame's texture)."""
+        """sequence.glb, rewritten with every frame that has the rig's topology (the first
+        is its base)."""
         if head.rig_mesh is None:
             return
-        self.animation_base = self.animation_base or head.rig_mesh
-        self.animated.append(AnimatedFrame(number, head.rig_mesh.vertices, head.rig_mesh.normals))
-        write_sequence_glb(self.folder / SEQUENCE_GLB, self.animation_base, self.animated)
+        if self.animation is None:
+            self.animation = SequenceGlb(self.folder / SEQUENCE_GLB, head.rig_mesh,
+                                         AnimationSettings(per_frame_textures=self.spec.per_frame_textures))
+        self.animation.add(number, head.rig_mesh)
+        self.animation.write()
 
     def _in_sequence(self, event: ProgressEvent, index: int, number: int) -> ProgressEvent:
         """A frame's head progress (0..1) as the sequence's, with the frames before counted."""

@@ -93,7 +93,9 @@ def spec_schema(device: str) -> Schema:
              **one_of_preset_and_rig}
     sequence = _object({"job": _object(shared, description="settings every frame shares"),
                         "frames": {"type": "array", "items": frame, "minItems": 1, "maxItems": MAX_FRAMES},
-                        "frame_start": _integer(-1_000_000, 1_000_000), "frame_step": _integer(1, 10_000)},
+                        "frame_start": _integer(-1_000_000, 1_000_000), "frame_step": _integer(1, 10_000),
+                        "per_frame_textures": {"type": "boolean", "default": False,
+                                               "description": "sequence.glb also carries each frame's texture"}},
                        ("frames",), title="SequenceSpec", description="a keyframed sequence: one head per frame")
     return {"anyOf": [job, sequence]}
 
