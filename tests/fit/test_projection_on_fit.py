@@ -122,4 +122,7 @@ def test_an_open_mouth_photo_under_neutral_gives_a_mesh_with_the_neutral_rigs_mo
     # ...and a mesh that took it would open by this much (3.6 cm on the demo head):
     assert mouth_opening(photo_pose, head.faces, lip_line(head, photo_pose)) > neutral_opening + 0.025
     assert abs(figures["mouth_opening_mesh_m"] - neutral_opening) < 0.01
+    # At this size the field does not resolve a 2.3 cm mouth (a rig wearing the photo's jaw
+    # still meshed within 1 cm), so the job's rig is what can fail here; the mesh at preview
+    # is benchmarks/bench_fit.py's figure.
     assert figures["mouth_opening_rig_m"] == pytest.approx(neutral_opening, abs=1e-4)
