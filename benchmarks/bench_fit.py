@@ -10,10 +10,11 @@ Prints, side by side in one run:
   one thread;
 - dlib's detection on the same synthetic photo (its points vs the truth: how far 300-W's
   idea of a face is from the stylised head's);
-- identity on the astronaut: dlib descriptor distance between the photo and a frontal render
-  of the projection prior's head in `neutral`, before (eye alignment, generic head) and after
-  (the fit: shape, expression, pose, foreground), beside a different-person baseline (the
-  synthetic head's photo). dlib: < 0.6 is the same person;
+- identity on the astronaut (dlib descriptor distance, < 0.6 is the same person): the
+  projection prior's frontal render with one thing changed at a time (the fit with signed
+  or one-sided expression actions, in the photo's expression or `neutral`, the generic
+  shape, the background, the GrabCut mask, the framing), the un-fitted head, and a
+  different-person baseline (the synthetic head's photo);
 - how much fine detail the demo's held-out targets hold (the scream, its four held-out views
   at 128 px), fitted vs un-fitted: PSNR of each target against itself blurred by 1 px (a
   field that resolves 1 px scores about that) and mean gradient. The fit's target shows
@@ -54,7 +55,10 @@ from joker.distill.losses import psnr  # noqa: E402
 from joker.distill.schedule import preset as quality_preset  # noqa: E402
 from joker.generation import metrics  # noqa: E402
 from joker.prior.projection.alignment import AlignmentHints  # noqa: E402
+from joker.prior.projection.head_surface import surface_from_head  # noqa: E402
 from joker.prior.projection.prior import ProjectionPrior  # noqa: E402
+from joker.prior.projection.texture import bake_texture  # noqa: E402
+from joker_core.cameras import Camera  # noqa: E402
 from joker_core.framing import head_view_rig  # noqa: E402
 from joker_core.demo_head import load_demo_head  # noqa: E402
 from joker_core.errors import JokerError  # noqa: E402
@@ -103,31 +107,50 @@ def synthetic_fits(head, trials: int = 4) -> None:
 
 
 def identity(head) -> None:
+    """Why the fitted head reads further from her than the un-fitted one: the projection
+    prior's frontal render (256 px, before field and mesh) with one thing changed at a time."""
     photo = skimage.data.astronaut()
-    started = time.perf_counter()
-    fit = fit_photo(photo, head)
-    fit_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    after = ProjectionPrior.from_fit(photo, head, fit, texture_size=512)
-    build_seconds = time.perf_counter() - started
-    before = ProjectionPrior.from_photo(photo, head, texture_size=512)
-    neutral_after = pose(numpy_rig(head), with_identity(RigParams(), fit)).vertices
-    renders = {}
-    for name, prior, vertices in (("before (eye alignment, generic head)", before, head.v_template),
-                                  ("after (the fit + foreground)", after, neutral_after)):
-        camera = frontal_camera(vertices)
-        image = prior.render(vertices, [camera])[0].permute(1, 2, 0).numpy()
-        renders[name] = (image * 255).round().astype(np.uint8)
-    other = synthetic_photo(head, RigParams(), distance=0.5).image
-    print(f"\nastronaut: fit {fit_seconds:.2f} s (wall), residual {fit.residual_px:.2f} px, confidence "
-          f"{fit.confidence:.2f}; projection prior on the fit built in {build_seconds:.2f} s (wall)")
-    print("identity distance to the photo (dlib; < 0.6 same person; goal <= 0.45):")
-    for name, image in renders.items():
+    landmarks = detect_landmarks(photo)
+    rig = numpy_rig(head)
+
+    def distance(prior, vertices, background=(1.0, 1.0, 1.0), shift=(0.0, 0.0, 1.0)) -> str:
+        prior = dataclasses.replace(prior, background=background)
+        camera = frontal_camera(vertices, 256)
+        dx, dy, zoom = shift
+        camera = Camera(camera.c2w, camera.fx * zoom, camera.fy * zoom, camera.cx + dx, camera.cy + dy, 256, 256)
+        image = (prior.render(vertices, [camera])[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         try:
-            print(f"  frontal render, {name:40s} {identity_distance(photo, image):.3f}")
-        except JokerError as error:  # the measure needs a face dlib can find in the render
-            print(f"  frontal render, {name:40s} not measured: {error.problem}")
-    print(f"  different person (the synthetic head)          {identity_distance(photo, other):.3f}")
+            return f"{identity_distance(photo, image, landmarks):.3f}"
+        except JokerError:  # the measure needs a face dlib can find in the render
+            return "no face"
+
+    print("\nastronaut: identity distance of the projection prior's frontal render (dlib; 256 px, white):")
+    fits, priors, neutral = {}, {}, {}
+    for one_sided in (False, True):
+        started = time.perf_counter()
+        fit = fits[one_sided] = fit_landmarks(landmarks, head, 512, 512, FitSettings(one_sided_expressions=one_sided))
+        priors[one_sided] = ProjectionPrior.from_fit(photo, head, fit)
+        neutral[one_sided] = pose(rig, with_identity(RigParams(), fit)).vertices
+        name = "one-sided actions (now)" if one_sided else "signed actions (main)"
+        print(f"  fit with {name:24s} residual {fit.residual_px:.2f} px ({time.perf_counter() - started:.1f} s with "
+              f"the prior); expression {np.round(fit.params.expression, 2).tolist()}")
+        print(f"    in the photo's expression {distance(priors[one_sided], fitted_vertices(head, fit))}, "
+              f"in neutral {distance(priors[one_sided], neutral[one_sided])}")
+    now, vertices = priors[True], neutral[True]
+    unfitted = ProjectionPrior.from_photo(photo, head, head.v_template,
+                                          AlignmentHints(eyes=tuple(map(tuple, eye_centres(landmarks)))))
+    print(f"  un-fitted head (eye alignment, her smile painted on) {distance(unfitted, head.v_template)}")
+    print(f"  now, in neutral on the generic head shape {distance(now, head.v_template)}")
+    wall = tuple(photo[10:60, 10:60].reshape(-1, 3).mean(0) / 255)
+    print("  now, in neutral, background grey / black / her wall's colour: " +
+          " / ".join(distance(now, vertices, colour) for colour in ((0.5,) * 3, (0.0,) * 3, wall)))
+    surface = dataclasses.replace(surface_from_head(head, fitted_vertices(head, fits[True])), trusted_vertices=None)
+    unmasked = ProjectionPrior(surface, bake_texture(surface, photo, fits[True].camera, 512, None))
+    print(f"  now, in neutral, texture without the GrabCut mask {distance(unmasked, vertices)}")
+    print("  now, in neutral, framing moved 1-2 px or zoomed 3 % (the measure's jitter): " + ", ".join(
+        distance(now, vertices, shift=shift) for shift in ((1, 0, 1), (0, 1, 1), (2, -1, 1), (0, 0, 1.03), (0, 0, 0.97))))
+    other = synthetic_photo(head, RigParams(), distance=0.5).image
+    print(f"  different person (the synthetic head's photo) {identity_distance(photo, other):.3f}")
 
 
 def _blur(images: torch.Tensor, sigma: float = 1.0, k: int = 5) -> torch.Tensor:
