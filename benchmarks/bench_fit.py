@@ -264,8 +264,10 @@ def demo_share() -> None:
     for name, calls in spent.items():
         w, c = (sum(column) for column in zip(*calls)) if calls else (0.0, 0.0)
         print(f"  {name:32s} {w:6.2f} s / {c:6.2f} s   ({100 * w / wall:.1f} % of the wall time)")
-    added = sum(w for name, calls in spent.items() if not name.startswith("identity") for w, _ in calls)
-    print(f"  fit + segmentation: {added:.2f} s wall (goal <= 5 s: {'met' if added <= 5 else 'NOT met'})")
+    wall_added, cpu_added = (sum(column) for column in zip(
+        *(call for name, calls in spent.items() if not name.startswith("identity") for call in calls)))
+    print(f"  fit + segmentation: {wall_added:.2f} s wall, {cpu_added:.2f} s CPU (goal <= 5 s; on a loaded "
+          f"machine trust the CPU: {'met' if cpu_added <= 5 else 'NOT met'})")
 
 
 if __name__ == "__main__":
