@@ -49,6 +49,10 @@ class FitSettings:
     robust_scale: float = 0.02      # of the interocular... of the face size: Cauchy scale
     max_residual: float = 0.06      # RMS residual bound, as a fraction of the eye distance x 2
     iterations: int = 30           # Levenberg-Marquardt steps
+    # Named expression actions (FACS-like, the demo head's) stay >= 0: no face makes a
+    # negative action, and one lets the expression absorb the person's own brow height and
+    # eye shape, which `neutral` would then undo. PCA expressions (FLAME's) are signed.
+    one_sided_expressions: bool = True
     prior_weight: float = 3e-4     # priors against the data term (residuals in face widths)
 
     def __post_init__(self):
@@ -180,8 +184,11 @@ def _solve(model: HeadModel, embedding: LandmarkEmbedding, targets: np.ndarray, 
     rigid[:slices["shape"].start] = True
     x = _levenberg_marquardt(residuals, x, rigid, len(target), settings.robust_scale, 10)
     if rich:
+        lowest = torch.full_like(x, -math.inf)
+        if settings.one_sided_expressions and model.expression_names:
+            lowest[slices["expression"]] = 0.0
         x = _levenberg_marquardt(residuals, x, torch.ones_like(rigid), len(target), settings.robust_scale,
-                                 settings.iterations)
+                                 settings.iterations, lowest)
 
     with torch.no_grad():
         residual_px = float(((project(x) - target) ** 2).sum(1).mean().sqrt())
@@ -197,10 +204,11 @@ def _solve(model: HeadModel, embedding: LandmarkEmbedding, targets: np.ndarray, 
 
 
 def _levenberg_marquardt(residuals, x: torch.Tensor, free: torch.Tensor, n_points: int, robust_scale: float,
-                         iterations: int) -> torch.Tensor:
+                         iterations: int, lowest: torch.Tensor | None = None) -> torch.Tensor:
     """Minimise sum(cauchy(|data residual of each point|)) + |prior residuals|^2 over the
-    `free` unknowns: Gauss-Newton steps on the iteratively reweighted (IRLS) problem, damped
-    as Levenberg-Marquardt; the Jacobian comes from torch.func."""
+    `free` unknowns, each kept >= `lowest` (when given): Gauss-Newton steps on the
+    iteratively reweighted (IRLS) problem, damped as Levenberg-Marquardt, over the unknowns
+    not held at their bound, then projected onto the bounds; the Jacobian comes from torch.func."""
     jacobian = torch.func.jacfwd(residuals)
     c2 = robust_scale ** 2
 
@@ -212,16 +220,22 @@ def _levenberg_marquardt(residuals, x: torch.Tensor, free: torch.Tensor, n_point
     r = residuals(x)
     current = cost(r)
     for _ in range(iterations):
-        J = jacobian(x)[:, free]
         per_point = 1.0 / (1.0 + (r[: 2 * n_points].reshape(n_points, 2) ** 2).sum(1) / c2)
         weights = torch.cat([per_point.repeat_interleave(2), torch.ones(len(r) - 2 * n_points, dtype=r.dtype)])
+        J = jacobian(x)
+        moving = free.clone()
+        if lowest is not None:  # an unknown at its bound that descent would push below it stays put
+            moving &= ~((x <= lowest) & (J.T @ (weights * r) > 0))
+        J = J[:, moving]
         normal = J.T @ (weights[:, None] * J)
         gradient = J.T @ (weights * r)
         improved = False
         for _ in range(8):
             step = torch.linalg.solve(normal + damping * torch.diag(normal.diagonal() + 1e-9), -gradient)
             trial = x.clone()
-            trial[free] += step
+            trial[moving] += step
+            if lowest is not None:
+                trial = torch.maximum(trial, lowest)
             r_trial = residuals(trial)
             trial_cost = cost(r_trial)
             if trial_cost < current:
