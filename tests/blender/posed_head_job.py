@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from joker.generation.output import job_folder
-from joker.mesh.animated import SEQUENCE_GLB, AnimatedFrame, write_sequence_glb
+from joker.mesh.animated import SEQUENCE_GLB, write_sequence_glb
 from joker.mesh.export import TexturedMesh, write_glb
 from joker.sequence.manifest import MANIFEST_NAME, Manifest, frame_folder_name
 from joker_core.demo_head import load_demo_head
@@ -111,9 +111,8 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir: Path,
                 for name in (HEAD_GLB, RIG_HEAD_GLB):
                     write_glb(head, staging / name)
             manifest.add_frame(index, {"prior_evaluations": 0, "nerf_steps": 0, "distill_seconds": 0.0})
-            heads[spec.frame_number(index)] = head  # sequence.glb: the first frame's head, a target per frame
-            write_sequence_glb(folder / SEQUENCE_GLB, next(iter(heads.values())),
-                               [AnimatedFrame(number, each.vertices, each.normals) for number, each in heads.items()])
+            heads[spec.frame_number(index)] = head  # sequence.glb: a morph target per frame so far
+            write_sequence_glb(folder / SEQUENCE_GLB, list(heads.items()))
             if progress is not None:
                 progress(ProgressEvent(f"frame {spec.frame_number(index)} finished", (index + 1) / count))
     except JobCancelled:
