@@ -227,6 +227,9 @@ VARIANTS = {
     "600p3d1": lambda: variant(600, patches=3, depth=1.0),
     "660p3": lambda: variant(660, patches=3),
     "560": lambda: variant(560),
+    # Every photometric patch (and its depth target on the face) kept, half the orbit rays.
+    "600rig512": lambda: variant(600, rig_rays=512),
+    "600rig512d1": lambda: variant(600, rig_rays=512, depth=1.0),
 }
 COLUMNS = [("distill wall s", "wall", "{:.1f}"), ("distill CPU s", "cpu", "{:.1f}"),
            ("samples/ray", "samples", "{:.2f}"), ("PSNR dB", "held_out_psnr_db", "{:.2f}"),
