@@ -226,6 +226,7 @@ VARIANTS = {
     "600p3": lambda: variant(600, patches=3),
     "600p3d1": lambda: variant(600, patches=3, depth=1.0),
     "660p3": lambda: variant(660, patches=3),
+    "660p3d1": lambda: variant(660, patches=3, depth=1.0),
     "560": lambda: variant(560),
     # Every photometric patch (and its depth target on the face) kept, half the orbit rays.
     "600rig512": lambda: variant(600, rig_rays=512),
