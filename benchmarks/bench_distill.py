@@ -230,7 +230,6 @@ VARIANTS = {
     "560": lambda: variant(560),
     # Every photometric patch (and its depth target on the face) kept, half the orbit rays.
     "600rig512": lambda: variant(600, rig_rays=512),
-    "600rig512d1": lambda: variant(600, rig_rays=512, depth=1.0),
     # A photometric patch's rays moved to the orbit (per ray, orbit rays place the seen face more).
     "600p3rig1536": lambda: variant(600, patches=3, rig_rays=1536),
     "600p2rig2048": lambda: variant(600, patches=2, rig_rays=2048),
