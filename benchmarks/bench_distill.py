@@ -201,13 +201,14 @@ def with_iterations(chosen, iterations: int):
 
 
 def variant(iterations: int, refresh_interval: int = 50, lr_end: float = 1.0, rig_rays: int = 1024,
-            patches: int = 4):
+            patches: int = 4, depth: float | None = None):
     """The preview preset with its schedule's length, refresh interval, patches per step,
-    rate annealing and orbit rays per step replaced: the levers --compare ranks."""
+    rate annealing, orbit rays per step and rig depth weight replaced: the levers --compare ranks."""
     chosen = preset("preview")
     schedule = dataclasses.replace(chosen.schedule, iterations=iterations, refresh_interval=refresh_interval,
                                    patches=patches)
-    return dataclasses.replace(chosen, schedule=schedule, lr_end=lr_end,
+    losses = chosen.losses if depth is None else dataclasses.replace(chosen.losses, depth=depth)
+    return dataclasses.replace(chosen, schedule=schedule, lr_end=lr_end, losses=losses,
                                rig=dataclasses.replace(chosen.rig, rays=rig_rays))
 
 
@@ -220,6 +221,18 @@ VARIANTS = {
     "500r30a30rig512": lambda: variant(500, 30, lr_end=0.3, rig_rays=512),
     "560r30p3": lambda: variant(560, 30, patches=3),
     "560r30p3a30": lambda: variant(560, 30, lr_end=0.3, patches=3),
+    # Refresh every 50 kept (stage 2 from step 300, as today's preset): fewer photometric
+    # patches per step with the rig's rays and volume points untouched, or fewer steps.
+    "600p3": lambda: variant(600, patches=3),
+    "600p3d1": lambda: variant(600, patches=3, depth=1.0),
+    "660p3": lambda: variant(660, patches=3),
+    "660p3d1": lambda: variant(660, patches=3, depth=1.0),
+    "560": lambda: variant(560),
+    # Every photometric patch (and its depth target on the face) kept, half the orbit rays.
+    "600rig512": lambda: variant(600, rig_rays=512),
+    # A photometric patch's rays moved to the orbit (per ray, orbit rays place the seen face more).
+    "600p3rig1536": lambda: variant(600, patches=3, rig_rays=1536),
+    "600p2rig2048": lambda: variant(600, patches=2, rig_rays=2048),
 }
 COLUMNS = [("distill wall s", "wall", "{:.1f}"), ("distill CPU s", "cpu", "{:.1f}"),
            ("samples/ray", "samples", "{:.2f}"), ("PSNR dB", "held_out_psnr_db", "{:.2f}"),
