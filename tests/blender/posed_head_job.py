@@ -23,13 +23,13 @@ import numpy as np
 from PIL import Image
 
 from joker.generation.output import job_folder
-from joker.mesh.animated import SEQUENCE_GLB, write_sequence_glb
+from joker.mesh.animated import write_sequence_glb
 from joker.mesh.export import TexturedMesh, write_glb
 from joker.sequence.manifest import MANIFEST_NAME, Manifest, frame_folder_name
 from joker_core.demo_head import load_demo_head
 from joker_core.errors import JobCancelled, JokerError
 from joker_core.lbs import numpy_rig, pose
-from joker_core.protocol import HEAD_GLB, RIG_HEAD_GLB, JobSpec, ProgressEvent, SequenceSpec
+from joker_core.protocol import HEAD_GLB, RIG_HEAD_GLB, SEQUENCE_GLB, JobSpec, ProgressEvent, SequenceSpec
 from joker_core.rig_params import RigParams
 
 TEXTURE_SIZE = 64

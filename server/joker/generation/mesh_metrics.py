@@ -89,8 +89,7 @@ def seam_differences(mesh: TexturedMesh, cameras: Sequence[Camera],
     (N x 3 x H x W, e.g. the prior's renders), the same pixel pairs there too
     ("reference_seam", ...): what the picture itself changes at those spots."""
     chart = torch.from_numpy(face_components(len(mesh.vertices), mesh.faces))
-    _, welded = np.unique(mesh.vertices, axis=0, return_inverse=True)  # UV-split copies share a position
-    corners = torch.from_numpy(welded.reshape(-1)[mesh.faces])
+    corners = torch.from_numpy(mesh.welded_vertices()[mesh.faces])
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     pair_slices = (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),

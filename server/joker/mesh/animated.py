@@ -38,10 +38,10 @@ import numpy as np
 
 from joker_core.files import atomic_write_bytes
 from joker_core.png import encode_png
+from joker_core.protocol import SEQUENCE_GLB
 
 from .export import MATERIAL_NAME, TexturedMesh
 
-SEQUENCE_GLB = "sequence.glb"
 DEFAULT_FPS = 24.0
 SHARED_TEXTURES = ("first", "mean")
 _FLOAT, _UINT = 5126, 5125
@@ -138,7 +138,8 @@ class SequenceGlb:
         self.numbers: list[int] = []
         self.targets: list[dict] = []
         self.frame_images: list[int] = []   # bufferView of each frame's texture (per_frame_textures)
-        self.shared_png: bytes | None = encode_png(np.asarray(base.texture, np.uint8))
+        # the shared texture's PNG, once encoded: the base's is the "first"; the "mean" is encoded when written
+        self.shared_png = encode_png(np.asarray(base.texture, np.uint8)) if settings.texture == "first" else None
         self.texture_sum = np.zeros(np.shape(base.texture), np.float64)
 
     def __len__(self) -> int:

@@ -43,6 +43,10 @@ class TexturedMesh:
         """Take normals from the unsplit mesh so shading shows no UV seams."""
         return cls(mesh.vertices, mesh.faces, mesh.uvs, welded_normals[mesh.source_vertex], texture)
 
+    def welded_vertices(self) -> np.ndarray:
+        """Per vertex, its index among the distinct positions: UV-split copies of a vertex share one."""
+        return np.unique(self.vertices, axis=0, return_inverse=True)[1].reshape(-1)
+
 
 def _as_trimesh(mesh: TexturedMesh, material: trimesh.visual.material.Material) -> trimesh.Trimesh:
     return trimesh.Trimesh(vertices=mesh.vertices, faces=mesh.faces, vertex_normals=mesh.normals,

@@ -85,8 +85,8 @@ def _membrane_fill(mesh: TexturedMesh, hits: TexelHits, colours: np.ndarray, see
     """Per texel: the harmonic interpolation over the welded surface (UV-split copies of a
     vertex are one) of the colours of texels seen with summed weight `seen` >= MIN_SEEN,
     so the fill runs on across UV seams."""
-    _, welded = np.unique(mesh.vertices, axis=0, return_inverse=True)
-    faces = welded.reshape(-1)[mesh.faces]
+    welded = mesh.welded_vertices()
+    faces = welded[mesh.faces]
     barycentric = hits.barycentric.astype(np.float64)
     samples = SurfaceSamples(hits.face, barycentric, hits.texel, mesh.texture.shape[0] ** 2)
     confidence = np.where(seen >= MIN_SEEN, np.minimum(seen, 1.0), 0.0)

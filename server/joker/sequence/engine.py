@@ -27,12 +27,12 @@ import numpy as np
 
 from joker_core.errors import JobCancelled
 from joker_core.files import fresh_folder
-from joker_core.protocol import ProgressEvent, SequenceSpec
+from joker_core.protocol import SEQUENCE_GLB, ProgressEvent, SequenceSpec
 
 from ..fit.jobs import write_fit
 from ..generation.output import failed_folder, job_folder, write_inputs, write_json
 from ..generation.runner import Tuning, make_head
-from ..mesh.animated import SEQUENCE_GLB, AnimationSettings, SequenceGlb
+from ..mesh.animated import AnimationSettings, SequenceGlb
 from .frames import FrameDistiller
 from .manifest import MANIFEST_NAME, Manifest, frame_folder_name
 
