@@ -106,6 +106,16 @@ def test_per_frame_textures_are_material_variants_named_by_frame_besides_the_fir
     np.testing.assert_array_equal(accessor.image(material_image(document, primitive["material"])), heads[0].texture)
 
 
+def test_an_unlit_sequence_marks_every_material_unlit_as_a_single_head_does(tmp_path):
+    path, _ = write_sequence(tmp_path, AnimationSettings(per_frame_textures=True, unlit=True))
+    document, _ = read_glb(path)
+    assert document["extensionsUsed"] == ["KHR_materials_unlit", "KHR_materials_variants"]
+    assert len(document["materials"]) == len(FRAMES) + 1
+    assert all("KHR_materials_unlit" in material["extensions"] for material in document["materials"])
+    lit, _ = read_glb(write_sequence(tmp_path / "lit", AnimationSettings())[0])
+    assert "extensionsUsed" not in lit and "extensions" not in lit["materials"][0]
+
+
 def test_after_each_frame_the_file_holds_the_frames_so_far_and_a_frame_only_appends(tmp_path):
     heads = textured_heads()
     running = SequenceGlb(tmp_path / "sequence.glb", heads[0])

@@ -40,7 +40,7 @@ from joker_core.files import atomic_write_bytes
 from joker_core.png import encode_png
 from joker_core.protocol import SEQUENCE_GLB
 
-from .export import MATERIAL_NAME, TexturedMesh
+from .export import MATERIAL_NAME, UNLIT, TexturedMesh
 
 DEFAULT_FPS = 24.0
 SHARED_TEXTURES = ("first", "mean")
@@ -58,6 +58,7 @@ class AnimationSettings:
     fps: float = DEFAULT_FPS
     texture: str = "mean"             # the mesh's one texture: per-texel "mean" of the frames (measured best), or the "first"
     per_frame_textures: bool = False  # also each frame's own, as a material variant per frame
+    unlit: bool = False               # every material KHR_materials_unlit, as a single head's `material: unlit`
 
     def __post_init__(self) -> None:
         if self.texture not in SHARED_TEXTURES:
@@ -115,9 +116,10 @@ class _Buffer:
         return entry
 
 
-def _material(name: str, texture: int) -> dict:
-    return {"name": name, "pbrMetallicRoughness": {"baseColorTexture": {"index": texture}, "metallicFactor": 0.0,
-                                                   "roughnessFactor": 0.8}}  # skin, as export.py's
+def _material(name: str, texture: int, unlit: bool) -> dict:
+    material = {"name": name, "pbrMetallicRoughness": {"baseColorTexture": {"index": texture}, "metallicFactor": 0.0,
+                                                       "roughnessFactor": 0.8}}  # skin, as export.py's
+    return {**material, "extensions": {UNLIT: {}}} if unlit else material
 
 
 class SequenceGlb:
@@ -189,7 +191,7 @@ class SequenceGlb:
             "nodes": [{"name": name, "mesh": 0}],
             "meshes": [{"name": name, "weights": [1.0] + [0.0] * (count - 1), "extras": {"targetNames": names},
                         "primitives": [primitive]}],
-            "materials": [_material(MATERIAL_NAME, 0)],
+            "materials": [_material(MATERIAL_NAME, 0, self.settings.unlit)],
             "textures": [{"source": index, "sampler": 0} for index in range(len(images))],
             "samplers": [{"magFilter": 9729, "minFilter": 9987, "wrapS": 10497, "wrapT": 10497}],
             "images": [{"bufferView": view, "mimeType": "image/png"} for view in images],
@@ -199,12 +201,15 @@ class SequenceGlb:
             "accessors": tail.accessors, "bufferViews": tail.views,
             "buffers": [{"byteLength": len(self.kept.data) + len(tail.data)}],
         }
+        extensions = [UNLIT] if self.settings.unlit else []
         if self.frame_images:  # material k + 1: frame k's own texture, its variant
-            document["materials"] += [_material(frame, index + 1) for index, frame in enumerate(names)]
-            document["extensionsUsed"] = [_VARIANTS]
+            document["materials"] += [_material(frame, index + 1, self.settings.unlit) for index, frame in enumerate(names)]
+            extensions.append(_VARIANTS)
             document["extensions"] = {_VARIANTS: {"variants": [{"name": frame} for frame in names]}}
             primitive["extensions"] = {_VARIANTS: {"mappings": [
                 {"material": index + 1, "variants": [index]} for index in range(count)]}}
+        if extensions:
+            document["extensionsUsed"] = extensions
         text = json.dumps(document, separators=(",", ":")).encode()
         text += b" " * (-len(text) % 4)
         binary_length = len(self.kept.data) + len(tail.data)

@@ -140,7 +140,8 @@ class _Frames:
             return
         if self.animation is None:
             self.animation = SequenceGlb(self.folder / SEQUENCE_GLB, head.rig_mesh,
-                                         AnimationSettings(per_frame_textures=self.spec.per_frame_textures))
+                                         AnimationSettings(per_frame_textures=self.spec.per_frame_textures,
+                                                           unlit=self.spec.job.material == "unlit"))
         self.animation.add(number, head.rig_mesh)
         self.animation.write()
 
