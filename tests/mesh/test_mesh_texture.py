@@ -31,13 +31,28 @@ def expected_color(points: np.ndarray) -> np.ndarray:
 def test_half_square_rasterises_to_the_texel_centres_it_contains():
     size = 16
     uvs = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    hits = rasterize_uv(uvs, np.array([[0, 1, 2]]), size)
+    hits = rasterize_uv(uvs, np.array([[0, 1, 2]]), size, gutter=0)
     rows, columns = np.divmod(hits.texel, size)
     centre_u, centre_v = (columns + 0.5) / size, 1.0 - (rows + 0.5) / size
     centres = (np.arange(size) + 0.5) / size
     expected = (centres[:, None] + centres[None, :] <= 1.0).sum()
     assert len(hits.texel) == expected
     np.testing.assert_allclose(hits.barycentric @ uvs, np.stack([centre_u, centre_v], axis=1), atol=1e-12)
+
+
+def test_the_gutter_ring_extends_the_nearest_triangle_to_its_texels():
+    size = 16
+    uvs = np.array([[0.1, 0.1], [0.7, 0.1], [0.1, 0.7]])
+    inside = rasterize_uv(uvs, np.array([[0, 1, 2]]), size, gutter=0)
+    hits = rasterize_uv(uvs, np.array([[0, 1, 2]]), size, gutter=1.5)
+    ring = ~np.isin(hits.texel, inside.texel)
+    assert 20 < ring.sum() < 60  # one to two texels deep along the three edges
+    rows, columns = np.divmod(hits.texel, size)
+    centres = np.stack([(columns + 0.5) / size, 1.0 - (rows + 0.5) / size], axis=1)
+    np.testing.assert_allclose(hits.barycentric @ uvs, centres, atol=1e-12)  # the plane, extended
+    assert (hits.barycentric[ring] < 0).any(axis=1).all()
+    on_face = hits.on_face()
+    assert (on_face >= 0).all() and np.allclose(on_face.sum(axis=1), 1.0)
 
 
 def test_two_triangles_covering_the_square_hit_every_texel_once():

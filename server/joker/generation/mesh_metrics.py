@@ -7,7 +7,10 @@ field's renders of the same views; and how much its UV seams show.
   `gaussian_weights=True, use_sample_covariance=False`) at `SIZE` px; the texture alone,
   unlit, as the prior's renders are.
 - From behind (no training view looks there): a ghost of the face lowers it.
-- Seams: the mean colour difference between neighbouring pixels on touching triangles of
+- Seams in the texture itself (`texel_seam_differences`): the colour a viewer reads on
+  either side of each UV seam at the same surface points, against neighbouring texels
+  inside a chart: a seam line is a jump in colour where the surface has none.
+- Seams in a render: the mean colour difference between neighbouring pixels on touching triangles of
   different UV charts (across a seam), against the same within one chart (everywhere, and
   within `NEAR_SEAM` px of a seam: the same spot, away from the seam), each next to the
   prior's difference on the same pixel pairs (a seam that runs along a dark contour
@@ -28,6 +31,7 @@ from joker_core.cameras import Camera, ViewRig
 from ..distill.distiller import Distillation
 from ..distill.rays import CameraSet
 from ..distill.render import render_images
+from ..mesh.bake import rasterize_uv
 from ..mesh.cleanup import face_components
 from ..mesh.export import TexturedMesh
 from .job import PreparedJob
@@ -121,6 +125,37 @@ def seam_differences(mesh: TexturedMesh, cameras: Sequence[Camera],
     return {key: sums[key] / max(counts[key], 1) for key in sums}
 
 
+def texel_seam_differences(mesh: TexturedMesh, points_per_edge: int = 4) -> dict[str, float]:
+    """Mean absolute colour difference (0..1, averaged over RGB): "texel_seam" between the
+    texture's bilinear lookups on the two sides of every UV seam edge at the same surface
+    points (`points_per_edge` evenly inside each edge, weighted by the edge's length; 0 for a
+    seam that shows no line), and "texel_neighbour" between horizontally and vertically
+    neighbouring texels inside the charts, two texels or more from a chart's border."""
+    welded = mesh.welded_vertices()
+    start, end = mesh.faces.ravel(), mesh.faces[:, [1, 2, 0]].ravel()  # half-edges, face by face
+    key = np.sort(np.stack([welded[start], welded[end]], 1), axis=1)
+    order = np.lexsort(key.T[::-1])
+    twin = np.flatnonzero((key[order[1:]] == key[order[:-1]]).all(1))
+    side_a, side_b = order[twin], order[twin + 1]
+    split = (start[side_a] != end[side_b]) | (end[side_a] != start[side_b])  # the twin runs the other way
+    side_a, side_b = side_a[split], side_b[split]
+    t = torch.linspace(0, 1, points_per_edge + 2)[1:-1, None, None]
+    uvs = torch.as_tensor(mesh.uvs, dtype=torch.float32)
+    colour_a = mesh.colour_at((1 - t) * uvs[start[side_a]] + t * uvs[end[side_a]])
+    colour_b = mesh.colour_at((1 - t) * uvs[end[side_b]] + t * uvs[start[side_b]])
+    length = torch.as_tensor(np.linalg.norm(mesh.vertices[end[side_a]] - mesh.vertices[start[side_a]], axis=1))
+    jump = (colour_a - colour_b).abs().mean((0, 2)).double()
+    size = mesh.texture.shape[0]
+    covered = np.zeros(size * size, bool)
+    covered[rasterize_uv(mesh.uvs, mesh.faces, size, gutter=0).texel] = True
+    inner = ndimage.binary_erosion(covered.reshape(size, size), iterations=2)
+    texels = mesh.texture.astype(np.float32) / 255.0
+    steps = [np.abs(texels[:, 1:] - texels[:, :-1]).mean(-1)[inner[:, 1:] & inner[:, :-1]],
+             np.abs(texels[1:] - texels[:-1]).mean(-1)[inner[1:] & inner[:-1]]]
+    return {"texel_seam": float((jump * length).sum() / length.sum().clamp(min=1e-12)),
+            "texel_neighbour": float(np.concatenate(steps).mean())}
+
+
 def _scatter(mask: torch.Tensor, values: torch.Tensor) -> np.ndarray:
     """A boolean image shaped like `mask`, true where `mask` is and `values` (one per true pixel) are."""
     image = torch.zeros(mask.shape, dtype=torch.bool)
@@ -157,5 +192,6 @@ def mesh_fidelity(job: PreparedJob, result: Distillation, mesh: TexturedMesh, se
         seam_cameras += cameras
         seam_references.append(expected)
     seams = seam_differences(mesh, seam_cameras, torch.cat(seam_references))
+    seams.update(texel_seam_differences(mesh))
     figures.update({f"mesh_{key}_difference": value for key, value in seams.items()})
     return figures

@@ -39,11 +39,7 @@ def view_mesh(mesh: TexturedMesh, camera: Camera) -> MeshView:
     fragments = rasterize(world_to_camera(vertices, camera), faces, camera)
     uv = interpolate(torch.tensor(mesh.uvs, dtype=torch.float32), faces, fragments)
     normals = interpolate(torch.tensor(mesh.normals, dtype=torch.float32), faces, fragments)
-    texture = torch.tensor(mesh.texture, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
-    # UVs have their origin bottom-left, the texture's row 0 is its top.
-    grid = torch.stack([uv[..., 0] * 2 - 1, 1 - uv[..., 1] * 2], -1)[None]
-    colour = F.grid_sample(texture, grid, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
-    colour = torch.where(fragments.mask[..., None], colour, 0.0)
+    colour = torch.where(fragments.mask[..., None], mesh.colour_at(uv), 0.0)
     return MeshView(colour, F.normalize(normals, dim=-1), fragments.triangle_id, fragments.depth)
 
 

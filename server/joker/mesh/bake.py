@@ -2,9 +2,12 @@
 
 Triangles are rasterised in UV space all at once (numpy, no per-triangle loop): each
 triangle's texel bounding box is enumerated, texel centres are tested with barycentric
-coordinates, and the hits give the 3D point to colour. Texels outside every chart are
-then filled from the nearest chart texel, so bilinear lookups at seams and in mip levels
-never blend in background.
+coordinates, and the hits give the 3D point to colour. The ring of texels just outside a
+chart (within `GUTTER` texels) takes the colour at the point its nearest chart triangle
+reaches when extended into it: a bilinear lookup on a chart's edge blends those texels,
+and both sides of a UV seam then read the colour of the same surface point, so the seam
+shows no line (docs/mesh.md, "Seams"). Texels farther out are filled from the nearest
+chart texel, so mip levels never blend in background.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from scipy import ndimage
+
 from ..render.texels import fill_empty_texels
 from .fields import ColorField, evaluate
 from .unwrap import UVMesh
@@ -21,6 +26,11 @@ from .unwrap import UVMesh
 # Bound on (triangle, texel) candidates held at once: ~100 MB of temporaries.
 CANDIDATES_PER_BATCH = 1 << 22
 EDGE_TOLERANCE = 1e-9
+# Texels (Euclidean, in texel units) outside a chart that take its extended surface: a
+# bilinear footprint reaches the 8 neighbours of an edge texel (sqrt 2 away); xatlas packs
+# charts 2 texels apart, so the rings of two charts do not meet.
+GUTTER = 1.5
+MAX_GUTTER = 8.0  # farther out, an extended triangle no longer stands for the surface
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,12 @@ class TexelHits:
 
     texel: np.ndarray        # N flat texel index, row-major with row 0 at the image top
     face: np.ndarray         # N face index
-    barycentric: np.ndarray  # N x 3 weights of the face's corners
+    barycentric: np.ndarray  # N x 3 weights of the face's corners; < 0 on the gutter ring (outside the face)
+
+    def on_face(self) -> np.ndarray:
+        """The barycentric weights clamped onto the face (gutter texels: a point on its edge)."""
+        clamped = np.clip(self.barycentric, 0.0, None)
+        return clamped / clamped.sum(axis=1, keepdims=True)
 
 
 def uv_to_pixel(uvs: np.ndarray, size: int) -> np.ndarray:
@@ -63,8 +78,9 @@ def _barycentric(corners: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.stack([1.0 - w1 - w2, w1, w2], axis=1)
 
 
-def rasterize_uv(uvs: np.ndarray, faces: np.ndarray, size: int) -> TexelHits:
-    """Which face (and where in it) each texel centre of a size^2 texture falls in."""
+def rasterize_uv(uvs: np.ndarray, faces: np.ndarray, size: int, gutter: float = GUTTER) -> TexelHits:
+    """Which face (and where in it) each texel centre of a size^2 texture falls in, and for
+    the texels within `gutter` of a chart, its nearest face extended to them."""
     corners = uv_to_pixel(uvs, size)[faces]
     low, extent = _texel_boxes(corners, size)
     batch_of_face = np.cumsum(extent[:, 0] * extent[:, 1]) // CANDIDATES_PER_BATCH
@@ -77,13 +93,31 @@ def rasterize_uv(uvs: np.ndarray, faces: np.ndarray, size: int) -> TexelHits:
     texel, face, weights = (np.concatenate(parts) for parts in zip(*hits))
     # A texel centre on a shared edge hits both faces: keep the first, deterministically.
     texel, first = np.unique(texel, return_index=True)
-    return TexelHits(texel=texel, face=face[first], barycentric=weights[first])
+    inside = TexelHits(texel=texel, face=face[first], barycentric=weights[first])
+    return _with_gutter(inside, corners, size, gutter) if gutter > 0 else inside
 
 
-def bake_texture(mesh: UVMesh, color: ColorField, size: int, *, chunk_size: int = 1 << 18,
-                 device: str | torch.device = "cpu") -> np.ndarray:
+def _with_gutter(inside: TexelHits, corners: np.ndarray, size: int, gutter: float) -> TexelHits:
+    """`inside` and the uncovered texels within `gutter` of it, each on the face of its
+    nearest covered texel, with that face's barycentric weights extrapolated to it."""
+    covered = np.zeros(size * size, bool)
+    covered[inside.texel] = True
+    distance, nearest = ndimage.distance_transform_edt(~covered.reshape(size, size), return_indices=True)
+    ring = np.flatnonzero((distance.ravel() > 0) & (distance.ravel() <= gutter))
+    face_of = np.full(size * size, -1)
+    face_of[inside.texel] = inside.face
+    face = face_of[nearest[0].ravel()[ring] * size + nearest[1].ravel()[ring]]
+    weights = _barycentric(corners[face], np.stack([ring % size + 0.5, ring // size + 0.5], axis=1))
+    order = np.argsort(np.concatenate([inside.texel, ring]))
+    return TexelHits(texel=np.concatenate([inside.texel, ring])[order],
+                     face=np.concatenate([inside.face, face])[order],
+                     barycentric=np.concatenate([inside.barycentric, weights])[order])
+
+
+def bake_texture(mesh: UVMesh, color: ColorField, size: int, *, gutter: float = GUTTER,
+                 chunk_size: int = 1 << 18, device: str | torch.device = "cpu") -> np.ndarray:
     """size x size x 3 uint8 base-colour texture of `color` over the mesh's UV atlas."""
-    hits = rasterize_uv(mesh.uvs, mesh.faces, size)
+    hits = rasterize_uv(mesh.uvs, mesh.faces, size, gutter)
     corners = mesh.vertices[mesh.faces[hits.face]]
     points = np.einsum("nk,nkd->nd", hits.barycentric, corners).astype(np.float32)
     colors = evaluate(color, points, what="color", channels=3, chunk_size=chunk_size, device=device)

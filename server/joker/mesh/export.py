@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
 import trimesh
 from PIL import Image
+from torch.nn import functional as F
 
 from joker_core.errors import JokerError
 from joker_core.files import atomic_write_bytes
@@ -42,6 +44,15 @@ class TexturedMesh:
     def from_uv_mesh(cls, mesh: UVMesh, welded_normals: np.ndarray, texture: np.ndarray) -> TexturedMesh:
         """Take normals from the unsplit mesh so shading shows no UV seams."""
         return cls(mesh.vertices, mesh.faces, mesh.uvs, welded_normals[mesh.source_vertex], texture)
+
+    def colour_at(self, uvs: torch.Tensor) -> torch.Tensor:
+        """... x 3 colours in [0, 1]: the texture read bilinearly at `uvs` (... x 2), as a viewer does."""
+        texture = torch.tensor(self.texture, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
+        flat = uvs.reshape(-1, 2).float()
+        # UVs have their origin bottom-left, the texture's row 0 is its top.
+        grid = torch.stack([flat[:, 0] * 2 - 1, 1 - flat[:, 1] * 2], -1)[None, None]
+        colour = F.grid_sample(texture, grid, mode="bilinear", align_corners=False)[0, :, 0].T
+        return colour.reshape(*uvs.shape[:-1], 3)
 
     def welded_vertices(self) -> np.ndarray:
         """Per vertex, its index among the distinct positions: UV-split copies of a vertex share one."""

@@ -20,7 +20,7 @@ from joker_core.errors import JokerError
 from ..box import Box
 from ..render.normal_maps import vertex_normals
 from . import cleanup
-from .bake import bake_texture
+from .bake import GUTTER, MAX_GUTTER, bake_texture
 from .export import TexturedMesh
 from .extract import blur_grid, check_grid, marching_cubes, sample_density_grid
 from .fields import ColorField, DensityField
@@ -48,6 +48,7 @@ class MeshSettings:
     grid_blur: float = 0.75          # Gaussian sigma in grid cells: fills the field's sub-voxel crevices (docs/mesh.md)
     shading_smoothing: int = 10      # Taubin iterations of the copy the exported normals come from (docs/mesh.md)
     fill_unseen: bool = True         # where no view looks: the seen colours' fill; False: the field's (its ghost of the face)
+    texture_gutter: float = GUTTER   # texels around each chart coloured from its extended surface (bake.py); 0: none
 
     def __post_init__(self) -> None:
         check_grid(self.resolution, self.coarse_stride)
@@ -63,6 +64,9 @@ class MeshSettings:
         if not 0 <= self.grid_blur <= MAX_GRID_BLUR:
             raise JokerError(f"grid blur {self.grid_blur} is outside 0..{MAX_GRID_BLUR} grid cells",
                              "use 0 (none) or e.g. 0.75")
+        if not 0 <= self.texture_gutter <= MAX_GUTTER:
+            raise JokerError(f"texture gutter {self.texture_gutter} is outside 0..{MAX_GUTTER} texels",
+                             f"use 0 (none) or {GUTTER} (a bilinear lookup's reach)")
         if not math.isfinite(self.iso_level):
             raise JokerError(f"iso level {self.iso_level} is not a finite number",
                              "pass the density at which the surface lies, e.g. 25")
@@ -129,7 +133,8 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
         centre = np.asarray(box.center) if settings.charts == "head" else None
         uv_mesh = unwrap(vertices, faces, settings.texture_size, centre=centre)
     with stats.timed("bake"):
-        texture = bake_texture(uv_mesh, color, settings.texture_size, **field_options)
+        texture = bake_texture(uv_mesh, color, settings.texture_size, gutter=settings.texture_gutter,
+                               **field_options)
     stats.faces, stats.vertices, stats.charts = len(uv_mesh.faces), len(uv_mesh.vertices), uv_mesh.chart_count
     # Smoothed after the bake (the field's colours belong to its own surface), before the
     # projection (the views' colours land where users will see the surface).
@@ -140,5 +145,5 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
     mesh = TexturedMesh.from_uv_mesh(uv_mesh, shading, texture)
     if views is not None:
         with stats.timed("project"):
-            mesh = project_views(mesh, *views, fill_unseen=settings.fill_unseen)
+            mesh = project_views(mesh, *views, fill_unseen=settings.fill_unseen, gutter=settings.texture_gutter)
     return mesh

@@ -24,7 +24,7 @@ from joker_core.errors import JokerError
 from ..prior.projection.texture import SurfaceSamples, harmonic_fill
 from ..render.raster import rasterize, world_to_camera
 from ..render.texels import fill_empty_texels
-from .bake import TexelHits, rasterize_uv
+from .bake import GUTTER, TexelHits, rasterize_uv
 from .export import TexturedMesh
 
 VISIBILITY_SIDE = 512   # px at most of the depth maps that decide what each view sees: twice the image
@@ -87,7 +87,7 @@ def _membrane_fill(mesh: TexturedMesh, hits: TexelHits, colours: np.ndarray, see
     so the fill runs on across UV seams."""
     welded = mesh.welded_vertices()
     faces = welded[mesh.faces]
-    barycentric = hits.barycentric.astype(np.float64)
+    barycentric = hits.on_face().astype(np.float64)  # splat weights must not go negative
     samples = SurfaceSamples(hits.face, barycentric, hits.texel, mesh.texture.shape[0] ** 2)
     confidence = np.where(seen >= MIN_SEEN, np.minimum(seen, 1.0), 0.0)
     per_vertex = harmonic_fill(faces, int(welded.max()) + 1, samples, colours, confidence)
@@ -95,7 +95,7 @@ def _membrane_fill(mesh: TexturedMesh, hits: TexelHits, colours: np.ndarray, see
 
 
 def project_views(mesh: TexturedMesh, cameras: Sequence[Camera], images: torch.Tensor,
-                  fill_unseen: bool = True) -> TexturedMesh:
+                  fill_unseen: bool = True, gutter: float = GUTTER) -> TexturedMesh:
     """`mesh` with its texture taken from `images` (N x 3 x H x W in [0, 1], one per camera)
     where they see the surface and filled from there where they do not (or, without
     `fill_unseen`, kept as it was there); unchanged if no view sees any texel squarely."""
@@ -103,7 +103,7 @@ def project_views(mesh: TexturedMesh, cameras: Sequence[Camera], images: torch.T
         raise JokerError(f"{len(cameras)} cameras for images of shape {tuple(images.shape)}",
                          "pass one RGB image (N x 3 x H x W) per camera")
     size = mesh.texture.shape[0]
-    hits = rasterize_uv(mesh.uvs, mesh.faces, size)
+    hits = rasterize_uv(mesh.uvs, mesh.faces, size, gutter)
     corners = mesh.faces[hits.face]
     weights = hits.barycentric.astype(np.float32)
     points = np.einsum("nk,nkd->nd", weights, mesh.vertices[corners].astype(np.float32))
