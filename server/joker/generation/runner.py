@@ -102,8 +102,8 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
             registration = register_head(job.posed_vertices, job.model.faces, surface_vertices(job.model),
                                          mesh.vertices, mesh.faces, result.field.density, settings.iso_level,
                                          device=settings.device)
-            rig_mesh = textured_rig_mesh(job.model, registration.vertices, result.field.color,
-                                         settings.texture_size, device=settings.device)
+            rig_mesh = textured_rig_mesh(job.model, registration.vertices, result.field.color, settings,
+                                         views=(job.views.cameras, result.targets))
             write_mesh_files(rig_mesh, folder, "head_rig", unlit=unlit)
     atomic_write_bytes(folder / "turntable.png", encode_png(turntable_strip(mesh, job.view_rig)))
     figures = _figures(job, result, mesh, stats, tuning.benchmark_metrics)

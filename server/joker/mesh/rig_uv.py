@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
+import torch
 import trimesh
+
+from joker_core.cameras import Camera
 
 from joker_core.head_model import HeadModel
 
 from .bake import bake_texture
 from .export import TexturedMesh
 from .fields import ColorField
+from .pipeline import MeshSettings
+from .project import project_views
 from .unwrap import UVMesh, unwrap
 
 
@@ -63,10 +69,16 @@ def rig_uv_layout(model: HeadModel, texture_size: int) -> UVLayout:
     return _layouts[key]
 
 
-def textured_rig_mesh(model: HeadModel, vertices: np.ndarray, color: ColorField, texture_size: int,
-                      device: str = "cpu") -> TexturedMesh:
-    """The rig's topology at `vertices`, with `color` baked in the rig's UV layout."""
-    uv_mesh = rig_uv_layout(model, texture_size).uv_mesh(vertices)
-    texture = bake_texture(uv_mesh, color, texture_size, device=device)
+def textured_rig_mesh(model: HeadModel, vertices: np.ndarray, color: ColorField, settings: MeshSettings,
+                      views: tuple[Sequence[Camera], torch.Tensor] | None = None) -> TexturedMesh:
+    """The rig's topology at `vertices`, textured in the rig's UV layout as
+    `build_textured_mesh` textures its surface: `color` baked, then `views` (cameras, images)
+    projected wherever they see it."""
+    uv_mesh = rig_uv_layout(model, settings.texture_size).uv_mesh(vertices)
+    texture = bake_texture(uv_mesh, color, settings.texture_size, gutter=settings.texture_gutter,
+                           chunk_size=settings.chunk_size, device=settings.device)
     welded = trimesh.Trimesh(np.asarray(vertices, np.float64), np.asarray(model.faces), process=False)
-    return TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(welded.vertex_normals), texture)
+    mesh = TexturedMesh.from_uv_mesh(uv_mesh, np.asarray(welded.vertex_normals), texture)
+    if views is None:
+        return mesh
+    return project_views(mesh, *views, fill_unseen=settings.fill_unseen, gutter=settings.texture_gutter)
