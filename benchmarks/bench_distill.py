@@ -201,15 +201,16 @@ def with_iterations(chosen, iterations: int):
 
 
 def variant(iterations: int, refresh_interval: int = 50, lr_end: float = 1.0, rig_rays: int = 1024,
-            patches: int = 4, depth: float | None = None):
+            patches: int = 4, depth: float | None = None, prefit: int = 0, first_level: int = 0):
     """The preview preset with its schedule's length, refresh interval, patches per step,
-    rate annealing, orbit rays per step and rig depth weight replaced: the levers --compare ranks."""
+    rate annealing, orbit rays per step, rig depth weight, density pre-fit steps and first
+    noise level replaced: the levers --compare ranks."""
     chosen = preset("preview")
     schedule = dataclasses.replace(chosen.schedule, iterations=iterations, refresh_interval=refresh_interval,
-                                   patches=patches)
+                                   patches=patches, first_level=first_level)
     losses = chosen.losses if depth is None else dataclasses.replace(chosen.losses, depth=depth)
     return dataclasses.replace(chosen, schedule=schedule, lr_end=lr_end, losses=losses,
-                               rig=dataclasses.replace(chosen.rig, rays=rig_rays))
+                               rig=dataclasses.replace(chosen.rig, rays=rig_rays, prefit_steps=prefit))
 
 
 # --compare's rows by name ("old" is the baseline every ratio is taken against).
@@ -233,6 +234,13 @@ VARIANTS = {
     # A photometric patch's rays moved to the orbit (per ray, orbit rays place the seen face more).
     "600p3rig1536": lambda: variant(600, patches=3, rig_rays=1536),
     "600p2rig2048": lambda: variant(600, patches=2, rig_rays=2048),
+    # The field's density pre-fitted to the rig (100 steps of field queries) before the
+    # photometric steps; f20: stage 1 starts at level 20, the pre-fit standing in for the
+    # noisiest refreshes' coarse shape.
+    "600pf": lambda: variant(600, prefit=100),
+    "540pf": lambda: variant(540, prefit=100),
+    "500f20pf": lambda: variant(500, prefit=100, first_level=20),
+    "450f20pf": lambda: variant(450, prefit=100, first_level=20),
 }
 COLUMNS = [("distill wall s", "wall", "{:.1f}"), ("distill CPU s", "cpu", "{:.1f}"),
            ("samples/ray", "samples", "{:.2f}"), ("PSNR dB", "held_out_psnr_db", "{:.2f}"),
