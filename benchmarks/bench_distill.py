@@ -238,6 +238,7 @@ VARIANTS = {
     # photometric steps; f20: stage 1 starts at level 20, the pre-fit standing in for the
     # noisiest refreshes' coarse shape.
     "600pf": lambda: variant(600, prefit=100),
+    "600f20pf": lambda: variant(600, prefit=100, first_level=20),
     "540pf": lambda: variant(540, prefit=100),
     "500f20pf": lambda: variant(500, prefit=100, first_level=20),
     "450f20pf": lambda: variant(450, prefit=100, first_level=20),
