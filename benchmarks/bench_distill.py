@@ -201,16 +201,18 @@ def with_iterations(chosen, iterations: int):
 
 
 def variant(iterations: int, refresh_interval: int = 50, lr_end: float = 1.0, rig_rays: int = 1024,
-            patches: int = 4, depth: float | None = None, prefit: int = 0, first_level: int = 0):
+            patches: int = 4, depth: float | None = None, prefit: int = 0, first_level: int = 0,
+            prefit_band: float = 0.004):
     """The preview preset with its schedule's length, refresh interval, patches per step,
-    rate annealing, orbit rays per step, rig depth weight, density pre-fit steps and first
-    noise level replaced: the levers --compare ranks."""
+    rate annealing, orbit rays per step, rig depth weight, density pre-fit (steps, band) and
+    first noise level replaced: the levers --compare ranks."""
     chosen = preset("preview")
     schedule = dataclasses.replace(chosen.schedule, iterations=iterations, refresh_interval=refresh_interval,
                                    patches=patches, first_level=first_level)
     losses = chosen.losses if depth is None else dataclasses.replace(chosen.losses, depth=depth)
     return dataclasses.replace(chosen, schedule=schedule, lr_end=lr_end, losses=losses,
-                               rig=dataclasses.replace(chosen.rig, rays=rig_rays, prefit_steps=prefit))
+                               rig=dataclasses.replace(chosen.rig, rays=rig_rays, prefit_steps=prefit,
+                                                       prefit_band=prefit_band))
 
 
 # --compare's rows by name ("old" is the baseline every ratio is taken against).
@@ -239,6 +241,10 @@ VARIANTS = {
     # noisiest refreshes' coarse shape.
     "600pf": lambda: variant(600, prefit=100),
     "600f20pf": lambda: variant(600, prefit=100, first_level=20),
+    # The pre-fit's surface ramp over 12 mm (about one sample step) instead of 4: a softer
+    # start; or a fifth photometric patch, bought with the CPU the pre-fit saves.
+    "600pfb12": lambda: variant(600, prefit=100, prefit_band=0.012),
+    "600pfp5": lambda: variant(600, prefit=100, patches=5),
     "540pf": lambda: variant(540, prefit=100),
     "500f20pf": lambda: variant(500, prefit=100, first_level=20),
     "450f20pf": lambda: variant(450, prefit=100, first_level=20),
