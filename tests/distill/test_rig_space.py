@@ -160,3 +160,23 @@ def test_volume_losses_make_the_inside_solid_and_the_outside_empty():
     # Measured: interior 11.5 -> 104, free 0.93 -> 0.25.
     assert shaped["interior"].mean() > 1.5 * plain["interior"].mean()
     assert shaped["free"].mean() < 0.5 * plain["free"].mean()
+
+
+def test_distill_starts_from_the_prefitted_rig_when_the_preset_asks(ellipsoid_orbit):
+    supervision, _ = ellipsoid_orbit
+    oracle = EllipsoidOracle(levels=NoiseLevels(100, 1000), radii=RADII)
+    chosen = tiny_preset(iterations=8, interval=2, resolutions=((0, 16),))
+    views = oracle.views(chosen.views.cameras())
+    rig = RigGeometry(rig_views(*ellipsoid_mesh(), views.cameras), rig_views(*ellipsoid_mesh(), supervision.cameras(ViewRig())))
+    points, truth = random_probes(seed=2)
+    deep = torch.from_numpy(truth < -0.01)
+
+    def inside_density(prefit_steps):
+        rigged = dataclasses.replace(chosen, rig=dataclasses.replace(supervision, rays=64, prefit_steps=prefit_steps,
+                                                                        prefit_points=1024))
+        field = distill(oracle, views, Condition(torch.zeros(1, 3, 8, 8)), rigged, rig=rig, box=BOX).field
+        with torch.no_grad():
+            return field.query_unit(points[deep])[0].median()
+
+    # 8 photometric steps leave the start's density where it was.
+    assert inside_density(0) < supervision.solid_density < inside_density(60)
