@@ -161,7 +161,7 @@ OLD_PREVIEW = dataclasses.replace(
     schedule=Schedule(iterations=900, refresh_interval=50, level_stride=10, k_steps=4,
                       resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
     samples_per_ray=32, march=False, occupancy_threshold=0.1, occupancy_dilation=True,
-    rig=dataclasses.replace(preset("preview").rig, rays=1024))
+    rig=dataclasses.replace(preset("preview").rig, rays=1024, prefit_steps=0))
 
 
 def run_job(chosen, seed: int = 0) -> dict:
@@ -218,7 +218,8 @@ def variant(iterations: int, refresh_interval: int = 50, lr_end: float = 1.0, ri
 # --compare's rows by name ("old" is the baseline every ratio is taken against).
 VARIANTS = {
     "old": lambda: OLD_PREVIEW,
-    "new": lambda: preset("preview"),
+    "new": lambda: preset("preview"),  # = 600pfb12 since the pre-fit
+    "600": lambda: variant(600),         # the preset before the pre-fit
     "540r30a30": lambda: variant(540, 30, lr_end=0.3),
     "540r30a30rig512": lambda: variant(540, 30, lr_end=0.3, rig_rays=512),
     "500r30a30rig512": lambda: variant(500, 30, lr_end=0.3, rig_rays=512),
