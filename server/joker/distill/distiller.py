@@ -83,7 +83,8 @@ def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
             lpips_weights: str | Path | None = None, lpips_required: bool = False) -> Distillation:
     """Distil `prior`'s idea of the head seen from `views` into a radiance field; `rig`
     adds depth targets to the training rays and `preset.rig.rays` orbit rays of weak
-    geometric supervision to every step.
+    geometric supervision to every step; with `preset.rig.prefit_steps`, a cold field
+    starts from the rig's shape (rig_space.prefit_density).
 
     `warm_start` (sequences, warm_start.py) begins from a copy of a previous run's field;
     its targets, if any, stand in for the first refresh's, and its anchor's images replace

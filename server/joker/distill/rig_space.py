@@ -8,6 +8,9 @@ off the surface layer, which the images and depths shape: a cell counts when its
 that far off the surface along the views' rays, and points are drawn anywhere in it (64
 cells across the box: ~5 mm for a head), so they may come half a cell diagonal closer.
 
+The same depth maps give any point's depth behind the rig's surface (signed_depth), to
+which a cold field's density is pre-fitted before the first image (prefit_density).
+
 Only the rig's depth maps are used, so open FLAME meshes (neck, eye holes) work too: a
 point seen through a hole is in front of some view's surface and so not interior.
 """
@@ -112,9 +115,9 @@ def surface_points(views: RigViews, box: Box, count: int, generator: torch.Gener
 def prefit_density(field: RadianceField, views: list[RigViews], settings: RigSupervision,
                    rates: tuple[float, float], generator: torch.Generator) -> float:
     """Fit the field's density to the rig before any image: `settings.prefit_steps` Adam
-    steps on `prefit_points` points a step, drawn from a pool labelled once (labelling
-    costs twice a step's field query), half uniform in the box, half jittered about the
-    rig's surface; each is held to solid_density times a ramp of its signed_depth over
+    steps on `prefit_points` points a step, drawn from a pool labelled once (PREFIT_POOL
+    steps' worth: half uniform in the box, half on the rig's surface jittered by twice the
+    band); each is held to solid_density times a ramp of its signed_depth over
     `prefit_band` metres across the surface (denser inside costs nothing). Field queries
     only, no rendering, so the photometric steps start from the rig's shape. `rates`: the
     grid's and the network's learning rates. Returns the last step's loss."""
