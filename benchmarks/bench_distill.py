@@ -161,7 +161,7 @@ OLD_PREVIEW = dataclasses.replace(
     schedule=Schedule(iterations=900, refresh_interval=50, level_stride=10, k_steps=4,
                       resolutions=((0, 64), (150, 128)), patches=4, patch_size=32),
     samples_per_ray=32, march=False, occupancy_threshold=0.1, occupancy_dilation=True,
-    rig=dataclasses.replace(preset("preview").rig, rays=1024))
+    rig=dataclasses.replace(preset("preview").rig, rays=1024, prefit_steps=0))
 
 
 def run_job(chosen, seed: int = 0) -> dict:
@@ -201,21 +201,25 @@ def with_iterations(chosen, iterations: int):
 
 
 def variant(iterations: int, refresh_interval: int = 50, lr_end: float = 1.0, rig_rays: int = 1024,
-            patches: int = 4, depth: float | None = None):
+            patches: int = 4, depth: float | None = None, prefit: int = 0, first_level: int = 0,
+            prefit_band: float = 0.004):
     """The preview preset with its schedule's length, refresh interval, patches per step,
-    rate annealing, orbit rays per step and rig depth weight replaced: the levers --compare ranks."""
+    rate annealing, orbit rays per step, rig depth weight, density pre-fit (steps, band) and
+    first noise level replaced: the levers --compare ranks."""
     chosen = preset("preview")
     schedule = dataclasses.replace(chosen.schedule, iterations=iterations, refresh_interval=refresh_interval,
-                                   patches=patches)
+                                   patches=patches, first_level=first_level)
     losses = chosen.losses if depth is None else dataclasses.replace(chosen.losses, depth=depth)
     return dataclasses.replace(chosen, schedule=schedule, lr_end=lr_end, losses=losses,
-                               rig=dataclasses.replace(chosen.rig, rays=rig_rays))
+                               rig=dataclasses.replace(chosen.rig, rays=rig_rays, prefit_steps=prefit,
+                                                       prefit_band=prefit_band))
 
 
 # --compare's rows by name ("old" is the baseline every ratio is taken against).
 VARIANTS = {
     "old": lambda: OLD_PREVIEW,
-    "new": lambda: preset("preview"),
+    "new": lambda: preset("preview"),  # = 600pfb12 since the pre-fit
+    "600": lambda: variant(600),         # the preset before the pre-fit
     "540r30a30": lambda: variant(540, 30, lr_end=0.3),
     "540r30a30rig512": lambda: variant(540, 30, lr_end=0.3, rig_rays=512),
     "500r30a30rig512": lambda: variant(500, 30, lr_end=0.3, rig_rays=512),
@@ -233,6 +237,18 @@ VARIANTS = {
     # A photometric patch's rays moved to the orbit (per ray, orbit rays place the seen face more).
     "600p3rig1536": lambda: variant(600, patches=3, rig_rays=1536),
     "600p2rig2048": lambda: variant(600, patches=2, rig_rays=2048),
+    # The field's density pre-fitted to the rig (100 steps of field queries) before the
+    # photometric steps; f20: stage 1 starts at level 20, the pre-fit standing in for the
+    # noisiest refreshes' coarse shape.
+    "600pf": lambda: variant(600, prefit=100),
+    "600f20pf": lambda: variant(600, prefit=100, first_level=20),
+    # The pre-fit's surface ramp over 12 mm (about one sample step) instead of 4: a softer
+    # start; or a fifth photometric patch, bought with the CPU the pre-fit saves.
+    "600pfb12": lambda: variant(600, prefit=100, prefit_band=0.012),
+    "600pfp5": lambda: variant(600, prefit=100, patches=5),
+    "540pf": lambda: variant(540, prefit=100),
+    "500f20pf": lambda: variant(500, prefit=100, first_level=20),
+    "450f20pf": lambda: variant(450, prefit=100, first_level=20),
 }
 COLUMNS = [("distill wall s", "wall", "{:.1f}"), ("distill CPU s", "cpu", "{:.1f}"),
            ("samples/ray", "samples", "{:.2f}"), ("PSNR dB", "held_out_psnr_db", "{:.2f}"),

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from joker.distill import distill
-from joker.distill.field import Box
+from joker.distill.field import Box, FieldConfig, RadianceField
 from joker.distill.losses import LossWeights, free_loss, interior_loss
-from joker.distill.rig_space import near_the_head, rig_cells, sample_cells
+from joker.distill.rig_space import near_the_head, prefit_density, rig_cells, sample_cells, signed_depth
 from joker.distill.rig_views import RigGeometry, RigSupervision, rig_views
 from joker.prior.base import Condition, NoiseLevels
 from joker.prior.oracle import EllipsoidOracle
@@ -80,6 +80,48 @@ def test_a_cavity_is_free_where_its_lining_faces_the_view(lined):
     assert free[centre_cell] == lined and not interior[centre_cell]
 
 
+@pytest.fixture(scope="module")
+def ellipsoid_orbit():
+    supervision = RigSupervision(azimuths=6, elevations=(-40.0, 0.0, 40.0), size=48)
+    return supervision, [rig_views(*ellipsoid_mesh(), supervision.cameras(ViewRig()))]
+
+
+def random_probes(count=4000, seed=1):
+    points = torch.rand((count, 3), generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return points, ellipsoid_distance(points)
+
+
+def test_signed_depth_is_behind_the_surface_inside_and_in_front_outside(ellipsoid_orbit):
+    _, views = ellipsoid_orbit
+    points, truth = random_probes()
+    depth = signed_depth(views, BOX, points).numpy()
+    clear = np.abs(truth) > 0.003  # a 48 px pixel is ~2 mm at the head
+    assert (np.sign(depth[clear]) == -np.sign(truth[clear])).mean() > 0.99
+    inside = truth < -0.003
+    # Along a ray the surface is never nearer than straight across: at least the distance.
+    assert (depth[inside] >= -truth[inside] - 0.002).all()
+
+
+def test_density_prefit_makes_the_rig_solid_and_its_outside_empty(ellipsoid_orbit):
+    supervision, views = ellipsoid_orbit
+    supervision = dataclasses.replace(supervision, prefit_steps=60, prefit_points=1024)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        field = RadianceField(BOX, FieldConfig(resolutions=(16, 64)))
+    points, truth = random_probes()
+
+    def density(where):
+        with torch.no_grad():
+            return field.query_unit(points[torch.from_numpy(where)])[0]
+
+    deep, clear = truth < -0.01, truth > 0.01
+    assert density(deep).median() < supervision.solid_density  # the blob alone is not solid
+    prefit_density(field, views, supervision, (1e-2, 1e-2), torch.Generator().manual_seed(0))
+    # Measured: median 111 inside (30 steps: 26), 95th percentile 3e-7 outside.
+    assert density(deep).median() > supervision.solid_density
+    assert density(clear).quantile(0.95) < 0.05 * supervision.solid_density
+
+
 def test_samples_fall_in_their_cells():
     cells = torch.zeros((8, 8, 8), dtype=torch.bool)
     cells[1, 2, 3] = cells[6, 6, 0] = True
@@ -118,3 +160,23 @@ def test_volume_losses_make_the_inside_solid_and_the_outside_empty():
     # Measured: interior 11.5 -> 104, free 0.93 -> 0.25.
     assert shaped["interior"].mean() > 1.5 * plain["interior"].mean()
     assert shaped["free"].mean() < 0.5 * plain["free"].mean()
+
+
+def test_distill_starts_from_the_prefitted_rig_when_the_preset_asks(ellipsoid_orbit):
+    supervision, _ = ellipsoid_orbit
+    oracle = EllipsoidOracle(levels=NoiseLevels(100, 1000), radii=RADII)
+    chosen = tiny_preset(iterations=8, interval=2, resolutions=((0, 16),))
+    views = oracle.views(chosen.views.cameras())
+    rig = RigGeometry(rig_views(*ellipsoid_mesh(), views.cameras), rig_views(*ellipsoid_mesh(), supervision.cameras(ViewRig())))
+    points, truth = random_probes(seed=2)
+    deep = torch.from_numpy(truth < -0.01)
+
+    def inside_density(prefit_steps):
+        rigged = dataclasses.replace(chosen, rig=dataclasses.replace(supervision, rays=64, prefit_steps=prefit_steps,
+                                                                        prefit_points=1024))
+        field = distill(oracle, views, Condition(torch.zeros(1, 3, 8, 8)), rigged, rig=rig, box=BOX).field
+        with torch.no_grad():
+            return field.query_unit(points[deep])[0].median()
+
+    # 8 photometric steps leave the start's density where it was.
+    assert inside_density(0) < supervision.solid_density < inside_density(60)

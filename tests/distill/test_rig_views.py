@@ -66,8 +66,9 @@ def test_orbit_cameras_surround_the_head():
     assert len(cameras) == 8 and {(c.width, c.height) for c in cameras} == {(24, 24)}
     forward = np.array([-c.c2w[:3, 2] for c in cameras])  # each camera looks along its -z
     assert forward[:, 2].max() > 0.8 and forward[:, 2].min() < -0.8  # front and back
-    with pytest.raises(JokerError, match="rig supervision"):
-        RigSupervision(rays=-1)
+    for bad in (dict(rays=-1), dict(prefit_steps=-1), dict(prefit_points=1), dict(prefit_band=0.0)):
+        with pytest.raises(JokerError, match="rig supervision"):
+            RigSupervision(**bad)
 
 
 def test_depth_loss_counts_only_rays_that_hit_the_rig():

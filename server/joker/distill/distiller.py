@@ -28,7 +28,7 @@ from .occupancy import OccupancyGrid, nerfacc_grid
 from .preview import write_preview
 from .rays import CameraSet
 from .render import render_images, render_rays
-from .rig_space import near_the_head, rig_cells, sample_cells
+from .rig_space import near_the_head, prefit_density, rig_cells, sample_cells
 from .rig_views import RigGeometry
 from .schedule import Preset, Refresh
 from .warm_start import WarmStart
@@ -83,7 +83,8 @@ def distill(prior: Prior, views: Views, condition: Condition, preset: Preset, *,
             lpips_weights: str | Path | None = None, lpips_required: bool = False) -> Distillation:
     """Distil `prior`'s idea of the head seen from `views` into a radiance field; `rig`
     adds depth targets to the training rays and `preset.rig.rays` orbit rays of weak
-    geometric supervision to every step.
+    geometric supervision to every step; with `preset.rig.prefit_steps`, a cold field
+    starts from the rig's shape (rig_space.prefit_density).
 
     `warm_start` (sequences, warm_start.py) begins from a copy of a previous run's field;
     its targets, if any, stand in for the first refresh's, and its anchor's images replace
@@ -147,6 +148,8 @@ class _Run:
         self.progress = 0.0
         self.targets_given = False
         self.anchor = None
+        self.warm_started = False
+        self.occupancy_warmup = OCCUPANCY_WARMUP
 
     def _occupancy(self):
         """nerfacc's estimator where the preset marches on CUDA and it builds, else ours."""
@@ -175,6 +178,7 @@ class _Run:
             raise JokerError("the warm-start field has another size or volume than this run's",
                              "warm-start only from a field distilled with the same preset and box")
         self.field.load_state_dict(warm.field.state_dict())  # a copy: the previous result stays as it was
+        self.warm_started = True
         self.anchor = warm.anchor
         if warm.targets is not None:
             if warm.targets.shape[0] != len(self.views) or warm.targets.shape[-2:] != self.views.normal_maps.shape[-2:]:
@@ -184,6 +188,8 @@ class _Run:
             self.targets_given = True
 
     def run(self) -> Distillation:
+        if self.rig is not None and self.preset.rig.prefit_steps and not self.warm_started:
+            self._prefit()
         due = {refresh.iteration: refresh for refresh in self.refreshes}
         if self.targets_given:
             self.current = due.pop(0)  # the given targets stand in for the first refresh
@@ -198,6 +204,15 @@ class _Run:
                             time.monotonic() - self.started, self.refreshes, self.previews,
                             self.loss if self.loss is not None else float("nan"), self._losses_used(),
                             self._lpips_status(), self.composited[0] / max(1, self.composited[1]))
+
+    def _prefit(self) -> None:
+        """The rig's shape as the field's start (rig_space.prefit_density); that field's
+        empty space is known, so the occupancy grid may skip it from the first step."""
+        self._check_cancel()
+        loss = prefit_density(self.field, [self.rig.training, self.rig.orbit], self.preset.rig,
+                              (self.preset.lr_grid, self.preset.lr_network), self.generator)
+        log.info("density pre-fit to the rig: %d steps, loss %.4f", self.preset.rig.prefit_steps, loss)
+        self.occupancy_warmup = 0
 
     def _lpips_status(self) -> str:
         return "off" if not self.preset.losses.lpips else "used" if self.lpips is not None else "missing"
@@ -267,14 +282,14 @@ class _Run:
 
     def _step(self, iteration: int) -> None:
         schedule, weights = self.schedule, self.preset.losses
-        if self.occupancy is not None and iteration >= OCCUPANCY_WARMUP and iteration % OCCUPANCY_UPDATE == 0:
+        if self.occupancy is not None and iteration >= self.occupancy_warmup and iteration % OCCUPANCY_UPDATE == 0:
             self.occupancy.update(self.field, self.generator)
         self._anneal(iteration)
         width = schedule.width_at(iteration)
         targets, masks = self._sized_targets(width)
         pixels = self.cameras.patch_pixels(schedule.patches, schedule.patch_size, width, self.generator,
                                            schedule.shared_patch)
-        warm = self.occupancy is not None and iteration >= OCCUPANCY_WARMUP
+        warm = self.occupancy is not None and iteration >= self.occupancy_warmup
         out = self._render(pixels, width, warm)
         target = targets[pixels.view, :, pixels.row, pixels.col]
         loss = weights.l1 * (out.rgb - target).abs().mean()

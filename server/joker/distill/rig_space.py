@@ -8,6 +8,9 @@ off the surface layer, which the images and depths shape: a cell counts when its
 that far off the surface along the views' rays, and points are drawn anywhere in it (64
 cells across the box: ~5 mm for a head), so they may come half a cell diagonal closer.
 
+The same depth maps give any point's depth behind the rig's surface (signed_depth), to
+which a cold field's density is pre-fitted before the first image (prefit_density).
+
 Only the rig's depth maps are used, so open FLAME meshes (neck, eye holes) work too: a
 point seen through a hole is in front of some view's surface and so not interior.
 """
@@ -19,11 +22,13 @@ from torch.nn import functional as F
 
 from joker_core.cameras import Camera
 
-from .field import Box
-from .rig_views import RigViews
+from .field import Box, RadianceField
+from .rays import CameraSet, Pixels
+from .rig_views import RigSupervision, RigViews
 
 RESOLUTION = 64  # cells per axis over the box (~5 mm for a head)
 NEAR_CELLS = 4   # free cells count when within this many cells of a non-free one
+PREFIT_POOL = 16  # the density pre-fit's labelled points, in steps' worth of points
 
 
 def rig_cells(views: list[RigViews], box: Box, margin: float,
@@ -74,6 +79,68 @@ def _pixels_of(camera: Camera, points: torch.Tensor) -> tuple[torch.Tensor, torc
     col = torch.floor(camera.fx * local[:, 0] / depth + camera.cx).long()
     row = torch.floor(-camera.fy * local[:, 1] / depth + camera.cy).long()
     return col, row, offset.norm(dim=-1)
+
+
+def signed_depth(views: list[RigViews], box: Box, unit_points: torch.Tensor) -> torch.Tensor:
+    """N metres per box-unit point: how far behind the rig's surface it lies, the least over
+    the views that frame it (negative in front of the surface; -box.half_size off the
+    silhouette or framed by no view). Along a ray, so at least the true distance inside;
+    >= margin exactly where rig_cells calls a cell centre interior."""
+    points = unit_points.cpu() * box.half_size + torch.tensor(box.center)
+    outside = -box.half_size
+    depth = torch.full((len(points),), float("inf"))
+    framed_once = torch.zeros(len(points), dtype=torch.bool)
+    for rig in views:
+        masks, distances = rig.masks.cpu() > 0, rig.distances.cpu()
+        for camera, mask, distance in zip(rig.cameras, masks, distances):
+            col, row, along = _pixels_of(camera, points)
+            framed = (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
+            col, row = col.clamp(0, camera.width - 1), row.clamp(0, camera.height - 1)
+            behind = torch.where(mask[row, col], along - distance[row, col], torch.tensor(outside))
+            depth = torch.where(framed, torch.minimum(depth, behind), depth)
+            framed_once |= framed
+    return torch.where(framed_once, depth.clamp_min(outside), torch.tensor(outside)).to(unit_points.device)
+
+
+def surface_points(views: RigViews, box: Box, count: int, generator: torch.Generator) -> torch.Tensor:
+    """`count` points (box units) on the rig's surface as random pixels of `views` see it."""
+    hits = (views.masks.cpu() > 0).nonzero()
+    view, row, col = hits[torch.randint(len(hits), (count,), generator=generator)].unbind(-1)
+    cameras = CameraSet(views.cameras)
+    rays = cameras.rays(Pixels(view, row, col), cameras.width)
+    world = rays.origins + rays.directions * views.distances.cpu()[view, row, col, None]
+    return (world - torch.tensor(box.center)) / box.half_size
+
+
+def prefit_density(field: RadianceField, views: list[RigViews], settings: RigSupervision,
+                   rates: tuple[float, float], generator: torch.Generator) -> float:
+    """Fit the field's density to the rig before any image: `settings.prefit_steps` Adam
+    steps on `prefit_points` points a step, drawn from a pool labelled once (PREFIT_POOL
+    steps' worth: half uniform in the box, half on the rig's surface jittered by twice the
+    band); each is held to solid_density times a ramp of its signed_depth over
+    `prefit_band` metres across the surface (denser inside costs nothing). Field queries
+    only, no rendering, so the photometric steps start from the rig's shape. `rates`: the
+    grid's and the network's learning rates. Returns the last step's loss."""
+    box, device = field.box, field.decoder[0].weight.device
+    band = settings.prefit_band / box.half_size
+    pool_size = settings.prefit_points * PREFIT_POOL
+    surface = torch.cat([surface_points(rig, box, -(-pool_size // (2 * len(views))), generator) for rig in views])
+    surface = surface + torch.randn(surface.shape, generator=generator) * 2 * band
+    pool = torch.cat([torch.rand((pool_size // 2, 3), generator=generator) * 2 - 1, surface]).clamp(-1, 1)
+    targets = (0.5 + signed_depth(views, box, pool) / settings.prefit_band).clamp(0, 1)
+    pool, targets = pool.to(device), targets.to(device)
+    optimizer = torch.optim.Adam([{"params": field.grid_parameters(), "lr": rates[0]},
+                                  {"params": field.decoder.parameters(), "lr": rates[1]}], betas=(0.9, 0.99))
+    loss = torch.tensor(float("nan"))
+    for _ in range(settings.prefit_steps):
+        pick = torch.randint(len(pool), (settings.prefit_points,), generator=generator).to(device)
+        target = targets[pick]
+        density = field.query_unit(pool[pick])[0] / settings.solid_density
+        loss = torch.where(target >= 1, F.relu(1 - density), (density - target).abs()).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
 
 
 def sample_cells(marked: torch.Tensor, count: int, generator: torch.Generator,

@@ -30,7 +30,9 @@ class RigSupervision:
     rays per iteration drawn from them; `rays` 0 turns rig supervision off. With loss
     weights for them, `space_points` points per iteration inside the rig and as many in
     free space near it (in cells `space_margin` metres or more off its surface: rig_space.py)
-    are held above and well below `solid_density`."""
+    are held above and well below `solid_density`. `prefit_steps` > 0 first fits the
+    field's density to the rig's inside and outside (rig_space.prefit_density) on
+    `prefit_points` points a step, ramping across the surface over `prefit_band` metres."""
 
     rays: int = 0
     azimuths: int = 8
@@ -39,13 +41,18 @@ class RigSupervision:
     space_points: int = 2048
     space_margin: float = 0.006
     solid_density: float = 50.0
+    prefit_steps: int = 0
+    prefit_points: int = 4096
+    prefit_band: float = 0.004
 
     def __post_init__(self):
         if (self.rays < 0 or self.azimuths < 1 or not self.elevations or self.size < 8
-                or self.space_points < 0 or self.space_margin < 0 or self.solid_density <= 0):
+                or self.space_points < 0 or self.space_margin < 0 or self.solid_density <= 0
+                or self.prefit_steps < 0 or self.prefit_points < 2 or self.prefit_band <= 0):
             raise JokerError(f"invalid rig supervision {self}",
                              "use rays >= 0, azimuths >= 1, one or more elevations, size >= 8, "
-                             "space points >= 0, margin >= 0 and a positive solid density")
+                             "space points >= 0, margin >= 0, a positive solid density, "
+                             "pre-fit steps >= 0, pre-fit points >= 2 and a positive pre-fit band")
 
     def cameras(self, rig: ViewRig) -> list[Camera]:
         sized = ViewRig(rig.center, rig.distance, rig.fov_deg, self.size)
