@@ -64,7 +64,7 @@ def test_the_fit_recovers_a_synthetic_photo(head, truth):
     assert seconds <= 2.0
     vertices = fitted_vertices(head, fit)
     embedding = cached_embedding(head, None)
-    pixels, _ = fit.camera.project(embedding.points(vertices, head.faces))
+    pixels = embedding.pixels(vertices, head.faces, fit.camera)
     assert np.linalg.norm(pixels - truth.landmarks, axis=1).max() <= 2.0  # against the noise-free truth
     # 1.1 px: the 0.5 px noise is 0.7 px RMS, and the one-sided actions (below) cannot bend to it.
     assert fit.residual_px < 1.1 and fit.confidence > 0.8
