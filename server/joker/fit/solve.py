@@ -3,10 +3,11 @@ jaw, the head's pose and the photo's perspective camera.
 
 Unknowns: shape and expression coefficients, the jaw's rotation, the head's rotation and
 translation in the camera frame, and log focal length. The loss is a robust (Cauchy)
-reprojection of the embedded landmarks, scaled to the face's size so it reads the same
-at any resolution, plus Gaussian priors on the coefficients and the focal length (depth and
+reprojection of the embedded landmarks (the jaw contour's found afresh on the silhouette
+for each pose the solve tries), scaled to the face's size so it reads the same at any
+resolution, plus Gaussian priors on the coefficients and the focal length (depth and
 focal, or head size and distance, are otherwise nearly interchangeable). A rigid solve
-starts it; L-BFGS finishes, through the same LBS as every other part (joker.rig).
+starts it; Levenberg-Marquardt finishes, through the same LBS as every other part (joker.rig).
 
 The eyes' rotations are not observable from the 68 points (no pupils); they stay zero.
 The head's pose is the camera's: the rig keeps global/neck pose zero and `ReferenceFit.camera`
