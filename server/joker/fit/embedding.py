@@ -5,7 +5,7 @@ The jaw contour (points 0-16) is a silhouette, not a surface point: which vertic
 depends on the view. The chin (8) faces the camera in every usable photo and is a surface
 point; the others are dynamic on the demo head, the way FLAME fitting handles them: each
 lies on a cut of the head (a plane through the face's centre and the view axis), and for
-the current pose it is the cut's vertex furthest out in the image, the one the silhouette
+the current pose it is the cut's point furthest out in the image, the one the silhouette
 runs through (`JawContour`). FLAME's static embedding leaves them out.
 
 Sources:
@@ -221,8 +221,8 @@ def demo_head_embedding(head: HeadModel) -> LandmarkEmbedding:
 
 
 # The 300-W mean face's jaw contour, points 0-7 (subject's right; 9-16 mirror them): across
-# as a fraction of the half-width at the eyes' corners, down as a fraction of the way from
-# the eyes' corners to the chin (OpenFace's 68-point template).
+# as a fraction of the head's half-width at the eyes, down as a fraction of the way from
+# the eyes to the chin (OpenFace's 68-point template of the 300-W mean face).
 CONTOUR_ACROSS = np.array([1.0, 0.992, 0.961, 0.906, 0.802, 0.645, 0.455, 0.242])
 CONTOUR_DOWN = np.array([-0.008, 0.159, 0.327, 0.491, 0.645, 0.781, 0.896, 0.990])
 CONTOUR_HUB = 0.4     # the cuts' common centre, as far down from the eyes to the chin

@@ -262,10 +262,10 @@ def _levenberg_marquardt(residuals, x: torch.Tensor, free: torch.Tensor, n_point
 def landmark_rig(rig: RigArrays, faces: np.ndarray,
                  embedding: LandmarkEmbedding) -> tuple[RigArrays, torch.Tensor, torch.Tensor | None]:
     """The rig reduced to the vertices the landmarks lie on (faces and the jaw contour's
-    edges re-indexed to them), exact for those: FLAME regresses its joints linearly from the shaped mesh, so
-    the joints ride along as extra 'vertices' whose shape basis is the regressed one, and
-    the reduced regressor just reads them out. The fit's forward pass then costs a few
-    hundred vertices instead of the whole head."""
+    edges re-indexed to them), exact for those: FLAME regresses its joints linearly from
+    the shaped mesh, so the joints ride along as extra 'vertices' whose shape basis is the
+    regressed one, and the reduced regressor just reads them out. The fit's forward pass
+    then costs a few hundred vertices instead of the whole head."""
     contour = embedding.contour
     static = faces[embedding.faces].ravel()
     used = np.unique(static if contour is None else np.concatenate([static, contour.edges.ravel()]))
