@@ -81,6 +81,6 @@ def synthetic_photo(head: HeadModel, params: RigParams, azimuth: float = 0.0, el
     image = torch.where(fragments.mask[..., None], albedo * shading[..., None],
                         torch.as_tensor(background, dtype=torch.float32))
     embedding = cached_embedding(head, None)
-    pixels, _ = camera.project(embedding.points(vertices, head.faces))
     return SyntheticPhoto((image.numpy() * 255).round().astype(np.uint8), camera, params, vertices,
-                          pixels, embedding.indices, fragments.mask.numpy())
+                          embedding.pixels(vertices, head.faces, camera), embedding.all_indices,
+                          fragments.mask.numpy())

@@ -19,10 +19,11 @@ from joker_core.rig_params import RigParams
 
 from .synthetic import synthetic_photo
 
-# The truth moves the face's components; of them, the landmarks pin down these alone (jaw width
-# needs the jaw contour, which is left out; lip fullness trades off against the lip expressions):
+# The truth moves the face's components; of them, the landmarks pin down these alone (lip
+# fullness trades off against the lip expressions; the jaw's width is the jaw contour's):
 FACE_SHAPE = [3, 4, 5, 7, 8, 9, 11]
-VISIBLE_SHAPE = [3, 5, 7, 8, 9]  # face_length, nose_size, chin_projection, cheekbones, eye_spacing
+JAW_WIDTH = 4
+VISIBLE_SHAPE = [3, JAW_WIDTH, 5, 7, 8, 9]  # face_length, jaw_width, nose_size, chin_projection, cheekbones, eye_spacing
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,11 @@ def truth(head):
     expression[[0, 4]] = 0.6, 0.5  # smile, brow_raise
     params = RigParams(shape=shape, expression=expression, jaw_pose=np.array([0.15, 0.0, 0.0]))
     return synthetic_photo(head, params, azimuth=15.0, elevation=-8.0, roll=0.1, distance=0.55)
+
+
+@pytest.fixture(scope="module")
+def fitted(head, truth):
+    return fit_landmarks(noisy_landmarks(truth), head, 512, 512)
 
 
 def noisy_landmarks(photo, sigma=0.5, seed=0) -> Landmarks:
@@ -64,7 +70,7 @@ def test_the_fit_recovers_a_synthetic_photo(head, truth):
     assert seconds <= 2.0
     vertices = fitted_vertices(head, fit)
     embedding = cached_embedding(head, None)
-    pixels, _ = fit.camera.project(embedding.points(vertices, head.faces))
+    pixels = embedding.pixels(vertices, head.faces, fit.camera)
     assert np.linalg.norm(pixels - truth.landmarks, axis=1).max() <= 2.0  # against the noise-free truth
     # 1.1 px: the 0.5 px noise is 0.7 px RMS, and the one-sided actions (below) cannot bend to it.
     assert fit.residual_px < 1.1 and fit.confidence > 0.8
@@ -80,6 +86,14 @@ def test_the_fit_recovers_a_synthetic_photo(head, truth):
     fitted_error = face_error_mm(head, vertices, truth.vertices)
     unfitted_error = face_error_mm(head, head.v_template, truth.vertices)
     assert fitted_error < 2.0 and fitted_error < 0.5 * unfitted_error, (fitted_error, unfitted_error)
+
+
+def test_the_jaw_contour_is_what_reads_the_jaws_width(head, truth, fitted):
+    """The contour points slide to the silhouette for the fitted pose; without them the
+    surface points leave the jaw's width to the prior."""
+    without = fit_landmarks(noisy_landmarks(truth), head, 512, 512, FitSettings(jaw_contour=False))
+    errors = [abs(fit.params.shape[JAW_WIDTH] - truth.params.shape[JAW_WIDTH]) for fit in (fitted, without)]
+    assert errors[0] < 0.3 and errors[1] > 2 * errors[0], errors
 
 
 def test_the_detector_finds_the_synthetic_face_and_the_whole_fit_runs(head, truth):
@@ -101,8 +115,8 @@ def test_the_five_point_path_fits_pose_and_camera_only(head, truth):
     assert np.degrees(np.arccos(min(fit.camera.c2w[:3, 2] @ truth.camera.c2w[:3, 2], 1.0))) < 8.0
 
 
-def test_reference_fit_round_trips_through_json(head, truth):
-    fit = fit_landmarks(noisy_landmarks(truth), head, 512, 512)
+def test_reference_fit_round_trips_through_json(fitted):
+    fit = fitted
     again = ReferenceFit.from_dict(fit.to_dict())
     assert np.array_equal(again.params.shape, fit.params.shape)
     assert np.allclose(again.camera.c2w, fit.camera.c2w) and again.residual_px == fit.residual_px

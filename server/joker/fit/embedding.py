@@ -2,8 +2,11 @@
 per landmark, so they follow the mesh through every shape, expression and pose.
 
 The jaw contour (points 0-16) is a silhouette, not a surface point: which vertices form it
-depends on the head's yaw. Like FLAME's static embedding we leave it out of the fit,
-except the chin (8), which faces the camera in every usable photo.
+depends on the view. The chin (8) faces the camera in every usable photo and is a surface
+point; the others are dynamic on the demo head, the way FLAME fitting handles them: each
+lies on a cut of the head (a plane through the face's centre and the view axis), and for
+the current pose it is the cut's point furthest out in the image, the one the silhouette
+runs through (`JawContour`). FLAME's static embedding leaves them out.
 
 Sources:
 - the demo head: defined here from its own geometry (its eye and mouth openings, its
@@ -35,10 +38,58 @@ STATIC_FLAME = np.arange(17, 68)  # FLAME's static embedding covers brows, nose,
 
 
 @dataclass(frozen=True)
+class JawContour:
+    """Dynamic jaw-contour landmarks: per landmark, one cut across the jaw (where the mesh's
+    edges cross a plane, each point a blend of an edge's two vertices) and the cut's
+    outward direction; the landmark is the cut's point furthest out as the camera sees it."""
+
+    indices: np.ndarray     # C: 68-layout numbers
+    edges: np.ndarray       # C x M x 2 vertex ids (rows padded by repeating a point)
+    blend: np.ndarray       # C x M: how far along each edge the plane crosses it
+    outward: np.ndarray     # C x 3 unit directions in the model frame (z = 0)
+
+    def points(self, vertices, rotation, translation, edges=None):
+        """C x 3 silhouette points on `vertices` (numpy or torch, N x 3, model frame) seen by a
+        camera whose world-to-camera transform is `rotation`, `translation`. `edges`: the
+        edges' vertex ids in `vertices` when that is a reduced vertex set."""
+        ids = self.edges if edges is None else edges
+        lib = np if isinstance(vertices, np.ndarray) else torch
+        blend, outward = ((self.blend, self.outward) if lib is np
+                          else (vertices.new_tensor(self.blend), vertices.new_tensor(self.outward)))
+        crossing = vertices[ids[..., 0]] * (1 - blend[..., None]) + vertices[ids[..., 1]] * blend[..., None]
+        seen = crossing @ rotation.T + translation              # camera frame, looking along -z
+        image = seen[..., :2] / -seen[..., 2:3]                 # x right, y up (perspective)
+        turned = (outward @ rotation.T)[:, None, :2]            # the cut's direction in the image
+        best = (image * turned).sum(-1).argmax(-1)              # a choice, not a function to differentiate
+        rows = np.arange(len(ids)) if lib is np else torch.arange(len(ids))
+        return crossing[rows, best]
+
+    def restricted(self, wanted: np.ndarray) -> "JawContour | None":
+        keep = np.isin(self.indices, wanted)
+        if not keep.any():
+            return None
+        return JawContour(self.indices[keep], self.edges[keep], self.blend[keep], self.outward[keep])
+
+
+@dataclass(frozen=True)
 class LandmarkEmbedding:
     indices: np.ndarray      # K: the 68-layout number of each embedded landmark
     faces: np.ndarray        # K: the triangle it lies on
     barycentric: np.ndarray  # K x 3
+    contour: JawContour | None = None  # the dynamic jaw contour, where the head has one
+
+    @property
+    def all_indices(self) -> np.ndarray:
+        """The static landmarks' numbers, then the contour's."""
+        return self.indices if self.contour is None else np.concatenate([self.indices, self.contour.indices])
+
+    def pixels(self, vertices: np.ndarray, faces: np.ndarray, camera: Camera) -> np.ndarray:
+        """Pixels of every embedded landmark (all_indices' order) on `vertices` seen by `camera`."""
+        points = self.points(vertices, faces)
+        if self.contour is not None:
+            w2c = np.linalg.inv(camera.c2w)
+            points = np.concatenate([points, self.contour.points(vertices, w2c[:3, :3], w2c[:3, 3])])
+        return camera.project(points)[0]
 
     def points(self, vertices, faces):
         """K x 3 landmark positions on `vertices` (numpy or torch, ... x N x 3)."""
@@ -51,7 +102,8 @@ class LandmarkEmbedding:
         """Only the landmarks numbered `wanted` that this embedding has, in wanted's order."""
         where = {int(i): k for k, i in enumerate(self.indices)}
         keep = [where[int(i)] for i in wanted if int(i) in where]
-        return LandmarkEmbedding(self.indices[keep], self.faces[keep], self.barycentric[keep])
+        contour = None if self.contour is None else self.contour.restricted(wanted)
+        return LandmarkEmbedding(self.indices[keep], self.faces[keep], self.barycentric[keep], contour)
 
 
 def embedding_for(head: HeadModel, path: str | Path | None = None) -> LandmarkEmbedding | None:
@@ -164,7 +216,54 @@ def demo_head_embedding(head: HeadModel) -> LandmarkEmbedding:
                          else _vertex_face(head.faces, skin, int(value)))
         faces.append(face)
         barycentric.append(weights)
-    return LandmarkEmbedding(numbers, np.array(faces), np.array(barycentric))
+    contour = _jaw_contour(vertices, head.faces[skin], landmarks)
+    return LandmarkEmbedding(numbers, np.array(faces), np.array(barycentric), contour)
+
+
+# The 300-W mean face's jaw contour, points 0-7 (subject's right; 9-16 mirror them): across
+# as a fraction of the head's half-width at the eyes, down as a fraction of the way from
+# the eyes to the chin (OpenFace's 68-point template of the 300-W mean face).
+CONTOUR_ACROSS = np.array([1.0, 0.992, 0.961, 0.906, 0.802, 0.645, 0.455, 0.242])
+CONTOUR_DOWN = np.array([-0.008, 0.159, 0.327, 0.491, 0.645, 0.781, 0.896, 0.990])
+CONTOUR_HUB = 0.4     # the cuts' common centre, as far down from the eyes to the chin
+BEHIND_EARS = 0.008   # m: the cuts keep to skin this far in front of the ears' centres
+BELOW_CHIN = 0.002    # m: and above the chin (the neck and the chin's underside are no contour)
+
+
+def _jaw_contour(vertices: np.ndarray, faces: np.ndarray, landmarks: dict) -> JawContour:
+    """Cuts through the face's centre, aimed where the mean face's contour points lie on a
+    frontal head as wide as this one at the eyes; each cut keeps the skin in front of the
+    ears and above the chin on its outer side."""
+    eye_y, chin = float(vertices[landmarks["eye_left"], 1]), vertices[landmarks["chin"]]
+    edges = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1), axis=0)
+    ends = vertices[edges]                                             # E x 2 x 3
+    usable = ((ends[..., 2] > vertices[landmarks["ear_left"], 2] + BEHIND_EARS)
+              & (ends[..., 1] > chin[1] - BELOW_CHIN)).all(1)
+    edges, ends = edges[usable], ends[usable]
+    skin = np.unique(faces)
+    level = skin[(np.abs(vertices[skin, 1] - eye_y) < 0.003)
+                 & (vertices[skin, 2] > vertices[landmarks["ear_left"], 2] + BEHIND_EARS)]
+    half_width = float(np.abs(vertices[level, 0]).max())
+    hub = np.array([0.0, eye_y + CONTOUR_HUB * (chin[1] - eye_y)])
+    numbers, cuts, blends, outward = [], [], [], []
+    for side, order in ((-1.0, range(0, 8)), (1.0, range(16, 8, -1))):
+        for k, number in enumerate(order):
+            aim = np.array([side * CONTOUR_ACROSS[k] * half_width, eye_y + CONTOUR_DOWN[k] * (chin[1] - eye_y)])
+            direction = (aim - hub) / np.linalg.norm(aim - hub)
+            side_of = (ends[..., :2] - hub) @ np.array([-direction[1], direction[0]])  # E x 2
+            crosses = side_of[:, 0] * side_of[:, 1] < 0
+            blend = side_of[crosses, 0] / (side_of[crosses, 0] - side_of[crosses, 1])
+            at = ends[crosses, 0, :2] * (1 - blend[:, None]) + ends[crosses, 1, :2] * blend[:, None]
+            outer = (at - hub) @ direction > 0
+            if not outer.any():
+                raise JokerError(f"no skin on the demo head's jaw cut for landmark {number}", "rebuild the demo head")
+            numbers.append(number)
+            cuts.append(edges[crosses][outer])
+            blends.append(blend[outer])
+            outward.append([direction[0], direction[1], 0.0])
+    width = max(len(cut) for cut in cuts)
+    return JawContour(np.array(numbers), np.stack([np.resize(cut, (width, 2)) for cut in cuts]),
+                      np.stack([np.resize(blend, width) for blend in blends]), np.array(outward))
 
 
 def _part_faces(head: HeadModel, part: str) -> np.ndarray:

@@ -3,10 +3,11 @@ jaw, the head's pose and the photo's perspective camera.
 
 Unknowns: shape and expression coefficients, the jaw's rotation, the head's rotation and
 translation in the camera frame, and log focal length. The loss is a robust (Cauchy)
-reprojection of the embedded landmarks, scaled to the face's size so it reads the same
-at any resolution, plus Gaussian priors on the coefficients and the focal length (depth and
+reprojection of the embedded landmarks (the jaw contour's found afresh on the silhouette
+for each pose the solve tries), scaled to the face's size so it reads the same at any
+resolution, plus Gaussian priors on the coefficients and the focal length (depth and
 focal, or head size and distance, are otherwise nearly interchangeable). A rigid solve
-starts it; L-BFGS finishes, through the same LBS as every other part (joker.rig).
+starts it; Levenberg-Marquardt finishes, through the same LBS as every other part (joker.rig).
 
 The eyes' rotations are not observable from the 68 points (no pupils); they stay zero.
 The head's pose is the camera's: the rig keeps global/neck pose zero and `ReferenceFit.camera`
@@ -53,6 +54,9 @@ class FitSettings:
     # negative action, and one lets the expression absorb the person's own brow height and
     # eye shape, which `neutral` would then undo. PCA expressions (FLAME's) are signed.
     one_sided_expressions: bool = True
+    # The jaw contour (points 0-7, 9-16) as silhouette landmarks, where the embedding has it:
+    # it pins the face's width and the chin's height, which the surface points leave open.
+    jaw_contour: bool = True
     prior_weight: float = 3e-4     # priors against the data term (residuals in face widths)
 
     def __post_init__(self):
@@ -123,9 +127,11 @@ def fit_landmarks(landmarks: Landmarks, model: HeadModel, width: int, height: in
         raise JokerError(f"head model '{model.name}' has no landmark embedding, so it cannot be fitted to a photo",
                          "give the FLAME landmark embedding file (flame_static_embedding.pkl or DECA's "
                          "landmark_embedding.npy), or align the photo by its eyes or camera")
-    used = landmarks.indices[np.isin(landmarks.indices, embedding.indices)]
+    if not settings.jaw_contour:
+        embedding = replace(embedding, contour=None)
+    used = landmarks.indices[np.isin(landmarks.indices, embedding.all_indices)]
     embedding = embedding.restricted(used)
-    targets = landmarks.subset(embedding.indices)
+    targets = landmarks.subset(embedding.all_indices)
     started = time.perf_counter()
     fit = _solve(model, embedding, targets, width, height, settings, eye_centres(landmarks))
     fit.landmarks = landmarks
@@ -141,12 +147,12 @@ def fit_landmarks(landmarks: Landmarks, model: HeadModel, width: int, height: in
 def _solve(model: HeadModel, embedding: LandmarkEmbedding, targets: np.ndarray, width: int, height: int,
            settings: FitSettings, eyes: np.ndarray) -> ReferenceFit:
     dtype = torch.float64
-    rig, faces = _cached_landmark_rig(model, embedding)
+    rig, faces, contour_edges = _cached_landmark_rig(model, embedding)
     target = torch.as_tensor(targets, dtype=dtype)
     scale = 2.0 * float(np.linalg.norm(eyes[1] - eyes[0]))  # about the face's width, in pixels
     focal0 = 0.5 * max(width, height) / math.tan(math.radians(settings.fov_deg) / 2.0)
     centre = torch.tensor([width / 2.0, height / 2.0], dtype=dtype)
-    rich = len(embedding.indices) > 10  # the 5-point model cannot tell identity or expression
+    rich = len(targets) > 10  # the 5-point model cannot tell identity or expression
     sizes = {"rotation": 3, "translation": 3, "log_focal": 1, "shape": model.n_shape,
              "expression": model.n_expr, "jaw": 3}
     offsets = np.cumsum([0, *sizes.values()])
@@ -163,6 +169,9 @@ def _solve(model: HeadModel, embedding: LandmarkEmbedding, targets: np.ndarray, 
             posed = rig.v_template
         points = embedding.points(posed, faces)
         turn = torch.eye(3, dtype=dtype) + rotation_deltas(rig, x[slices["rotation"]])
+        if embedding.contour is not None:
+            silhouette = embedding.contour.points(posed, turn, x[slices["translation"]], contour_edges)
+            points = torch.cat([points, silhouette])
         camera_points = points @ turn.T + x[slices["translation"]]
         depth = -camera_points[:, 2].clamp(max=-1e-3)
         flat = camera_points[:, :2] / depth[:, None] * torch.exp(x[slices["log_focal"]])
@@ -175,8 +184,9 @@ def _solve(model: HeadModel, embedding: LandmarkEmbedding, targets: np.ndarray, 
         coefficients = x[slices["shape"].start:] / sigmas
         return torch.cat([data, prior_scale * focal, prior_scale * coefficients])
 
+    static = len(embedding.indices)  # the rigid start reads the surface points alone
     rest = embedding.points(rig.v_template, faces).numpy()
-    rotation, translation = _rigid_start(rest, embedding.indices, targets, focal0, centre.numpy())
+    rotation, translation = _rigid_start(rest, embedding.indices, targets[:static], focal0, centre.numpy())
     x = torch.zeros(int(offsets[-1]), dtype=dtype)
     x[slices["rotation"]], x[slices["translation"]] = torch.as_tensor(rotation), torch.as_tensor(translation)
     x[slices["log_focal"]] = math.log(focal0)
@@ -249,13 +259,17 @@ def _levenberg_marquardt(residuals, x: torch.Tensor, free: torch.Tensor, n_point
     return x
 
 
-def landmark_rig(rig: RigArrays, faces: np.ndarray, embedding: LandmarkEmbedding) -> tuple[RigArrays, np.ndarray]:
-    """The rig reduced to the vertices the landmarks lie on (and faces re-indexed to
-    them), exact for those: FLAME regresses its joints linearly from the shaped mesh, so
-    the joints ride along as extra 'vertices' whose shape basis is the regressed one, and
-    the reduced regressor just reads them out. The fit's forward pass then costs a few
-    hundred vertices instead of the whole head."""
-    used, local = np.unique(faces[embedding.faces], return_inverse=True)
+def landmark_rig(rig: RigArrays, faces: np.ndarray,
+                 embedding: LandmarkEmbedding) -> tuple[RigArrays, torch.Tensor, torch.Tensor | None]:
+    """The rig reduced to the vertices the landmarks lie on (faces and the jaw contour's
+    edges re-indexed to them), exact for those: FLAME regresses its joints linearly from
+    the shaped mesh, so the joints ride along as extra 'vertices' whose shape basis is the
+    regressed one, and the reduced regressor just reads them out. The fit's forward pass
+    then costs a few hundred vertices instead of the whole head."""
+    contour = embedding.contour
+    static = faces[embedding.faces].ravel()
+    used = np.unique(static if contour is None else np.concatenate([static, contour.edges.ravel()]))
+    local = np.searchsorted(used, static)
     n, joints, xp = len(rig.v_template), rig.joint_regressor.shape[0], rig.xp
     ids = torch.as_tensor(used)
     regressor = rig.joint_regressor
@@ -277,7 +291,8 @@ def landmark_rig(rig: RigArrays, faces: np.ndarray, embedding: LandmarkEmbedding
     )
     remapped = np.zeros_like(faces)
     remapped[embedding.faces] = local.reshape(-1, 3)
-    return reduced, torch.as_tensor(remapped)
+    edges = None if contour is None else torch.as_tensor(np.searchsorted(used, contour.edges))
+    return reduced, torch.as_tensor(remapped), edges
 
 
 def _rigid_start(points: np.ndarray, indices: np.ndarray, pixels: np.ndarray, focal: float,
@@ -299,7 +314,7 @@ def _rigid_start(points: np.ndarray, indices: np.ndarray, pixels: np.ndarray, fo
 
 
 _EMBEDDINGS: dict[tuple, LandmarkEmbedding | None] = {}
-_RIGS: dict[tuple, tuple[RigArrays, torch.Tensor]] = {}
+_RIGS: dict[tuple, tuple[RigArrays, torch.Tensor, torch.Tensor | None]] = {}
 
 
 def _model_key(model: HeadModel) -> tuple:
@@ -315,8 +330,11 @@ def cached_embedding(model: HeadModel, path: str | None) -> LandmarkEmbedding | 
     return _EMBEDDINGS[key]
 
 
-def _cached_landmark_rig(model: HeadModel, embedding: LandmarkEmbedding) -> tuple[RigArrays, torch.Tensor]:
-    key = (*_model_key(model), embedding.faces.tobytes(), embedding.barycentric.tobytes())
+def _cached_landmark_rig(model: HeadModel,
+                         embedding: LandmarkEmbedding) -> tuple[RigArrays, torch.Tensor, torch.Tensor | None]:
+    contour = embedding.contour
+    key = (*_model_key(model), embedding.faces.tobytes(), embedding.barycentric.tobytes(),
+           None if contour is None else contour.edges.tobytes())
     if key not in _RIGS:
         _RIGS[key] = landmark_rig(torch_rig(model, dtype=torch.float64), model.faces, embedding)
     return _RIGS[key]
