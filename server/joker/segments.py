@@ -14,6 +14,7 @@ field (benchmarks measure both).
 
 `<out>/segment_NN/` is each segment's whole sequence folder (frames keep their scene
 numbers); `<out>/segments.json` lists them. Segments finished before are not run again.
+Every segment distils in the whole sequence's volume (whole_volume).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from pathlib import Path
 from typing import Sequence
 
 from joker_core.errors import JokerError
+from joker_core.head_model import load_model
 from joker_core.protocol import SEQUENCE_MANIFEST, SequenceSpec
 
+from .box import Box
 from .generation.output import write_json
 
 SEGMENTS_NAME = "segments.json"
@@ -44,6 +47,18 @@ def starts_at_frames(spec: SequenceSpec, frame_numbers: Sequence[int]) -> list[i
     start nothing); index 0 always begins the first."""
     indices = {-(-(number - spec.frame_start) // spec.frame_step) for number in frame_numbers}  # ceiling
     return sorted({0} | {index for index in indices if 0 < index < len(spec.frames)})
+
+
+def whole_volume(reference: Path, spec: SequenceSpec) -> Box:
+    """The box of the unsplit sequence, which every segment distils in: a segment's own
+    would leave out the other segments' heads, and its frames would differ from the
+    unsplit run's."""
+    from .fit.jobs import job_fit
+    from .prior.projection.photo import load_photo
+    from .sequence.frames import posed_frames, sequence_volume
+
+    model = load_model(spec.job.model)
+    return sequence_volume(model, posed_frames(spec, model, job_fit(spec.job, load_photo(reference), model)))
 
 
 def split_sequence(spec: SequenceSpec, starts: Sequence[int]) -> list[SequenceSpec]:
@@ -66,9 +81,11 @@ def generate_segments(reference, *, spec: SequenceSpec, out_dir, starts: Sequenc
 
     from .batch_ray import connect_to, remote_runner, write_folder
     from .sequence import generate_sequence
+    from .sequence.engine import SEQUENCE_TUNING
 
     reference, out_dir = Path(reference), Path(out_dir)
     segments = split_sequence(spec, starts)
+    tuning = dataclasses.replace(tuning or SEQUENCE_TUNING, volume=whole_volume(reference, spec))
     folders = [out_dir / f"segment_{index + 1:02d}" for index in range(len(segments))]
     connect_to(ray_address)
     run = remote_runner()

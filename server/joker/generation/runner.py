@@ -19,6 +19,7 @@ from joker_core.files import atomic_write_bytes
 from joker_core.png import encode_png
 from joker_core.protocol import ProgressEvent
 
+from ..box import Box
 from ..distill.distiller import Distillation, Progress
 from ..distill.schedule import Preset
 from ..mesh.export import TexturedMesh, write_mesh_files
@@ -46,12 +47,15 @@ class Tuning:
     `rig_topology` also fits the rig's own topology to the surface (head_rig.glb; a
     sequence also gets sequence.glb): the default for sequences, opt-in for single heads
     (at preview it renders closer to the targets than marching cubes: docs/rig_topology.md); a
-    spec's `rig_topology` opts in too, and then that mesh is measured as the marching-cubes one is."""
+    spec's `rig_topology` opts in too, and then that mesh is measured as the marching-cubes one is.
+    `volume` replaces a sequence's box (sequence/frames.py): a split sequence's segments
+    share the whole sequence's, so their frames are the unsplit run's."""
 
     preset: Preset | None = None
     mesh: MeshSettings | None = None
     benchmark_metrics: bool = False
     rig_topology: bool = False
+    volume: Box | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ from ..mesh.animated import AnimationSettings, SequenceGlb
 from .frames import FrameDistiller
 from .manifest import MANIFEST_NAME, Manifest, frame_folder_name
 
+SEQUENCE_TUNING = Tuning(rig_topology=True)  # sequences: the rig topology by default (sequence.glb)
+
 log = logging.getLogger("joker.sequence")
 
 
@@ -73,8 +75,7 @@ def generate_sequence(reference, *, spec: SequenceSpec, out_dir,
     manifest = Manifest(folder / MANIFEST_NAME, spec)
     manifest.write()
     try:
-        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), tuning or Tuning(rig_topology=True), folder, report,
-                         cancelled)  # sequences: the rig topology by default (sequence.glb)
+        frames = _Frames(photo, spec, inputs_dir or Path.cwd(), tuning or SEQUENCE_TUNING, folder, report, cancelled)
         write_fit(folder, frames.distiller.fit)
         for index in range(len(spec.frames)):
             frames.run(index, manifest)
@@ -95,7 +96,7 @@ class _Frames:
 
     def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path, tuning: Tuning, folder: Path,
                  report: Callable[[ProgressEvent], None], cancelled: Callable[[], bool]):
-        self.distiller = FrameDistiller(photo, spec, inputs_dir, tuning.preset)
+        self.distiller = FrameDistiller(photo, spec, inputs_dir, tuning.preset, volume=tuning.volume)
         self.spec, self.tuning, self.folder, self.report, self.cancelled = spec, tuning, folder, report, cancelled
         self.results: list[FrameResult] = []
         self.prior_evaluations = self.nerf_steps = 0

@@ -17,7 +17,7 @@ import numpy as np
 
 from joker_core.errors import JobCancelled
 from joker_core.framing import bounding_sphere
-from joker_core.head_model import load_model
+from joker_core.head_model import HeadModel, load_model
 from joker_core.lbs import numpy_rig, pose
 from joker_core.protocol import SequenceSpec
 
@@ -26,10 +26,23 @@ from ..box import Box
 from ..distill.schedule import Preset
 from ..distill.warm_start import WarmStart, anchor_to_previous, same_cameras
 from ..fit.jobs import job_fit
+from ..fit.solve import ReferenceFit
 from ..generation.job import PreparedJob, prepare, rig_params
 from .budget import FrameBudget, cold_budget, frame_budget, rig_motion
 
 log = logging.getLogger("joker.sequence")
+
+
+def posed_frames(spec: SequenceSpec, model: HeadModel, fit: ReferenceFit | None) -> list[np.ndarray]:
+    """Each frame's posed rig, wearing the reference fit's identity."""
+    rig = numpy_rig(model)
+    return [pose(rig, rig_params(spec.frame_job(i), model, fit)).vertices for i in range(len(spec.frames))]
+
+
+def sequence_volume(model: HeadModel, posed: list[np.ndarray]) -> Box:
+    """The box every frame is distilled in: around the template and every posed frame."""
+    centre, radius = bounding_sphere(np.concatenate([model.v_template, *posed]))
+    return Box.around(centre, radius)
 
 
 @dataclass(frozen=True)
@@ -44,17 +57,15 @@ class FrameDistiller:
     """Distils the frames of `spec` in order; `warm=False` runs each from scratch."""
 
     def __init__(self, photo: np.ndarray, spec: SequenceSpec, inputs_dir: Path,
-                 preset: Preset | None = None, warm: bool = True):
+                 preset: Preset | None = None, warm: bool = True, volume: Box | None = None):
         self.photo, self.spec, self.inputs_dir = photo, spec, inputs_dir
         self.preset, self.warm = preset, warm
         model = load_model(spec.job.model)
-        rig = numpy_rig(model)
         self.fit = job_fit(spec.job, photo, model)  # one fit, every frame wears its identity
-        self.posed = [pose(rig, rig_params(spec.frame_job(i), model, self.fit)).vertices
-                      for i in range(len(spec.frames))]
-        # One volume for every frame, so frame k's field is valid in frame k+1's box.
-        centre, radius = bounding_sphere(np.concatenate([model.v_template, *self.posed]))
-        self.box = Box.around(centre, radius)
+        self.posed = posed_frames(spec, model, self.fit)
+        # One volume for every frame, so frame k's field is valid in frame k+1's box; a
+        # segment of a split sequence gets the whole sequence's (segments.py).
+        self.box = volume or sequence_volume(model, self.posed)
         self.prior = None
         self.previous: DistilledFrame | None = None
 
