@@ -282,6 +282,11 @@ class JobSpec:
     rig_topology: bool = False  # also the rig's topology fitted to the surface (head_rig.glb); sequences always
     material: str = "lit"
 
+    @property
+    def unlit(self) -> bool:
+        """Whether the GLBs' materials are KHR_materials_unlit (docs/mesh.md, "Lighting")."""
+        return self.material == "unlit"
+
     @classmethod
     def from_dict(cls, data: Any, path: str = "spec") -> "JobSpec":
         data = _object(data, path)

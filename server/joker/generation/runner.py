@@ -98,8 +98,7 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
                                views=(job.views.cameras, result.targets))
     if cancelled():
         raise JobCancelled()
-    unlit = job.spec.material == "unlit"
-    write_mesh_files(mesh, folder, "head", stats, unlit=unlit)
+    write_mesh_files(mesh, folder, "head", stats, unlit=job.spec.unlit)
     registration = rig_mesh = None
     if tuning.rig_topology or job.spec.rig_topology:
         with stats.timed("register"):
@@ -108,7 +107,7 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
                                          device=settings.device)
             rig_mesh = textured_rig_mesh(job.model, registration.vertices, result.field.color, settings,
                                          views=(job.views.cameras, result.targets))
-            write_mesh_files(rig_mesh, folder, "head_rig", unlit=unlit)
+            write_mesh_files(rig_mesh, folder, "head_rig", unlit=job.spec.unlit)
     atomic_write_bytes(folder / "turntable.png", encode_png(turntable_strip(mesh, job.view_rig)))
     figures = _figures(job, result, mesh, stats, tuning.benchmark_metrics)
     if registration is not None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
 from scipy import ndimage
 
 from ..render.texels import fill_empty_texels

@@ -16,7 +16,6 @@ import torch
 import trimesh
 
 from joker_core.cameras import Camera
-
 from joker_core.head_model import HeadModel
 
 from .bake import bake_texture

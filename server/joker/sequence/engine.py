@@ -142,7 +142,7 @@ class _Frames:
         if self.animation is None:
             self.animation = SequenceGlb(self.folder / SEQUENCE_GLB, head.rig_mesh,
                                          AnimationSettings(per_frame_textures=self.spec.per_frame_textures,
-                                                           unlit=self.spec.job.material == "unlit"))
+                                                           unlit=self.spec.job.unlit))
         self.animation.add(number, head.rig_mesh)
         self.animation.write()
 
