@@ -48,7 +48,8 @@ from joker.generation.runner import Tuning, make_head
 from joker.mesh.cleanup import keep_large_components
 from joker.mesh.extract import marching_cubes, sample_density_grid
 from joker.mesh.pipeline import MeshSettings
-from joker.mesh.register import RegisterSettings, Surface, register_head
+from joker.mesh.register import RegisterSettings, register_head
+from joker.mesh.surface import Surface
 from joker.generation.turntable import render_unlit
 from joker.sequence import generate_sequence
 from joker_core.presets import get_preset

@@ -10,7 +10,8 @@ import trimesh
 from joker.box import Box
 from analytic_fields import SURFACE_LEVEL, density_from_sdf, ellipsoid_sdf
 from joker.mesh.extract import marching_cubes, sample_density_grid
-from joker.mesh.register import Surface, flipped_faces, register_head
+from joker.mesh.register import flipped_faces, register_head
+from joker.mesh.surface import Surface
 
 
 def _sphere_rig(radius: float = 0.05, subdivisions: int = 4):

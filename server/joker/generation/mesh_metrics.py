@@ -177,11 +177,11 @@ def mesh_fidelity(job: PreparedJob, result: Distillation, mesh: TexturedMesh, se
     if render is None:
         return {}
     background = tuple(getattr(job.prior, "background", (1.0, 1.0, 1.0)))
-    posed = torch.from_numpy(job.posed_vertices).float()
+    asked = job.condition.rig_vertices  # what the prior was asked to show (the posed rig)
     figures: dict[str, float] = {}
     seam_cameras, seam_references = [], []
     for name, cameras in (("", held_out_cameras(job, seed)), ("back_", back_cameras(job))):
-        expected = render(posed, cameras).cpu()
+        expected = render(asked, cameras).cpu()
         mesh_images = render_unlit(mesh, cameras, background)
         figures[f"mesh_{name}psnr_db"] = psnr(mesh_images, expected)
         figures[f"mesh_{name}ssim"] = ssim(mesh_images, expected)

@@ -24,7 +24,7 @@ from ..distill.distiller import Distillation, Progress
 from ..distill.schedule import Preset
 from ..mesh.export import TexturedMesh, write_mesh_files
 from ..mesh.pipeline import MeshSettings, MeshStats, build_textured_mesh
-from ..mesh.register import Registration, register_head, surface_vertices
+from ..mesh.register import RegisterSettings, Registration, register_head, surface_vertices
 from ..mesh.rig_uv import textured_rig_mesh
 from . import metrics
 from .job import PreparedJob
@@ -94,8 +94,9 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
     stats = MeshStats()
     settings = tuning.mesh or MeshSettings(iso_level=job.preset.surface_density)
     settings = dataclasses.replace(settings, device=str(job.device))
+    rig = settings.rig_surface(job.posed_vertices, job.model.faces, job.box)
     mesh = build_textured_mesh(result.field.density, result.field.color, job.box, settings, stats,
-                               views=(job.views.cameras, result.targets))
+                               views=(job.views.cameras, result.targets), rig=rig)
     if cancelled():
         raise JobCancelled()
     write_mesh_files(mesh, folder, "head", stats, unlit=job.spec.unlit)
@@ -104,7 +105,7 @@ def make_head(job: PreparedJob, distil: Distil, folder: Path, *, tuning: Tuning,
         with stats.timed("register"):
             registration = register_head(job.posed_vertices, job.model.faces, surface_vertices(job.model),
                                          mesh.vertices, mesh.faces, result.field.density, settings.iso_level,
-                                         device=settings.device)
+                                         RegisterSettings(tolerance=rig.tolerance), device=settings.device)
             rig_mesh = textured_rig_mesh(job.model, registration.vertices, result.field.color, settings,
                                          views=(job.views.cameras, result.targets))
             write_mesh_files(rig_mesh, folder, "head_rig", unlit=job.spec.unlit)

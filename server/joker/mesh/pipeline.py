@@ -25,10 +25,12 @@ from .export import TexturedMesh
 from .extract import blur_grid, check_grid, marching_cubes, sample_density_grid
 from .fields import ColorField, DensityField
 from .project import project_views
+from .rig_prior import RigSurface, onto_rig
 from .unwrap import check_texture_size, unwrap
 
 CHARTINGS = ("head", "xatlas")
 MAX_GRID_BLUR = 4.0
+MAX_RIG_TOLERANCE = 4.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class MeshSettings:
     shading_smoothing: int = 10      # Taubin iterations of the copy the exported normals come from (docs/mesh.md)
     fill_unseen: bool = True         # where no view looks: the seen colours' fill; False: the field's (its ghost of the face)
     texture_gutter: float = GUTTER   # texels around each chart coloured from its extended surface (bake.py); 0: none
+    rig_tolerance: float = 1.0       # grid cells within which the surface is taken as the posed rig's (rig_prior.py); 0: off
 
     def __post_init__(self) -> None:
         check_grid(self.resolution, self.coarse_stride)
@@ -67,9 +70,17 @@ class MeshSettings:
         if not 0 <= self.texture_gutter <= MAX_GUTTER:
             raise JokerError(f"texture gutter {self.texture_gutter} is outside 0..{MAX_GUTTER} texels",
                              f"use 0 (none) or {GUTTER} (a bilinear lookup's reach)")
+        if not 0 <= self.rig_tolerance <= MAX_RIG_TOLERANCE:
+            raise JokerError(f"rig tolerance {self.rig_tolerance} is outside 0..{MAX_RIG_TOLERANCE} grid cells",
+                             "use 0 (the field's surface as it is) or 1 (the field's own precision)")
         if not math.isfinite(self.iso_level):
             raise JokerError(f"iso level {self.iso_level} is not a finite number",
                              "pass the density at which the surface lies, e.g. 25")
+
+    def rig_surface(self, vertices: np.ndarray, faces: np.ndarray, box: Box) -> RigSurface:
+        """The posed rig as this mesh's prior, its tolerance one `rig_tolerance` of grid cells."""
+        return RigSurface(np.asarray(vertices, np.float64), np.asarray(faces, np.int64),
+                          self.rig_tolerance * box.size / self.resolution)
 
 
 @dataclass
@@ -106,10 +117,11 @@ def shading_normals(vertices: np.ndarray, faces: np.ndarray, iterations: int) ->
 def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
                         settings: MeshSettings = MeshSettings(),
                         stats: MeshStats | None = None,
-                        views: tuple[Sequence[Camera], torch.Tensor] | None = None) -> TexturedMesh:
+                        views: tuple[Sequence[Camera], torch.Tensor] | None = None,
+                        rig: RigSurface | None = None) -> TexturedMesh:
     """The textured surface of `density` at `settings.iso_level`, coloured by `color`, and
     by `views` (cameras, N x 3 x H x W images: the distillation's final targets) wherever
-    they see it (project.py)."""
+    they see it (project.py); within `rig`'s tolerance of the posed rig, the rig's surface."""
     stats = stats if stats is not None else MeshStats()
     field_options = dict(chunk_size=settings.chunk_size, device=settings.device)
     with stats.timed("density grid"):
@@ -126,9 +138,11 @@ def build_textured_mesh(density: DensityField, color: ColorField, box: Box,
         # Closing may cut off slivers that hung on by a pinched edge.
         vertices, faces = cleanup.keep_large_components(vertices, faces, settings.min_component_fraction)
         faces = cleanup.orient_outward(vertices, faces)
-        welded = trimesh.Trimesh(vertices, faces, process=False)
-        stats.watertight = bool(welded.is_watertight)
-        stats.volume_m3 = cleanup.signed_volume(vertices, faces)
+    if rig is not None:
+        with stats.timed("onto rig"):
+            vertices = onto_rig(vertices, faces, rig)
+    stats.watertight = bool(trimesh.Trimesh(vertices, faces, process=False).is_watertight)
+    stats.volume_m3 = cleanup.signed_volume(vertices, faces)
     with stats.timed("unwrap"):
         centre = np.asarray(box.center) if settings.charts == "head" else None
         uv_mesh = unwrap(vertices, faces, settings.texture_size, centre=centre)

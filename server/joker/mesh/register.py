@@ -16,7 +16,8 @@ term (its own Laplacian, so the rig's detail rides along and faces do not fold):
 
     min  sum_i w_i |d_i - (t_i - v_i)|^2  +  smoothness * |L d|^2
 
-Vertices without a trusted target follow their neighbours through L.
+Vertices without a trusted target follow their neighbours through L. Last, each offset
+from the posed rig is shortened by a tolerance (the field's own precision: rig_prior.py).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ import numpy as np
 import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
 import torch
-from scipy.spatial import cKDTree
 
 from joker_core.head_model import HeadModel
 
 from ..render.normal_maps import vertex_normals
 from .fields import DensityField, evaluate
+from .rig_prior import shrink
+from .surface import Surface
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class RegisterSettings:
     field_samples: int = 33          # density samples along that window
     candidate_faces: int = 16        # nearest face centroids searched for each closest point
     relax_rounds: int = 200          # steps that undo turned-over faces (see _relax)
+    tolerance: float = 0.0           # m: offsets from the posed rig are shortened by this (rig_prior.py)
 
 
 @dataclass(frozen=True)
@@ -66,58 +69,6 @@ def surface_vertices(model: HeadModel) -> np.ndarray:
         start, end = parts[name]
         moving[start:end] = False
     return moving
-
-
-def _closest_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Closest point on triangle (a, b, c) to each point (all ... x 3), Ericson's regions."""
-    ab, ac, ap = b - a, c - a, points - a
-    d1, d2 = (ab * ap).sum(-1), (ac * ap).sum(-1)
-    bp, cp = points - b, points - c
-    d3, d4 = (ab * bp).sum(-1), (ac * bp).sum(-1)
-    d5, d6 = (ab * cp).sum(-1), (ac * cp).sum(-1)
-    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
-    denominator = va + vb + vc
-    safe = np.where(np.abs(denominator) > 1e-30, denominator, 1e-30)
-    v, w = vb / safe, vc / safe
-    result = a + ab * v[..., None] + ac * w[..., None]  # inside the face
-
-    def edge(mask, start, direction, t):
-        np.copyto(result, start + direction * np.clip(t, 0, 1)[..., None], where=mask[..., None])
-
-    # Edges, then corners (corners last: they win where regions touch).
-    edge((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), b, c - b, (d4 - d3) / np.maximum((d4 - d3) + (d5 - d6), 1e-30))
-    edge((vb <= 0) & (d2 >= 0) & (d6 <= 0), a, ac, d2 / np.maximum(d2 - d6, 1e-30))
-    edge((vc <= 0) & (d1 >= 0) & (d3 <= 0), a, ab, d1 / np.maximum(d1 - d3, 1e-30))
-    for mask, corner in (((d1 <= 0) & (d2 <= 0), a), ((d3 >= 0) & (d4 <= d3), b), ((d6 >= 0) & (d5 <= d6), c)):
-        np.copyto(result, corner, where=mask[..., None])
-    return result
-
-
-class Surface:
-    """A triangle mesh answering closest-point queries (optionally only on faces whose
-    normal agrees with a given direction)."""
-
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, candidates: int = 16):
-        self.corners = np.asarray(vertices, np.float64)[np.asarray(faces)]
-        normals = np.cross(self.corners[:, 1] - self.corners[:, 0], self.corners[:, 2] - self.corners[:, 0])
-        self.normals = normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-20)
-        self.tree = cKDTree(self.corners.mean(axis=1))
-        self.candidates = min(candidates, len(faces))
-
-    def closest(self, points: np.ndarray, directions: np.ndarray | None = None,
-                min_agreement: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
-        """(closest points N x 3, distances N); inf where no candidate face agrees."""
-        _, nearest = self.tree.query(points, k=self.candidates)
-        nearest = nearest.reshape(len(points), -1)
-        corners = self.corners[nearest]
-        found = _closest_on_triangles(points[:, None], corners[..., 0, :], corners[..., 1, :], corners[..., 2, :])
-        distance = np.linalg.norm(found - points[:, None], axis=-1)
-        if directions is not None:
-            agree = (self.normals[nearest] * directions[:, None]).sum(-1) >= min_agreement
-            distance = np.where(agree, distance, np.inf)
-        best = distance.argmin(axis=1)
-        rows = np.arange(len(points))
-        return found[rows, best], distance[rows, best]
 
 
 def uniform_laplacian(faces: np.ndarray, n: int) -> sparse.csr_matrix:
@@ -197,7 +148,7 @@ def register_head(posed: np.ndarray, faces: np.ndarray, moving: np.ndarray, mesh
         weights = found.astype(np.float64)
         current = _solve(rest, np.where(found[:, None], targets, rest), weights, laplacian, smoothness,
                          current - rest)
-    current = _relax(rest, current, local_faces, settings.relax_rounds)
+    current = _relax(rest, rest + shrink(current - rest, settings.tolerance), local_faces, settings.relax_rounds)
 
     vertices = posed.copy()
     vertices[index] = current
