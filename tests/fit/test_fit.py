@@ -5,6 +5,7 @@ the synthetic face (tested below), but its 68 points follow the 300-W annotators
 human face, which this stylised head matches only to ~15 px; real landmarks are tested on
 the astronaut photo (test_landmarks.py)."""
 
+import dataclasses
 import time
 
 import numpy as np
@@ -140,3 +141,14 @@ def test_settings_from_json_refuse_nonsense():
         FitSettings.from_dict({"landmarks": "81"})
     with pytest.raises(JokerError, match="unknown fit setting"):
         FitSettings.from_dict({"lens": 3})
+
+
+def test_a_model_with_other_blendshapes_is_fitted_with_its_own(head, truth, fitted):
+    """The landmark rig is cached per model: a head that shares the template but not the
+    shape space (identity directions twice as long) must read half the coefficients."""
+    shapedirs = head.shapedirs.copy()
+    shapedirs[..., :head.n_shape] *= 2.0
+    doubled = fit_landmarks(noisy_landmarks(truth), dataclasses.replace(head, shapedirs=shapedirs), 512, 512)
+    halved, original = doubled.params.shape[VISIBLE_SHAPE], fitted.params.shape[VISIBLE_SHAPE]
+    assert np.abs(2 * halved - original).max() < 0.15, (halved, original)
+    assert np.abs(halved - original).max() > 0.1

@@ -317,9 +317,16 @@ _EMBEDDINGS: dict[tuple, LandmarkEmbedding | None] = {}
 _RIGS: dict[tuple, tuple[RigArrays, torch.Tensor, torch.Tensor | None]] = {}
 
 
+# Every array the landmark rig is built from: two models that share a template but not
+# their blendshapes (a FLAME release, an edited shape space) must not share a cache entry.
+_RIG_ARRAYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "faces")
+
+
 def _model_key(model: HeadModel) -> tuple:
-    return (hashlib.sha1(np.ascontiguousarray(model.v_template).tobytes()).hexdigest(), model.is_demo,
-            model.n_shape, model.n_expr)
+    digest = hashlib.sha1()
+    for name in _RIG_ARRAYS:
+        digest.update(np.ascontiguousarray(getattr(model, name)).tobytes())
+    return (digest.hexdigest(), model.is_demo, model.n_shape, model.n_expr)
 
 
 def cached_embedding(model: HeadModel, path: str | None) -> LandmarkEmbedding | None:
