@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from joker_core.errors import JobCancelled
 from joker_core.framing import bounding_sphere
@@ -24,7 +25,7 @@ from joker_core.protocol import SequenceSpec
 from ..distill.distiller import Distillation, Progress, distill
 from ..box import Box
 from ..distill.schedule import Preset
-from ..distill.warm_start import WarmStart, anchor_to_previous, same_cameras
+from ..distill.warm_start import WarmStart, anchor_to_previous, carry_along_rig, same_cameras
 from ..fit.jobs import job_fit
 from ..fit.solve import ReferenceFit
 from ..generation.job import PreparedJob, prepare, rig_params
@@ -98,19 +99,25 @@ class FrameDistiller:
         else:
             result = distill(job.prior, job.views, job.condition, budget.preset, seed=self.spec.job.seed,
                              device=job.device, box=job.box, preview_dir=preview_dir, on_progress=on_progress,
-                             cancel=cancel, rig=job.rig, warm_start=self._warm_start(job, budget),
+                             cancel=cancel, rig=job.rig, warm_start=self._warm_start(frame.index, job, budget, cancel),
                              lpips_weights=job.spec.lpips_weights)
         self.previous = DistilledFrame(frame.index, job, budget, result)
         return self.previous
 
-    def _warm_start(self, job: PreparedJob, budget: FrameBudget) -> WarmStart | None:
+    def _warm_start(self, index: int, job: PreparedJob, budget: FrameBudget,
+                    cancel: Callable[[], bool] | None = None) -> WarmStart | None:
         if self.previous is None or not self.warm:
             return None
         previous = self.previous.distillation
         # Unchanged pixels keep the previous frame's look: warm frames must not flicker.
         anchor = anchor_to_previous(previous.field, previous.occupancy, self.previous.job.views, job.views,
                                     budget.preset.samples_per_ray)
-        return WarmStart(previous.field, previous.targets if budget.reuse_targets else None, anchor)
+        field = previous.field
+        if budget.warm:  # the previous head moved along with the rig: the warm run only refines
+            generator = torch.Generator().manual_seed(self.spec.job.seed + index)
+            field = carry_along_rig(field, self.posed[self.previous.index], self.posed[index],
+                                    (budget.preset.lr_grid, budget.preset.lr_network), generator, cancel)
+        return WarmStart(field, previous.targets if budget.reuse_targets else None, anchor)
 
     def _budget(self, index: int, job: PreparedJob) -> FrameBudget:
         if self.previous is None or not self.warm:
