@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from joker_core.cameras import Camera
 
 from .field import Box, RadianceField
+from .query_fit import fit_by_queries
 from .rays import CameraSet, Pixels
 from .rig_views import RigSupervision, RigViews
 
@@ -129,18 +130,12 @@ def prefit_density(field: RadianceField, views: list[RigViews], settings: RigSup
     pool = torch.cat([torch.rand((pool_size // 2, 3), generator=generator) * 2 - 1, surface]).clamp(-1, 1)
     targets = (0.5 + signed_depth(views, box, pool) / settings.prefit_band).clamp(0, 1)
     pool, targets = pool.to(device), targets.to(device)
-    optimizer = torch.optim.Adam([{"params": field.grid_parameters(), "lr": rates[0]},
-                                  {"params": field.decoder.parameters(), "lr": rates[1]}], betas=(0.9, 0.99))
-    loss = torch.tensor(float("nan"))
-    for _ in range(settings.prefit_steps):
-        pick = torch.randint(len(pool), (settings.prefit_points,), generator=generator).to(device)
-        target = targets[pick]
-        density = field.query_unit(pool[pick])[0] / settings.solid_density
-        loss = torch.where(target >= 1, F.relu(1 - density), (density - target).abs()).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return loss.item()
+
+    def loss(pick: torch.Tensor, density: torch.Tensor, _colour: torch.Tensor) -> torch.Tensor:
+        target, density = targets[pick], density / settings.solid_density
+        return torch.where(target >= 1, F.relu(1 - density), (density - target).abs()).mean()
+
+    return fit_by_queries(field, pool, loss, settings.prefit_steps, settings.prefit_points, rates, generator)
 
 
 def sample_cells(marked: torch.Tensor, count: int, generator: torch.Generator,

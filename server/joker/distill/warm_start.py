@@ -23,10 +23,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from joker_core.errors import JobCancelled
-
 from ..prior.base import Views
 from .field import RadianceField
+from .query_fit import fit_by_queries
 from .rays import CameraSet
 from .render import render_images
 
@@ -136,16 +135,10 @@ def carry_along_rig(field: RadianceField, before: np.ndarray, after: np.ndarray,
         density, colour = field.query_unit(box.to_unit(source).to(device))
         target_density, substance = torch.log1p(density), 1 - torch.exp(-density)
     carried = copy.deepcopy(field)
-    optimizer = torch.optim.Adam([{"params": carried.grid_parameters(), "lr": rates[0]},
-                                  {"params": carried.decoder.parameters(), "lr": rates[1]}], betas=(0.9, 0.99))
-    for _ in range(CARRY_STEPS):
-        if cancel is not None and cancel():
-            raise JobCancelled("distillation cancelled")
-        pick = torch.randint(len(pool), (CARRY_POINTS,), generator=generator).to(device)
-        density, rgb = carried.query_unit(pool[pick])
-        loss = ((torch.log1p(density) - target_density[pick]).abs().mean()
+
+    def loss(pick: torch.Tensor, density: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        return ((torch.log1p(density) - target_density[pick]).abs().mean()
                 + (substance[pick, None] * (rgb - colour[pick]).abs()).mean())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+
+    fit_by_queries(carried, pool, loss, CARRY_STEPS, CARRY_POINTS, rates, generator, cancel)
     return carried
